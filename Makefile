@@ -1,0 +1,78 @@
+# Relay: every target is a one-liner around the `relay` CLI or a tool. `make` alone lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# uv from PATH if present, else bootstrapped from PyPI into .uv/ (no root, no curl|sh).
+UV := $(shell command -v uv 2>/dev/null || echo .uv/bin/uv)
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.uv/bin/uv:
+	$(PYTHON) -m venv .uv && .uv/bin/pip install --quiet --disable-pip-version-check uv
+
+# Bytecode is compiled at install time: with PYTHONDONTWRITEBYTECODE set (common in CI and containers)
+# every process would otherwise recompile scikit-learn and SciPy, adding seconds to each DVC stage.
+$(BIN)/relay: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	@touch $@
+
+## Install the locked environment into .venv/ (uv sync --frozen)
+install: $(BIN)/relay
+
+## Run the whole story: ingest → validate → version → train → track → register → serve → monitor → retrain
+demo: install
+	$(BIN)/relay demo
+
+## Run the test suite (unit, integration and the end-to-end demo)
+test: install
+	$(BIN)/pytest
+
+## Run only the fast unit tests (seconds)
+test-fast: install
+	$(BIN)/pytest -m "not integration and not e2e" -q
+
+## Lint and type-check
+lint: install
+	$(BIN)/ruff check pipelines services tests benchmarks
+	$(BIN)/ruff format --check pipelines services tests benchmarks
+	$(BIN)/mypy
+
+## Start the prediction service on 127.0.0.1:8000 with the champion model
+serve: install
+	$(BIN)/relay serve
+
+## Run the training flow: dvc repro, push, MLflow tracking, promotion gate
+pipeline: install
+	$(BIN)/relay pipeline
+
+## Run the drift monitor over the prediction log
+monitor: install
+	$(BIN)/relay monitor
+
+## Print the stage/owner table and check roles.md, CODEOWNERS and dvc.yaml agree with it
+roles: install
+	$(BIN)/relay roles --check && $(BIN)/relay roles
+
+## Open the MLflow UI on http://127.0.0.1:5000 over the local store
+mlflow-ui: install
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///local/mlflow/mlflow.db \
+		--default-artifact-root file://$(CURDIR)/local/mlflow/artifacts
+
+## Time each stage of the demo and record the table in docs/benchmarks.md
+bench-demo: install
+	$(BIN)/python benchmarks/demo.py --record docs/benchmarks.md
+
+## Remove generated data, models, stores and reports (keeps .venv and DVC's cache)
+clean:
+	rm -rf data/raw data/quarantine data/validated data/dataset models metrics plots reports local/mlflow \
+		local/predictions local/logs local/prefect dvc.lock
+
+## List the targets
+help:
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$0,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
+
+.PHONY: install demo test test-fast lint serve pipeline monitor roles mlflow-ui bench-demo clean help

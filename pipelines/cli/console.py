@@ -1,0 +1,69 @@
+"""Shared output and error handling for the `relay` CLI: clear one-line errors, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from pipelines.ownership import get_stage
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def stage_banner(name: str, detail: str = "") -> None:
+    s = get_stage(name)
+    console.print(f"[bold cyan]▶ {s.name}[/] [dim]({s.owner.title})[/] {detail}")
+
+
+def quiet_tools() -> None:
+    """Silence telemetry of the tools we drive; their 'database is locked' noise confuses newcomers."""
+    for key, value in {
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DVC_NO_ANALYTICS": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "GIT_PYTHON_REFRESH": "quiet",
+    }.items():
+        os.environ.setdefault(key, value)
+    # Prefect keeps its (temporary server's) database under PREFECT_HOME; keep it inside the project.
+    if "PREFECT_HOME" not in os.environ:
+        from pipelines.settings import find_root
+
+        home = find_root() / "local" / "prefect"
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["PREFECT_HOME"] = str(home)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn expected failures into `error: ...` and exit code 1 (2 for bad input), without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from pipelines.params import ParamsError
+
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except ParamsError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        except (ValueError, FileNotFoundError, FileExistsError, ConnectionError, KeyError, RuntimeError,
+                PermissionError) as exc:
+            if os.environ.get("RELAY_DEBUG"):
+                raise
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            err.print(f"[red]error:[/] {message}")
+            raise typer.Exit(1) from None
+
+    return wrapper

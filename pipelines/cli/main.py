@@ -1,0 +1,111 @@
+"""The `relay` command. Heavy libraries (MLflow, Prefect, Evidently) load inside the commands that use
+them, so `relay --help` and `relay roles` answer at once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipelines.cli import data, model, stages
+from pipelines.cli.console import console, err, friendly_errors, quiet_tools
+
+app = typer.Typer(
+    help="Relay: an MLOps reference pipeline with role-owned stages.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data.app, name="data")
+app.add_typer(model.app, name="model")
+app.add_typer(stages.app, name="stage")
+
+
+@app.command("roles")
+@friendly_errors
+def roles(
+    check: Annotated[bool, typer.Option(help="Fail if roles.md, CODEOWNERS or dvc.yaml disagree.")] = False,
+    write: Annotated[bool, typer.Option(help="Regenerate the generated parts of roles.md and CODEOWNERS.")] = False,
+) -> None:
+    """Print who owns which stage, what each takes and what it hands over."""
+    from pipelines import ownership_check
+    from pipelines.ownership import STAGES
+    from pipelines.settings import find_root
+
+    root = find_root()
+    if write:
+        for path in ownership_check.write(root):
+            console.print(f"wrote {path.relative_to(root)}")
+    if check:
+        found = ownership_check.problems(root)
+        for p in found:
+            err.print(f"[red]ownership drift:[/] {p}")
+        if found:
+            raise typer.Exit(1)
+        console.print("[green]ownership consistent[/]: registry, roles.md, CODEOWNERS and dvc.yaml agree")
+        return
+    table = Table(title="Relay stages and their owners")
+    for col in ("stage", "owner", "takes", "hands over"):
+        table.add_column(col, overflow="fold")
+    for s in STAGES:
+        table.add_row(s.name, s.owner.title, s.takes, s.hands_over)
+    console.print(table)
+
+
+@app.command("pipeline")
+@friendly_errors
+def pipeline(
+    trigger: Annotated[str, typer.Option(help="Why training runs: manual, scheduled or drift.")] = "manual",
+) -> None:
+    """Training flow: dvc repro → push → track in MLflow → register → promotion gate."""
+    quiet_tools()
+    from pipelines.flows.training import training_flow
+
+    decision = training_flow(trigger=trigger)
+    console.print(f"version {decision['version']}: {'promoted' if decision['promoted'] else 'not promoted'} "
+                  f"({decision['reason']})")
+
+
+@app.command("monitor")
+@friendly_errors
+def monitor() -> None:
+    """Monitoring flow: drift report over the prediction log against the champion's reference."""
+    quiet_tools()
+    from pipelines.flows.monitoring import monitoring_flow
+
+    decision = monitoring_flow()
+    console.print(f"drift: {decision['drift']} (share {decision['drift_share']:.2f}); report {decision['report']}")
+    if decision["drift"]:
+        raise typer.Exit(3)
+
+
+@app.command("serve")
+@friendly_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default RELAY_API_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default RELAY_API_PORT, 8000).")] = None,
+) -> None:
+    """Start the prediction service with the champion model."""
+    quiet_tools()
+    import uvicorn
+
+    from pipelines.settings import get_settings
+
+    s = get_settings()
+    uvicorn.run("services.api.main:create_app", factory=True, host=host or s.api_host, port=port or s.api_port,
+                log_level="info", access_log=False)
+
+
+@app.command("demo")
+@friendly_errors
+def demo() -> None:
+    """Run the whole story: ingest → ... → drift → retrain → new champion served."""
+    quiet_tools()
+    from pipelines.flows.demo import demo_flow
+
+    demo_flow()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,62 @@
+"""`relay stage <name>`: the commands `dvc.yaml` runs. Each reads settings and params, calls one stage."""
+
+from __future__ import annotations
+
+import typer
+
+from pipelines.cli.console import console, friendly_errors, quiet_tools
+
+app = typer.Typer(help="Commands that `dvc repro` runs, one per DVC stage (see dvc.yaml).", no_args_is_help=True)
+
+
+@app.command("validate")
+@friendly_errors
+def validate() -> None:
+    """Validate all landed batches and write data/validated/orders.parquet."""
+    from pipelines.data import validate as stage
+    from pipelines.settings import get_settings
+
+    s = get_settings()
+    report = stage.run(s.raw_dir, s.validated_path, s.metrics_dir / "validation.json",
+                       min_rows=s.params.validate_.min_rows)
+    console.print(report.summary())
+
+
+@app.command("version")
+@friendly_errors
+def version() -> None:
+    """Split validated orders into the versioned train/holdout dataset."""
+    from pipelines.data import version as stage
+    from pipelines.settings import get_settings
+
+    s = get_settings()
+    manifest = stage.run(s.validated_path, s.dataset_dir, holdout_share=s.params.version.holdout_share)
+    console.print(f"dataset: {manifest['train_rows']} train / {manifest['holdout_rows']} holdout rows "
+                  f"from {len(manifest['batches'])} batches")
+
+
+@app.command("train")
+@friendly_errors
+def train() -> None:
+    """Fit the model on data/dataset/train.parquet."""
+    from pipelines.settings import get_settings
+    from pipelines.training import train as stage
+
+    s = get_settings()
+    info = stage.run(s.dataset_dir / "train.parquet", s.model_dir, s.params.train, s.params.evaluate)
+    console.print(f"model: {info['train_rows']} rows, {info['iterations']} boosting rounds, "
+                  f"threshold {info['threshold']}")
+
+
+@app.command("evaluate")
+@friendly_errors
+def evaluate() -> None:
+    """Score the model on data/dataset/holdout.parquet."""
+    quiet_tools()
+    from pipelines.settings import get_settings
+    from pipelines.training import evaluate as stage
+
+    s = get_settings()
+    metrics = stage.run(s.model_dir, s.dataset_dir / "holdout.parquet", s.metrics_dir, s.root / "plots",
+                        s.params.evaluate)
+    console.print("holdout: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))

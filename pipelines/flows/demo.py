@@ -1,0 +1,248 @@
+"""The demo flow: the whole loop on synthetic data, in one process, with no servers to install.
+
+ingest → validate → version → train → track → register → serve → monitor → retrain → new champion served.
+It starts the prediction service as `relay serve` (the same code a user runs) on 127.0.0.1 and a free port,
+replays a drifted week of orders as live traffic, lets the monitor catch the drift, retrains on the new
+data version, and stops the service with SIGTERM once it serves the new champion.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prefect import flow, task
+from rich.table import Table
+
+from pipelines.atomic import write_json
+from pipelines.flows.common import STAGE_SECONDS, banner, console, note, prepare_environment, timed
+from pipelines.flows.monitoring import monitoring_flow
+from pipelines.flows.training import training_flow
+from pipelines.ownership import get_stage, prefect_tags
+from pipelines.settings import Settings, get_settings
+
+
+@dataclass
+class DemoRecord:
+    timings: dict[str, float] = field(default_factory=dict)
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@task(name="ingest", tags=prefect_tags("ingest"))
+def ingest_batch(settings: Settings, batch: int, scenarios: list[str]) -> dict[str, Any]:
+    from pipelines.data import ingest
+
+    p = settings.params.ingest
+    bid, frame = ingest.from_generator(batch, p.rows_per_batch, p.seed, scenarios)
+    result = ingest.run(bid, frame, settings.raw_dir, settings.root / "data" / "quarantine",
+                        min_rows=settings.params.validate_.min_rows)
+    return {"batch_id": result.batch_id, "rows": result.rows, "status": result.status}
+
+
+@task(name="replay-traffic", retries=1, tags=prefect_tags("serve"))
+def replay_traffic(url: str, batch: int, settings: Settings) -> int:
+    """Send a week of orders (features only: labels arrive later) to the service as live traffic."""
+    from pipelines import contract
+    from pipelines.data.generator import generate_batch
+
+    d = settings.params.demo
+    p = settings.params.ingest
+    orders = generate_batch(batch, p.rows_per_batch, p.seed, d.drift_scenarios, with_label=False)
+    records = orders[contract.feature_columns()].to_dict(orient="records")
+    sent = 0
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for start in range(0, len(records), d.replay_batch_size):
+            chunk = records[start:start + d.replay_batch_size]
+            client.post("/v1/predict/batch", json={"records": chunk}).raise_for_status()
+            sent += len(chunk)
+    return sent
+
+
+@task(name="retrain-decision", tags=prefect_tags("retrain"))
+def retrain_decision(settings: Settings, decision: dict[str, Any], new_rows: int) -> dict[str, Any]:
+    from pipelines.monitoring import retrain
+
+    return retrain.run(decision, new_rows, settings.params.retrain).__dict__
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_service(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    relay = Path(sys.executable).parent / "relay"
+    cmd = [str(relay)] if relay.exists() else [sys.executable, "-m", "pipelines.cli.main"]
+    env = settings.child_env() | {"RELAY_RELOAD_INTERVAL_S": "1"}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen([*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=settings.root)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the prediction service exited with code {proc.returncode}; see {log_path}")
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    stop_service(proc)
+    raise RuntimeError(f"the prediction service was not ready within 60 s; see {log_path}")
+
+
+def stop_service(proc: subprocess.Popen[bytes]) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return int(proc.returncode)
+
+
+def wait_for_version(url: str, version: str, timeout: float = 30) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if httpx.get(f"{url}/v1/model", timeout=5).json().get("version") == version:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise RuntimeError(f"the service did not pick up version {version} within {timeout:.0f} s")
+
+
+def reset_demo_state(settings: Settings) -> None:
+    """Start the story at week 1: clear landed batches, the prediction log and the embedded MLflow store.
+    DVC's cache stays, so stages whose inputs match an earlier run are restored instead of re-run."""
+    shutil.rmtree(settings.raw_dir, ignore_errors=True)
+    if settings.prediction_log.startswith("sqlite:///"):
+        Path(settings.prediction_log.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    if settings.uses_embedded_mlflow:
+        shutil.rmtree(settings.local_dir / "mlflow", ignore_errors=True)
+    else:
+        note(f"MLflow at {settings.tracking_uri} is not the embedded store; leaving its runs and models as they are")
+
+
+@flow(name="demo")
+def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
+    s = settings or get_settings()
+    prepare_environment(s)
+    # Evidently takes ~4 s to import; the main thread mostly waits on DVC's subprocesses while training, so
+    # importing it on the side then makes the monitoring step that much quicker.
+    threading.Thread(target=importlib.import_module, args=("evidently",), daemon=True).start()
+    d, rec = s.params.demo, DemoRecord()
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        rec.timings[step] = round(now - clock, 2)
+        clock = now
+
+    console.rule("[bold]Relay demo: predicting fit returns, from raw orders to a retrained champion")
+    note("Data is synthetic, generated by pipelines/data/generator.py (deterministic for a seed).")
+    reset_demo_state(s)
+    lap("reset")
+
+    console.rule("1. The data engineer lands weeks " + ", ".join(map(str, d.train_batches)))
+    with timed("ingest"):
+        landed = [ingest_batch(s, b, []) for b in d.train_batches]
+    for item in landed:
+        banner("ingest", f"{item['batch_id']}: {item['rows']} orders {item['status']} in data/raw/")
+    lap("ingest")
+
+    console.rule("2-4. Validate, version, train, evaluate (DVC), track (MLflow), promotion gate")
+    first = training_flow(trigger="initial", settings=s)
+    lap("train_initial")
+
+    console.rule(f"5. The ML engineer serves the champion; week {d.drift_batch} arrives with drift")
+    with timed("serve"):
+        proc, url = start_service(s, s.local_dir / "logs" / "api.log")
+    try:
+        banner("serve", f"{url} serving version {first['version']} (docs: {url}/docs)")
+        lap("serve_start")
+        with timed("serve"):
+            sent = replay_traffic(url, d.drift_batch, s)
+        banner("serve", f"replayed {sent} orders of week {d.drift_batch} "
+                        f"({', '.join(d.drift_scenarios)}) as live traffic; all logged")
+        lap("replay")
+
+        console.rule("6. The MLOps engineer's monitor compares traffic with the champion's training data")
+        time.sleep(1.0)  # the log writer flushes every 0.5 s
+        decision = monitoring_flow(settings=s)
+        lap("monitor")
+
+        console.rule(f"7. Labels for week {d.drift_batch} arrive; drift triggers retraining")
+        with timed("ingest"):
+            labelled = ingest_batch(s, d.drift_batch, list(d.drift_scenarios))
+        banner("ingest", f"{labelled['batch_id']}: {labelled['rows']} labelled orders {labelled['status']}")
+        with timed("retrain"):
+            request = retrain_decision(s, decision, labelled["rows"])
+        banner("retrain", ("[bold]retraining[/]: " if request["retrain"] else "no retraining: ") + request["reason"])
+        second = training_flow(trigger="drift", settings=s) if request["retrain"] else None
+        lap("retrain")
+        if second and second["promoted"]:
+            with timed("serve"):
+                waited = wait_for_version(url, second["version"])
+            banner("serve", f"service hot-swapped to version {second['version']} after {waited:.1f} s, "
+                            "with no restart")
+        lap("reload")
+    finally:
+        with timed("serve"):
+            code = stop_service(proc)
+        banner("serve", f"service stopped with SIGTERM (exit code {code}); prediction log flushed")
+
+    summary = {
+        "first": first, "drift": {k: decision[k] for k in ("drift", "drift_share", "drifted_features", "report")},
+        "retrain": request, "second": second, "timings_s": rec.timings,
+        "stage_seconds": {k: round(v, 2) for k, v in STAGE_SECONDS.items()}, "service_url": url,
+    }
+    write_json(summary, s.reports_dir / "demo" / "summary.json")
+    _print_summary(s, first, decision, second, sent)
+    return summary
+
+
+def _print_summary(s: Settings, first: dict[str, Any], decision: dict[str, Any], second: dict[str, Any] | None,
+                   sent: int) -> None:
+    from pipelines.data.version import data_version
+
+    champion = second if second and second["promoted"] else first
+    auc = f"{first['candidate_metrics']['roc_auc']:.3f}"
+    if second:
+        auc += f" → {second['candidate_metrics']['roc_auc']:.3f} (same holdout: champion " \
+               f"{second['champion_metrics'].get('roc_auc', float('nan')):.3f})"
+    rows = [
+        ("ingest", "weekly order batches landed", "data/raw/"),
+        ("validate", "contract-checked order table", "data/validated/, metrics/validation.json"),
+        ("version", f"data version {first['data_version'][:10]} → {data_version(s.root)[:10]}",
+         "dvc.lock, `dvc data status`, local/dvc-remote/"),
+        ("train", "scikit-learn HistGradientBoosting pipeline", "models/, `dvc repro train`"),
+        ("evaluate", f"ROC AUC {auc}", "metrics/, plots/, `dvc metrics show`"),
+        ("track", "one MLflow run per model, with lineage tags", "`make mlflow-ui` → http://127.0.0.1:5000"),
+        ("register", f"champion = version {champion['version']}", "`relay model status`"),
+        ("serve", f"{sent} predictions logged", "`make serve` → /docs; local/predictions/predictions.db"),
+        ("monitor", f"drift={decision['drift']}: {', '.join(decision['drifted_features']) or 'none'}",
+         str(Path(decision["report"]).relative_to(s.root))),
+        ("retrain", "drift → new data version → gate" if second else "not needed",
+         "reports/demo/summary.json"),
+    ]
+    table = Table(title="What the demo produced")
+    for col in ("stage", "owner", "produced", "where to look"):
+        table.add_column(col, overflow="fold")
+    for name, produced, where in rows:
+        table.add_row(name, get_stage(name).owner.title, produced, where)
+    console.print(table)

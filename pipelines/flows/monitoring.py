@@ -1,0 +1,61 @@
+"""Monitoring flow (MLOps engineer): prediction-log window + champion reference → drift decision."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, task
+
+from pipelines.flows.common import banner, note, prepare_environment, timed
+from pipelines.ownership import prefect_tags
+from pipelines.settings import Settings, get_settings
+
+
+@task(name="load-reference", retries=2, retry_delay_seconds=2, tags=prefect_tags("monitor"))
+def load_reference(settings: Settings) -> tuple[Any, str, str]:
+    """The champion's reference sample, found through the registry and its MLflow run."""
+    import mlflow
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from pipelines.lineage import configure_mlflow
+
+    configure_mlflow(settings.tracking_uri)
+    try:
+        mv = MlflowClient().get_model_version_by_alias(settings.model_name, "champion")
+    except MlflowException:
+        raise FileNotFoundError(f"model {settings.model_name!r} has no champion, so there is no reference to "
+                                "compare with; run the training flow first") from None
+    path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="reference/reference.parquet")
+    return pd.read_parquet(path), mv.tags.get("relay.data_version", "unknown"), str(mv.version)
+
+
+@task(name="drift-report", tags=prefect_tags("monitor"))
+def drift_report(settings: Settings, reference: Any, reference_version: str, model_version: str) -> dict[str, Any]:
+    from pipelines.monitoring import drift
+    from pipelines.prediction_log import read_window
+
+    p = settings.params.monitor
+    window = read_window(settings.prediction_log, p.window_rows)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return drift.run(window, reference, settings.reports_dir / "monitoring" / stamp, drift_share=p.drift_share,
+                     min_rows=p.min_rows, reference_version=reference_version, model_version=model_version)
+
+
+@flow(name="monitoring")
+def monitoring_flow(settings: Settings | None = None) -> dict[str, Any]:
+    s = settings or get_settings()
+    prepare_environment(s)
+    banner("monitor", f"Evidently drift report over the last {s.params.monitor.window_rows} logged predictions")
+    with timed("monitor"):
+        reference, ref_version, model_version = load_reference(s)
+        decision = drift_report(s, reference, ref_version, model_version)
+    colour = "red" if decision["drift"] else "green"
+    note(f"[{colour}]drift={decision['drift']}[/] share of drifted columns {decision['drift_share']:.2f} "
+         f"(threshold {decision['drift_share_threshold']}); drifted: {', '.join(decision['drifted_features']) or '-'}")
+    if decision["new_categories"]:
+        note(f"new categories: {decision['new_categories']}")
+    note(f"report: {decision['report']}")
+    return decision

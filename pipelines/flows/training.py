@@ -1,0 +1,101 @@
+"""Training flow (orchestration: MLOps engineer): DVC stages → push → MLflow tracking → promotion gate.
+
+Each DVC stage runs as its own Prefect task through DVC's Python API, tagged with the stage's owner, so
+the Prefect UI shows who owns each step; DVC skips any stage whose inputs have not changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+
+from pipelines.flows.common import banner, note, prepare_environment, timed
+from pipelines.ownership import prefect_tags
+from pipelines.settings import Settings, get_settings
+
+DVC_STAGES = ("validate", "version", "train", "evaluate")
+
+
+@task(name="dvc-stage")
+def run_dvc_stage(root: str, name: str) -> bool:
+    """`dvc repro <name>` for one stage; returns True if DVC ran it, False if it was up to date."""
+    import logging
+
+    from dvc.repo import Repo
+
+    # The banner already says what runs; DVC's own INFO lines (git hints, lock updates) are noise here.
+    logging.getLogger("dvc").setLevel(logging.WARNING)
+    with Repo(root) as repo:
+        ran = repo.reproduce(name, single_item=True)
+    return bool(ran)
+
+
+@task(name="dvc-push", retries=2, retry_delay_seconds=2, tags=prefect_tags("version"))
+def push_data(root: str) -> int:
+    from pipelines.data.version import push
+
+    return push(Path(root))
+
+
+@task(name="track", tags=prefect_tags("track"))
+def track_run(settings: Settings, trigger: str) -> dict[str, Any]:
+    from pipelines.data.version import data_version, stage_out_md5
+    from pipelines.lineage import git_commit
+    from pipelines.training import track
+
+    p = settings.params
+    result = track.run(
+        tracking_uri=settings.tracking_uri, artifact_location=settings.artifact_location,
+        experiment=settings.experiment_name, model_dir=settings.model_dir, metrics_dir=settings.metrics_dir,
+        plots_dir=settings.root / "plots", dataset_dir=settings.dataset_dir,
+        params={"train": p.train.model_dump(), "evaluate": p.evaluate.model_dump(),
+                "version": p.version.model_dump()},
+        data_version=data_version(settings.root), model_md5=stage_out_md5(settings.root, "train", "models"),
+        git_commit=git_commit(settings.root), trigger=trigger, reference_rows=p.version.reference_rows,
+    )
+    return result.__dict__
+
+
+@task(name="register", retries=2, retry_delay_seconds=2, tags=prefect_tags("register"))
+def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: str) -> dict[str, Any]:
+    from pipelines.release import register
+
+    decision = register.run(
+        tracking_uri=settings.tracking_uri, model_name=settings.model_name, run_id=run_id, model_uri=model_uri,
+        holdout_path=settings.dataset_dir / "holdout.parquet", params=settings.params.promote,
+        costs=settings.params.evaluate, promoted_by=f"ml-engineer gate in flow {flow_name}",
+    )
+    return decision.to_dict()
+
+
+@flow(name="training")
+def training_flow(trigger: str = "manual", settings: Settings | None = None) -> dict[str, Any]:
+    s = settings or get_settings()
+    prepare_environment(s)
+    root = str(s.root)
+    for name in DVC_STAGES:
+        banner(name, f"dvc repro {name}")
+        with timed(name):
+            ran = run_dvc_stage.with_options(name=f"dvc-{name}", tags=prefect_tags(name))(root, name)
+        note("ran" if ran else "up to date in DVC's cache, skipped")
+    from pipelines.data.version import data_version, manifest
+
+    version = data_version(s.root)
+    m = manifest(s.dataset_dir)
+    banner("version", f"data version {version[:10]} ({m['rows']} rows, batches {', '.join(m['batches'])})")
+    with timed("version"):
+        pushed = push_data(root)
+    note(f"dvc push: {pushed} file(s) sent to the DVC remote")
+    banner("track", "MLflow run with params, metrics, model, dataset and lineage tags")
+    with timed("track"):
+        tracked = track_run(s, trigger)
+    note(("reused" if tracked["reused"] else "created") + f" run {tracked['run_id']}; "
+         + ", ".join(f"{k}={tracked['metrics'][k]:.4f}" for k in ("roc_auc", "pr_auc", "f1", "brier")))
+    banner("register", "register the candidate and run the promotion gate")
+    with timed("register"):
+        decision = register_model(s, tracked["run_id"], tracked["model_uri"], "training")
+    verdict = "[green]promoted to champion[/]" if decision["promoted"] else "[yellow]kept as challenger[/]"
+    note(f"version {decision['version']}: {verdict}: {decision['reason']}")
+    return {**decision, "run_id": tracked["run_id"], "data_version": version, "trigger": trigger}

@@ -1,0 +1,166 @@
+"""Who owns which stage: the one source of truth for ownership in Relay.
+
+Everything that shows an owner is derived from or checked against this registry:
+`roles.md`, `.github/CODEOWNERS`, the `meta.owner` of every stage in `dvc.yaml`, the tags on MLflow runs
+and registered versions, the tags on Prefect tasks, and the `relay roles` table. `relay roles --check`
+(and the test suite) fails when any of them disagree with what is written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ParamSpec, TypeVar
+
+
+class Role(StrEnum):
+    """The four stage-owning roles of an ML team."""
+
+    DATA_ENGINEER = "data-engineer"
+    DATA_SCIENTIST = "data-scientist"
+    ML_ENGINEER = "ml-engineer"
+    MLOPS_ENGINEER = "mlops-engineer"
+
+    @property
+    def title(self) -> str:
+        return {
+            Role.DATA_ENGINEER: "Data engineer",
+            Role.DATA_SCIENTIST: "Data scientist",
+            Role.ML_ENGINEER: "ML engineer",
+            Role.MLOPS_ENGINEER: "MLOps engineer",
+        }[self]
+
+    @property
+    def team(self) -> str:
+        """The GitHub team that CODEOWNERS names for this role (rename to your organisation's teams)."""
+        return f"@relay-org/{self.value}s"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the loop, its owner and the hand-off it makes."""
+
+    name: str
+    owner: Role
+    module: str
+    takes: str
+    hands_over: str
+    dvc_stage: bool = False
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "ingest", Role.DATA_ENGINEER, "pipelines.data.ingest",
+        "a source: generator batch, CSV or Parquet file",
+        "raw batch file `data/raw/<batch>.parquet`",
+    ),
+    Stage(
+        "validate", Role.DATA_ENGINEER, "pipelines.data.validate",
+        "raw batches + the data contract",
+        "`data/validated/orders.parquet`, or a report naming every bad column",
+        dvc_stage=True,
+    ),
+    Stage(
+        "version", Role.DATA_ENGINEER, "pipelines.data.version",
+        "validated orders",
+        "train/holdout split `data/dataset/` with a DVC md5 as data version, pushed to the DVC remote",
+        dvc_stage=True,
+    ),
+    Stage(
+        "train", Role.DATA_SCIENTIST, "pipelines.training.train",
+        "the versioned train split + `params.yaml`",
+        "fitted pipeline `models/model.joblib` with its decision threshold",
+        dvc_stage=True,
+    ),
+    Stage(
+        "evaluate", Role.DATA_SCIENTIST, "pipelines.training.evaluate",
+        "the model + the holdout split",
+        "`metrics/holdout.json` and plots for DVC and MLflow",
+        dvc_stage=True,
+    ),
+    Stage(
+        "track", Role.DATA_SCIENTIST, "pipelines.training.track",
+        "model, metrics, params and data version",
+        "MLflow run with signature, input example, metrics and lineage tags",
+    ),
+    Stage(
+        "register", Role.ML_ENGINEER, "pipelines.release.register",
+        "candidate run + current champion",
+        "registered version; alias `champion` moves only if the promotion gate passes",
+    ),
+    Stage(
+        "serve", Role.ML_ENGINEER, "services.api.main",
+        "`models:/<name>@champion`",
+        "FastAPI service; every prediction written to the prediction log",
+    ),
+    Stage(
+        "monitor", Role.MLOPS_ENGINEER, "pipelines.monitoring.drift",
+        "prediction log window + the champion's reference data",
+        "Evidently HTML report and JSON drift decision",
+    ),
+    Stage(
+        "retrain", Role.MLOPS_ENGINEER, "pipelines.monitoring.retrain",
+        "drift decision + newly labelled batches",
+        "a retraining request: new data version through training and the promotion gate",
+    ),
+)
+
+# Paths each role answers for in code review; rendered into .github/CODEOWNERS.
+OWNED_PATHS: dict[Role, tuple[str, ...]] = {
+    Role.DATA_ENGINEER: ("/pipelines/data/", "/pipelines/contract.py", "/tests/unit/data/"),
+    Role.DATA_SCIENTIST: ("/pipelines/training/", "/pipelines/scoring.py", "/tests/unit/training/"),
+    Role.ML_ENGINEER: (
+        "/pipelines/release/", "/pipelines/prediction_log.py", "/services/", "/tests/unit/release/",
+        "/tests/unit/services/",
+    ),
+    Role.MLOPS_ENGINEER: (
+        "/pipelines/monitoring/", "/pipelines/flows/", "/infra/", "/.ci/", "/.github/", "/Makefile",
+        "/dvc.yaml", "/tests/unit/monitoring/",
+    ),
+}
+
+_BY_NAME = {s.name: s for s in STAGES}
+
+
+def get_stage(name: str) -> Stage:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        known = ", ".join(_BY_NAME)
+        raise KeyError(f"unknown stage {name!r}; known stages: {known}") from None
+
+
+def owner_of(name: str) -> Role:
+    return get_stage(name).owner
+
+
+def tags_for(name: str) -> dict[str, str]:
+    """Owner and stage as key/value tags (MLflow runs, registered versions, log lines)."""
+    return {"relay.stage": name, "relay.owner": owner_of(name).value}
+
+
+def prefect_tags(name: str) -> list[str]:
+    """Owner and stage as Prefect tags (Prefect tags are plain strings)."""
+    return [f"stage:{name}", f"owner:{owner_of(name).value}"]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def stage(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Mark a function as the implementation of a registered stage.
+
+    The mark is checked by the ownership test: each registered stage has exactly one marked function,
+    in the module the registry names.
+    """
+    spec = get_stage(name)
+
+    def mark(fn: Callable[P, R]) -> Callable[P, R]:
+        if fn.__module__ != spec.module:
+            raise RuntimeError(f"stage {name!r} is registered in {spec.module}, not {fn.__module__}")
+        fn.__relay_stage__ = spec  # type: ignore[attr-defined]
+        return fn
+
+    return mark

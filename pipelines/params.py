@@ -1,0 +1,117 @@
+"""`params.yaml`, typed: one section per stage, unknown keys and bad values rejected by name.
+
+DVC reads the same file (stages list the dotted keys they depend on), so a change to a section re-runs
+exactly the stages that use it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestParams(_Section):
+    source: Literal["generator", "file"] = "generator"
+    path: str | None = None
+    rows_per_batch: int = Field(5000, gt=0)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _file_needs_path(self) -> IngestParams:
+        if self.source == "file" and not self.path:
+            raise ValueError("ingest.source is 'file' but ingest.path is empty")
+        return self
+
+
+class ValidateParams(_Section):
+    min_rows: int = Field(100, ge=1)
+
+
+class VersionParams(_Section):
+    holdout_share: float = Field(0.2, gt=0, lt=1)
+    reference_rows: int = Field(5000, gt=0)
+
+
+class TrainParams(_Section):
+    seed: int = 7
+    learning_rate: float = Field(0.08, gt=0, le=1)
+    max_iter: int = Field(300, gt=0)
+    max_leaf_nodes: int = Field(31, ge=2)
+    min_samples_leaf: int = Field(40, ge=1)
+    l2_regularization: float = Field(0.0, ge=0)
+    validation_share: float = Field(0.15, gt=0, lt=1)
+
+
+class EvaluateParams(_Section):
+    cost_false_negative: float = Field(4.0, gt=0)
+    cost_false_positive: float = Field(1.0, gt=0)
+    suggestion_success_rate: float = Field(0.5, ge=0, le=1)
+
+
+class PromoteParams(_Section):
+    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    min_roc_auc: float = Field(0.65, ge=0, le=1)
+    max_brier: float = Field(0.25, ge=0, le=1)
+    min_improvement: float = Field(0.002, ge=0)
+
+
+class MonitorParams(_Section):
+    window_rows: int = Field(5000, gt=0)
+    min_rows: int = Field(200, gt=0)
+    drift_share: float = Field(0.3, gt=0, le=1)
+
+
+class RetrainParams(_Section):
+    min_new_rows: int = Field(1000, ge=1)
+
+
+class DemoParams(_Section):
+    train_batches: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
+    drift_batch: int = 5
+    drift_scenarios: list[Literal["new_brand", "promotion", "policy_change"]] = Field(
+        default_factory=lambda: ["new_brand", "promotion"]
+    )
+    replay_batch_size: int = Field(50, gt=0)
+
+
+class Params(_Section):
+    ingest: IngestParams = IngestParams()
+    validate_: ValidateParams = Field(ValidateParams(), alias="validate")
+    version: VersionParams = VersionParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    promote: PromoteParams = PromoteParams()
+    monitor: MonitorParams = MonitorParams()
+    retrain: RetrainParams = RetrainParams()
+    demo: DemoParams = DemoParams()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ParamsError(ValueError):
+    """`params.yaml` is missing, unreadable or has a key or value Relay does not accept."""
+
+
+def load_params(path: Path) -> Params:
+    if not path.is_file():
+        raise ParamsError(f"params file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path} must hold a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ParamsError(f"{path}: {problems}") from None

@@ -1,0 +1,131 @@
+"""The prediction log (service contract, ML engineer → MLOps engineer): one row per prediction.
+
+The service writes it off the request path in batches; the drift monitor reads a window of it. Columns:
+request id, time, model version, every feature of the data contract, the predicted probability, the
+decision and the latency. The store is any SQLAlchemy URL: SQLite by default, PostgreSQL in production.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from pipelines import contract
+
+log = logging.getLogger("relay.prediction_log")
+TABLE = "predictions"
+META_COLUMNS = ("request_id", "ts", "model_version", "prediction", "flagged", "latency_ms")
+
+
+def _table(metadata: sa.MetaData) -> sa.Table:
+    cols: list[sa.Column[Any]] = [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("request_id", sa.String(64), nullable=False, index=True),
+        sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
+        sa.Column("model_version", sa.String(32), nullable=False),
+    ]
+    for name in contract.feature_columns():
+        kind = contract.column(name).kind
+        cols.append(sa.Column(name, sa.Float if kind == "numeric" else sa.String(64)))
+    cols += [
+        sa.Column("prediction", sa.Float, nullable=False),
+        sa.Column("flagged", sa.Boolean, nullable=False),
+        sa.Column("latency_ms", sa.Float, nullable=False),
+    ]
+    return sa.Table(TABLE, metadata, *cols)
+
+
+def engine_for(url: str) -> sa.Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return sa.create_engine(url, future=True)
+
+
+def ensure_table(engine: sa.Engine) -> sa.Table:
+    metadata = sa.MetaData()
+    table = _table(metadata)
+    metadata.create_all(engine)
+    return table
+
+
+def read_window(url: str, rows: int) -> pd.DataFrame:
+    """The newest `rows` predictions, oldest first; a clear error when the log does not exist."""
+    engine = engine_for(url)
+    try:
+        if not sa.inspect(engine).has_table(TABLE):
+            raise FileNotFoundError(f"no prediction log at {url}: serve some traffic first")
+        table = _table(sa.MetaData())
+        query = sa.select(table).order_by(table.c.id.desc()).limit(rows)
+        with engine.connect() as conn:
+            frame = pd.read_sql(query, conn)
+    finally:
+        engine.dispose()
+    return frame.iloc[::-1].reset_index(drop=True)
+
+
+class PredictionLogWriter:
+    """Buffers rows in memory and writes them in batches on a background thread; `close()` flushes all."""
+
+    def __init__(self, url: str, *, batch_size: int = 500, flush_interval_s: float = 0.5) -> None:
+        self.url = url
+        self.engine = engine_for(url)
+        self.table = ensure_table(self.engine)
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self.written = 0
+        self._thread.start()
+
+    def log(self, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            self._queue.put(row)
+
+    def _run(self) -> None:
+        pending: list[dict[str, Any]] = []
+        stopping = False
+        while not stopping:
+            try:
+                item = self._queue.get(timeout=self.flush_interval_s)
+                if item is None:
+                    stopping = True
+                else:
+                    pending.append(item)
+                    while len(pending) < self.batch_size:
+                        nxt = self._queue.get_nowait()
+                        if nxt is None:
+                            stopping = True
+                            break
+                        pending.append(nxt)
+            except queue.Empty:
+                pass
+            if pending:
+                self._write(pending)
+                pending = []
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(self.table), rows)
+            self.written += len(rows)
+        except Exception:  # the log must never take the service down; the loss is reported loudly
+            log.exception("could not write %d prediction-log rows to %s", len(rows), self.url)
+
+    def close(self, timeout: float = 30.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self.engine.dispose()
+
+
+def now_utc() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)

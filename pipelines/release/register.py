@@ -1,0 +1,146 @@
+"""Register and promote (owner: ML engineer): the gate between a trained model and production.
+
+Takes a tracked run (its model URI and tags) and the holdout of the current data version; hands over a
+registered model version tagged with metrics, data version and run id, and moves the `champion` alias to
+it only if it passes the absolute thresholds in `params.yaml` (section `promote`) and beats the current
+champion on the same holdout by `min_improvement`. Otherwise the version gets alias `challenger` and the
+reason is recorded on it. Both models are loaded through MLflow, as the service loads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines import contract
+from pipelines.lineage import configure_mlflow
+from pipelines.ownership import stage, tags_for
+from pipelines.params import EvaluateParams, PromoteParams
+from pipelines.scoring import score
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS = "previous-champion"
+
+
+@dataclass
+class PromotionDecision:
+    model_name: str
+    version: str
+    promoted: bool
+    reason: str
+    candidate_metrics: dict[str, float]
+    champion_version: str | None = None
+    champion_metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _version_for_run(client: Any, name: str, run_id: str) -> Any | None:
+    for mv in client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'"):
+        return mv
+    return None
+
+
+def _score_version(uri: str, threshold: float, holdout: pd.DataFrame, costs: EvaluateParams) -> dict[str, float]:
+    import mlflow.sklearn
+
+    model = mlflow.sklearn.load_model(uri)
+    proba = model.predict_proba(holdout[contract.feature_columns()])[:, 1]
+    return score(holdout[contract.TARGET].to_numpy(), proba, threshold, costs.suggestion_success_rate)
+
+
+def gate(candidate: dict[str, float], champion: dict[str, float] | None, params: PromoteParams) -> tuple[bool, str]:
+    """The promotion rule on its own, so it can be read and tested without MLflow."""
+    if candidate["roc_auc"] < params.min_roc_auc:
+        return False, f"roc_auc {candidate['roc_auc']:.4f} below the floor {params.min_roc_auc}"
+    if candidate["brier"] > params.max_brier:
+        return False, f"brier {candidate['brier']:.4f} above the ceiling {params.max_brier}"
+    if champion is None:
+        return True, "no champion yet; candidate passes the absolute thresholds"
+    m = params.metric
+    needed = champion[m] + params.min_improvement
+    if candidate[m] < needed:
+        return False, (f"{m} {candidate[m]:.4f} does not beat champion {champion[m]:.4f} "
+                       f"by {params.min_improvement} on the same holdout")
+    return True, f"{m} {candidate[m]:.4f} beats champion {champion[m]:.4f} by {candidate[m] - champion[m]:.4f}"
+
+
+@stage("register")
+def run(
+    *,
+    tracking_uri: str,
+    model_name: str,
+    run_id: str,
+    model_uri: str,
+    holdout_path: Path,
+    params: PromoteParams,
+    costs: EvaluateParams,
+    promoted_by: str,
+) -> PromotionDecision:
+    configure_mlflow(tracking_uri)
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    run_ = client.get_run(run_id)
+    run_tags = run_.data.tags
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException:
+        client.create_registered_model(model_name, tags=tags_for("register"),
+                                       description="Predicts at checkout whether an order will be returned for fit.")
+    mv = _version_for_run(client, model_name, run_id)
+    if mv is None:
+        mv = mlflow.register_model(model_uri, model_name, tags={
+            **tags_for("register"),
+            "relay.run_id": run_id,
+            "relay.data_version": run_tags.get("relay.data_version", "unknown"),
+            "relay.threshold": run_tags.get("relay.threshold", "0.5"),
+            "relay.trigger": run_tags.get("relay.trigger", "manual"),
+        })
+    version = str(mv.version)
+    holdout = pd.read_parquet(holdout_path)
+    cand_threshold = float(run_tags.get("relay.threshold", "0.5"))
+    candidate = _score_version(f"models:/{model_name}/{version}", cand_threshold, holdout, costs)
+
+    champ_version: str | None = None
+    champion: dict[str, float] | None = None
+    try:
+        champ = client.get_model_version_by_alias(model_name, CHAMPION)
+        champ_version = str(champ.version)
+    except MlflowException:
+        champ = None
+    if champ is not None and champ_version != version:
+        champion = _score_version(f"models:/{model_name}/{champ_version}",
+                                  float(champ.tags.get("relay.threshold", "0.5")), holdout, costs)
+    elif champ is not None:
+        return PromotionDecision(model_name, version, True, "already champion", candidate, champ_version, candidate)
+
+    promoted, reason = gate(candidate, champion, params)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    for key, value in candidate.items():
+        client.set_model_version_tag(model_name, version, f"metric.{key}", str(value))
+    client.set_model_version_tag(model_name, version, "relay.gate", "passed" if promoted else "failed")
+    client.set_model_version_tag(model_name, version, "relay.gate_reason", reason)
+    client.set_model_version_tag(model_name, version, "relay.gate_holdout", holdout_path.name)
+    if promoted:
+        if champ_version is not None:
+            client.set_registered_model_alias(model_name, PREVIOUS, champ_version)
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+        client.set_model_version_tag(model_name, version, "relay.promoted_by", promoted_by)
+        client.set_model_version_tag(model_name, version, "relay.promoted_at", now)
+        try:
+            if client.get_model_version_by_alias(model_name, CHALLENGER).version == version:
+                client.delete_registered_model_alias(model_name, CHALLENGER)
+        except MlflowException:
+            pass
+    else:
+        client.set_registered_model_alias(model_name, CHALLENGER, version)
+    return PromotionDecision(model_name, version, promoted, reason, candidate, champ_version, champion or {})

@@ -1,0 +1,119 @@
+"""Where things live: every path and URI Relay uses, in one object, overridable by `RELAY_*` variables.
+
+Defaults are embedded stores that need nothing installed (MLflow on SQLite, a folder DVC remote,
+a SQLite prediction log). Production-like set-ups change a setting, not code, e.g.
+`RELAY_MLFLOW_TRACKING_URI=postgresql://...` or `RELAY_PREDICTION_LOG_URL=postgresql://...`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipelines.params import Params, load_params
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The project root: the nearest folder upwards holding `dvc.yaml`."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").is_file():
+            return folder
+    return here
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RELAY_", extra="ignore")
+
+    root: Path = Field(default_factory=find_root)
+    params_file: Path = Path("params.yaml")
+    model_name: str = "relay-returns"
+    experiment_name: str = "relay-returns"
+    mlflow_tracking_uri: str = ""
+    mlflow_artifact_location: str = ""
+    prediction_log_url: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=0, le=65535)
+    reload_interval_s: float = Field(10.0, gt=0)
+    max_batch_size: int = Field(1000, gt=0)
+
+    @field_validator("root")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.resolve()
+
+    # Workspace layout, relative to the root. DVC outputs are named in dvc.yaml as well.
+    @property
+    def local_dir(self) -> Path:
+        return self.root / "local"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.root / "data" / "raw"
+
+    @property
+    def validated_path(self) -> Path:
+        return self.root / "data" / "validated" / "orders.parquet"
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.root / "data" / "dataset"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.root / "metrics"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.local_dir / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def artifact_location(self) -> str:
+        if self.mlflow_artifact_location:
+            return self.mlflow_artifact_location
+        # Explicit, or MLflow puts artifacts in ./mlruns of whatever directory a command ran in.
+        return (self.local_dir / "mlflow" / "artifacts").as_uri()
+
+    @property
+    def uses_embedded_mlflow(self) -> bool:
+        return not self.mlflow_tracking_uri
+
+    @property
+    def prediction_log(self) -> str:
+        if self.prediction_log_url:
+            return self.prediction_log_url
+        return f"sqlite:///{self.local_dir / 'predictions' / 'predictions.db'}"
+
+    @cached_property
+    def params(self) -> Params:
+        path = self.params_file if self.params_file.is_absolute() else self.root / self.params_file
+        return load_params(path)
+
+    def child_env(self) -> dict[str, str]:
+        """Environment for a subprocess (DVC stage commands, the API) that must see the same settings."""
+        env = dict(os.environ)
+        env["RELAY_ROOT"] = str(self.root)
+        env["RELAY_MLFLOW_TRACKING_URI"] = self.tracking_uri
+        env["RELAY_MLFLOW_ARTIFACT_LOCATION"] = self.artifact_location
+        env["RELAY_PREDICTION_LOG_URL"] = self.prediction_log
+        env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        env.setdefault("DVC_NO_ANALYTICS", "1")
+        return env
+
+
+def get_settings() -> Settings:
+    return Settings()

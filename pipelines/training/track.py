@@ -1,0 +1,147 @@
+"""Track (owner: data scientist): record a trained model in MLflow with everything needed to trust it.
+
+Takes the DVC outputs of train/evaluate (model, threshold, metrics, plots), the params and the data
+version; hands over an MLflow run holding params, metrics, the model (signature, input example), the
+training data as a dataset input, a reference sample for drift monitoring, and lineage tags. Tracking is
+idempotent: a model DVC already built (same md5) maps to the run that recorded it.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from pipelines import contract
+from pipelines.lineage import configure_mlflow
+from pipelines.ownership import stage, tags_for
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    run_id: str
+    model_uri: str
+    metrics: dict[str, float]
+    reused: bool
+
+
+def _flatten(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(f"{prefix}.{k}" if prefix else str(k), v))
+        return out
+    return {prefix: value}
+
+
+def get_or_create_experiment(name: str, artifact_location: str) -> str:
+    import mlflow
+
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    return str(mlflow.create_experiment(name, artifact_location=artifact_location,
+                                        tags=tags_for("track")))
+
+
+@stage("track")
+def run(
+    *,
+    tracking_uri: str,
+    artifact_location: str,
+    experiment: str,
+    model_dir: Path,
+    metrics_dir: Path,
+    plots_dir: Path,
+    dataset_dir: Path,
+    params: dict[str, Any],
+    data_version: str,
+    model_md5: str,
+    git_commit: str,
+    trigger: str,
+    reference_rows: int,
+) -> TrackResult:
+    configure_mlflow(tracking_uri)
+    import warnings
+
+    import mlflow
+    import numpy as np
+    import sklearn
+    from mlflow.models import infer_signature
+
+    experiment_id = get_or_create_experiment(experiment, artifact_location)
+    metrics = {k: float(v) for k, v in json.loads((metrics_dir / "holdout.json").read_text()).items()}
+    found = mlflow.search_runs(
+        [experiment_id], filter_string=f"tags.`relay.model_md5` = '{model_md5}' and attributes.status = 'FINISHED'",
+        max_results=1, output_format="list",
+    )
+    if found:
+        run_ = found[0]
+        return TrackResult(run_.info.run_id, str(run_.data.tags["relay.model_uri"]), metrics, reused=True)
+
+    model = joblib.load(model_dir / "model.joblib")
+    info = json.loads((model_dir / "model_info.json").read_text())
+    train = pd.read_parquet(dataset_dir / "train.parquet")
+    features = contract.feature_columns()
+    sample = train[features].sample(min(reference_rows, len(train)), random_state=0).reset_index(drop=True)
+    example = sample.head(3)
+    signature = infer_signature(example, model.predict_proba(example))
+    tags = {
+        **tags_for("track"),
+        "relay.data_version": data_version,
+        "relay.git_commit": git_commit,
+        "relay.trigger": trigger,
+        "relay.model_md5": model_md5,
+        "relay.threshold": str(info["threshold"]),
+    }
+    # Pinned explicitly: MLflow's own inference runs the model in a subprocess, slow and no better here.
+    requirements = [f"mlflow=={mlflow.__version__}", f"scikit-learn=={sklearn.__version__}",
+                    f"pandas=={pd.__version__}", f"numpy=={np.__version__}", f"skops=={_version('skops')}"]
+    with warnings.catch_warnings():
+        # MLflow's hints about local dataset sources and integer columns do not apply to these inputs.
+        warnings.simplefilter("ignore", UserWarning)
+        return _log_run(experiment_id, data_version, tags, params, metrics, train, dataset_dir, metrics_dir,
+                        plots_dir, info, sample, model, signature, example, requirements)
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
+def _log_run(experiment_id: str, data_version: str, tags: dict[str, str], params: dict[str, Any],
+             metrics: dict[str, float], train: pd.DataFrame, dataset_dir: Path, metrics_dir: Path,
+             plots_dir: Path, info: dict[str, Any], sample: pd.DataFrame, model: Any, signature: Any,
+             example: pd.DataFrame, requirements: list[str]) -> TrackResult:
+    import mlflow
+    import skops.io
+
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{data_version[:8]}", tags=tags) as active:
+        mlflow.log_params(_flatten("", params))
+        mlflow.log_metrics(metrics)
+        dataset = mlflow.data.from_pandas(train, source=str(dataset_dir / "train.parquet"),
+                                          name="orders-train", targets=contract.TARGET, digest=data_version[:8])
+        mlflow.log_input(dataset, context="training", tags={"dvc_md5": data_version})
+        for folder in (metrics_dir, plots_dir):
+            mlflow.log_artifacts(str(folder), artifact_path=folder.name)
+        mlflow.log_dict(info, "model_info.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            # The monitor compares live traffic with this sample, predictions included.
+            ref = sample.assign(prediction=model.predict_proba(sample)[:, 1])
+            ref_path = Path(tmp) / "reference.parquet"
+            ref.to_parquet(ref_path, index=False)
+            mlflow.log_artifact(str(ref_path), artifact_path="reference")
+        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+        logged = mlflow.sklearn.log_model(
+            model, name="model", signature=signature, input_example=example,
+            pyfunc_predict_fn="predict_proba", skops_trusted_types=trusted, pip_requirements=requirements,
+            metadata={"threshold": info["threshold"], "data_version": data_version},
+        )
+        mlflow.set_tag("relay.model_uri", logged.model_uri)
+        return TrackResult(active.info.run_id, logged.model_uri, metrics, reused=False)

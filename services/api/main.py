@@ -1,0 +1,57 @@
+"""Serve (owner: ML engineer): the prediction service.
+
+Takes `models:/<name>@champion` from the MLflow registry (never training code); hands over a FastAPI
+service whose every prediction goes to the prediction log. Start it with `relay serve` or `make serve`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from pipelines.ownership import stage
+from pipelines.settings import Settings, get_settings
+
+log = logging.getLogger("relay.api")
+
+
+@stage("serve")
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the lifespan loads the champion, starts the poller and the log writer."""
+    from pipelines.lineage import configure_mlflow
+    from pipelines.prediction_log import PredictionLogWriter
+    from services.api.model_store import ModelStore
+    from services.api.routes import health, model, predict
+
+    s = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_mlflow(s.tracking_uri)
+        app.state.settings = s
+        app.state.prediction_log = PredictionLogWriter(s.prediction_log)
+        app.state.models = store = ModelStore(s.model_name, s.reload_interval_s)
+        store.refresh()
+        if store.current is None:
+            log.warning("starting without a model: %s", store.last_error)
+        store.start_polling()
+        try:
+            yield
+        finally:
+            store.stop()
+            app.state.prediction_log.close()
+            log.info("prediction log flushed: %d rows written", app.state.prediction_log.written)
+
+    app = FastAPI(
+        title="Relay returns-risk service",
+        version="1",
+        summary="Predicts at checkout whether an order will be returned for fit (owner: ML engineer).",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    app.include_router(model.router)
+    app.include_router(predict.router)
+    return app
