@@ -63,8 +63,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A workspace after the training flow ran once on small data: DVC outputs, MLflow run, champion."""
     root = make_workspace(tmp_path_factory.mktemp("trained") / "ws",
-                          params={"ingest": {"rows_per_batch": 2000}, "version": {"reference_rows": 1000}})
-    saved = {k: os.environ.get(k) for k in ("RELAY_ROOT", "PREFECT_HOME")}
+                          params={"ingest": {"rows_per_batch": 4000}, "version": {"reference_rows": 1000}})
+    saved = dict(os.environ)
     os.environ["RELAY_ROOT"] = str(root)
     os.environ["PREFECT_HOME"] = str(root / "local" / "prefect")
     (root / "local" / "prefect").mkdir(parents=True)
@@ -77,14 +77,12 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
 
         s = Settings()
         for b in (1, 2, 3):
-            bid, frame = ingest.from_generator(b, 2000, 42)
+            bid, frame = ingest.from_generator(b, 4000, 42)
             ingest.run(bid, frame, s.raw_dir, s.root / "data" / "quarantine")
         training_flow(trigger="manual", settings=s)
-        yield root
     finally:
+        # The flow exports RELAY_* for its subprocesses; other tests must not inherit them.
         os.chdir(cwd)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        os.environ.clear()
+        os.environ.update(saved)
+    yield root

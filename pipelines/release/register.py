@@ -137,7 +137,7 @@ def run(
         client.set_model_version_tag(model_name, version, "relay.promoted_by", promoted_by)
         client.set_model_version_tag(model_name, version, "relay.promoted_at", now)
         try:
-            if client.get_model_version_by_alias(model_name, CHALLENGER).version == version:
+            if str(client.get_model_version_by_alias(model_name, CHALLENGER).version) == version:
                 client.delete_registered_model_alias(model_name, CHALLENGER)
         except MlflowException:
             pass

@@ -1,0 +1,55 @@
+"""The whole demo, as `relay demo`, in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import make_workspace
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
+    root = make_workspace(tmp_path / "relay")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")} | {"PREFECT_HOME": str(root / "pf")}
+    relay = Path(sys.executable).parent / "relay"
+    result = subprocess.run([str(relay), "demo"], cwd=root, env=env, capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    for stage, owner in [("ingest", "Data engineer"), ("validate", "Data engineer"), ("train", "Data scientist"),
+                         ("track", "Data scientist"), ("register", "ML engineer"), ("serve", "ML engineer"),
+                         ("monitor", "MLOps engineer"), ("retrain", "MLOps engineer")]:
+        assert any(stage in line and owner in line for line in out.splitlines()), f"no {stage}/{owner} line"
+    assert "What the demo produced" in out
+
+    assert set(yaml.safe_load((root / "dvc.lock").read_text())["stages"]) == {"validate", "version", "train",
+                                                                              "evaluate"}
+    summary = json.loads((root / "reports" / "demo" / "summary.json").read_text())
+    assert summary["drift"]["drift"] is True and "brand" in summary["drift"]["drifted_features"]
+    assert Path(summary["drift"]["report"]).is_file()
+    assert summary["retrain"]["retrain"] is True
+    second = summary["second"]
+    assert second["promoted"] is True and second["trigger"] == "drift"
+    assert second["candidate_metrics"]["roc_auc"] > second["champion_metrics"]["roc_auc"]
+
+    from mlflow import MlflowClient
+
+    from pipelines.lineage import configure_mlflow
+    from pipelines.prediction_log import read_window
+    from pipelines.settings import Settings
+
+    s = Settings(root=root)
+    configure_mlflow(s.tracking_uri)
+    client = MlflowClient()
+    versions = client.search_model_versions("name = 'relay-returns'")
+    assert sorted(int(v.version) for v in versions) == [1, 2]
+    assert str(client.get_model_version_by_alias("relay-returns", "champion").version) == "2"
+    assert str(client.get_model_version_by_alias("relay-returns", "previous-champion").version) == "1"
+    assert len(read_window(s.prediction_log, 100_000)) == 5000

@@ -1,0 +1,121 @@
+"""The prediction service against a real MLflow registry: TestClient, and a real uvicorn stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from pipelines import contract
+from pipelines.prediction_log import read_window
+from pipelines.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def service(trained_workspace: Path, tmp_path: Path) -> Iterator[tuple[TestClient, Settings]]:
+    from services.api.main import create_app
+
+    s = Settings(root=trained_workspace, prediction_log_url=f"sqlite:///{tmp_path}/log.db", max_batch_size=20)
+    with TestClient(create_app(s)) as client:
+        yield client, s
+
+
+def test_health_and_model_info(service: tuple[TestClient, Settings]) -> None:
+    client, _ = service
+    assert client.get("/health/live").json() == {"status": "ok"}
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200 and ready.json()["model_version"] == "1"
+    info = client.get("/v1/model").json()
+    assert info["name"] == "relay-returns" and info["version"] == "1" and info["threshold"] > 0
+
+
+def test_predictions_are_served_and_logged(service: tuple[TestClient, Settings]) -> None:
+    client, s = service
+    one = client.post("/v1/predict", json=contract.example_record())
+    assert one.status_code == 200, one.text
+    body = one.json()
+    assert 0 <= body["predictions"][0]["return_probability"] <= 1
+    assert one.headers["X-Request-ID"] == body["request_id"]
+    batch = client.post("/v1/predict/batch", json={"records": [contract.example_record()] * 5})
+    assert batch.status_code == 200 and len(batch.json()["predictions"]) == 5
+    client.app.state.prediction_log.close()  # type: ignore[attr-defined]
+    logged = read_window(s.prediction_log, 100)
+    assert len(logged) == 6 and set(logged["model_version"]) == {"1"}
+    assert set(contract.feature_columns()) <= set(logged.columns)
+
+
+def test_bad_requests_name_every_field(service: tuple[TestClient, Settings]) -> None:
+    client, _ = service
+    bad = contract.example_record() | {"usual_size": "XXXL", "discount": 2}
+    r = client.post("/v1/predict", json=bad)
+    assert r.status_code == 422
+    assert {e["loc"][-1] for e in r.json()["detail"]} == {"usual_size", "discount"}
+    r = client.post("/v1/predict/batch", json={"records": [contract.example_record()] * 21})
+    assert r.status_code == 422 and "at most 20" in r.text
+    r = client.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_openapi_examples_come_from_the_contract(service: tuple[TestClient, Settings]) -> None:
+    client, _ = service
+    spec = client.get("/openapi.json").json()
+    schema = spec["components"]["schemas"]["OrderFeatures"]
+    assert set(schema["properties"]) == set(contract.feature_columns())
+    assert schema["examples"][0] == contract.example_record()
+
+
+def test_not_ready_without_a_champion(tmp_path: Path) -> None:
+    from services.api.main import create_app
+
+    s = Settings(root=tmp_path, prediction_log_url=f"sqlite:///{tmp_path}/log.db")
+    with TestClient(create_app(s)) as client:
+        r = client.get("/health/ready")
+        assert r.status_code == 503 and "champion" in r.json()["reason"]
+        assert client.post("/v1/predict", json=contract.example_record()).status_code == 503
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_sigterm_flushes_every_logged_prediction(trained_workspace: Path, tmp_path: Path) -> None:
+    port = _free_port()
+    log_url = f"sqlite:///{tmp_path}/log.db"
+    env = Settings(root=trained_workspace).child_env() | {"RELAY_PREDICTION_LOG_URL": log_url}
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli.main", "serve", "--port", str(port)], env=env,
+                            cwd=trained_workspace, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        sent = 0
+        with httpx.Client(base_url=url, timeout=10) as client:
+            for _ in range(40):
+                r = client.post("/v1/predict/batch", json={"records": [contract.example_record()] * 25})
+                assert r.status_code == 200
+                sent += 25
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert len(read_window(log_url, 10_000)) == sent == 1000

@@ -1,0 +1,114 @@
+"""The training flow with real DVC, MLflow and Prefect (temporary local server) in a scratch workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+
+def _client(root: Path):  # type: ignore[no-untyped-def]
+    from mlflow import MlflowClient
+
+    from pipelines.lineage import configure_mlflow
+    from pipelines.settings import Settings
+
+    configure_mlflow(Settings(root=root).tracking_uri)
+    return MlflowClient()
+
+
+def test_dvc_lock_records_every_stage(trained_workspace: Path) -> None:
+    lock = yaml.safe_load((trained_workspace / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"validate", "version", "train", "evaluate"}
+    assert any((trained_workspace / "local" / "dvc-remote").rglob("*")), "dvc push left the remote empty"
+
+
+def test_run_carries_lineage_and_owner(trained_workspace: Path) -> None:
+    from pipelines.data.version import data_version
+
+    client = _client(trained_workspace)
+    mv = client.get_model_version_by_alias("relay-returns", "champion")
+    run = client.get_run(mv.run_id)
+    tags = run.data.tags
+    assert tags["relay.owner"] == "data-scientist" and tags["relay.stage"] == "track"
+    assert tags["relay.data_version"] == data_version(trained_workspace)
+    assert len(tags["relay.git_commit"].split("-")[0]) == 40
+    assert tags["relay.trigger"] == "manual"
+    assert {"roc_auc", "pr_auc", "f1", "brier", "returns_avoided_per_1000"} <= set(run.data.metrics)
+    assert run.data.params["train.learning_rate"] == "0.08"
+    assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.name == "orders-train"
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"metrics", "plots", "reference", "model_info.json"} <= artifacts
+    assert mv.tags["relay.owner"] == "ml-engineer" and mv.tags["relay.gate"] == "passed"
+    assert "relay.promoted_by" in mv.tags
+
+
+def test_logged_model_has_signature_and_loads_without_relay_code(trained_workspace: Path) -> None:
+    import mlflow
+
+    _client(trained_workspace)
+    info = mlflow.models.get_model_info("models:/relay-returns@champion")
+    assert info.signature is not None and info.saved_input_example_info is not None
+    model = mlflow.pyfunc.load_model("models:/relay-returns@champion")
+    from pipelines import contract
+
+    import pandas as pd
+
+    out = model.predict(pd.DataFrame([contract.example_record()]))
+    assert out.shape == (1, 2)
+
+
+def test_rerun_is_cached_and_idempotent(trained_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.flows.training import training_flow
+    from pipelines.settings import Settings
+
+    monkeypatch.setenv("RELAY_ROOT", str(trained_workspace))
+    monkeypatch.chdir(trained_workspace)
+    client = _client(trained_workspace)
+    before = len(client.search_model_versions("name = 'relay-returns'"))
+    decision = training_flow(trigger="manual", settings=Settings(root=trained_workspace))
+    assert decision["version"] == "1" and decision["reason"] == "already champion"
+    assert len(client.search_model_versions("name = 'relay-returns'")) == before
+
+
+def test_worse_challenger_stays_challenger(trained_workspace: Path) -> None:
+    """A deliberately weak model goes through the real gate and must not take the champion alias."""
+    import mlflow
+    import pandas as pd
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    from pipelines import contract
+    from pipelines.params import EvaluateParams, PromoteParams
+    from pipelines.release import register
+    from pipelines.settings import Settings
+
+    s = Settings(root=trained_workspace)
+    client = _client(trained_workspace)
+    champion_before = client.get_model_version_by_alias("relay-returns", "champion").version
+    train = pd.read_parquet(s.dataset_dir / "train.parquet")
+    weak = Pipeline([("m", DummyClassifier(strategy="prior"))]).fit(train[contract.feature_columns()],
+                                                                     train[contract.TARGET])
+    exp = mlflow.get_experiment_by_name(s.experiment_name)
+    with mlflow.start_run(experiment_id=exp.experiment_id, tags={"relay.threshold": "0.5"}) as run:
+        logged = mlflow.sklearn.log_model(weak, name="model", serialization_format="cloudpickle",
+                                          pip_requirements=["scikit-learn"])
+    decision = register.run(tracking_uri=s.tracking_uri, model_name="relay-returns", run_id=run.info.run_id,
+                            model_uri=logged.model_uri, holdout_path=s.dataset_dir / "holdout.parquet",
+                            params=PromoteParams(min_roc_auc=0.0, max_brier=1.0), costs=EvaluateParams(),
+                            promoted_by="test")
+    assert not decision.promoted and "does not beat champion" in decision.reason
+    assert str(client.get_model_version_by_alias("relay-returns", "champion").version) == str(champion_before)
+    assert str(client.get_model_version_by_alias("relay-returns", "challenger").version) == decision.version
+    mv = client.get_model_version("relay-returns", decision.version)
+    assert mv.tags["relay.gate"] == "failed" and "does not beat" in mv.tags["relay.gate_reason"]
+
+
+def test_unreachable_tracking_server_is_a_clear_error() -> None:
+    from pipelines.lineage import configure_mlflow
+
+    with pytest.raises(ConnectionError, match="unreachable"):
+        configure_mlflow("http://127.0.0.1:9")

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.params import ParamsError, load_params
+from pipelines.settings import Settings
+from tests.conftest import REPO
+
+
+def test_repository_params_load() -> None:
+    p = load_params(REPO / "params.yaml")
+    assert p.validate_.min_rows >= 1 and p.promote.metric in ("roc_auc", "pr_auc")
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    f = tmp_path / "params.yaml"
+    f.write_text("train:\n  learning_rat: 0.1\n")
+    with pytest.raises(ParamsError, match=r"train\.learning_rat: Extra inputs"):
+        load_params(f)
+
+
+def test_unknown_section_is_named(tmp_path: Path) -> None:
+    f = tmp_path / "params.yaml"
+    f.write_text("trian: {}\n")
+    with pytest.raises(ParamsError, match="trian"):
+        load_params(f)
+
+
+def test_invalid_value_is_named(tmp_path: Path) -> None:
+    f = tmp_path / "params.yaml"
+    f.write_text("version:\n  holdout_share: 1.5\n")
+    with pytest.raises(ParamsError, match=r"version\.holdout_share"):
+        load_params(f)
+
+
+def test_file_source_needs_a_path(tmp_path: Path) -> None:
+    f = tmp_path / "params.yaml"
+    f.write_text("ingest:\n  source: file\n")
+    with pytest.raises(ParamsError, match="ingest.path is empty"):
+        load_params(f)
+
+
+def test_missing_and_broken_files(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "none.yaml")
+    (tmp_path / "p.yaml").write_text("train: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(tmp_path / "p.yaml")
+
+
+def test_settings_default_to_embedded_stores_under_root(tmp_path: Path) -> None:
+    s = Settings(root=tmp_path)
+    assert s.tracking_uri == f"sqlite:///{tmp_path}/local/mlflow/mlflow.db"
+    assert s.artifact_location.startswith("file://") and str(tmp_path) in s.artifact_location
+    assert s.prediction_log.startswith("sqlite:///") and s.uses_embedded_mlflow
+
+
+def test_settings_come_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELAY_ROOT", str(tmp_path))
+    monkeypatch.setenv("RELAY_MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    monkeypatch.setenv("RELAY_PREDICTION_LOG_URL", "postgresql+psycopg://db/relay")
+    s = Settings()
+    assert s.root == tmp_path.resolve()
+    assert s.tracking_uri == "http://mlflow:5000" and not s.uses_embedded_mlflow
+    assert s.prediction_log == "postgresql+psycopg://db/relay"
+    assert s.child_env()["RELAY_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
