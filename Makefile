@@ -27,8 +27,8 @@ install: $(BIN)/relay
 demo: install
 	$(BIN)/relay demo
 
-## Run the test suite (unit, integration and the end-to-end demo)
-test: install
+## Lint, type-check, then run the test suite (unit, integration and the end-to-end demo)
+test: lint
 	$(BIN)/pytest
 
 ## Run only the fast unit tests (seconds)

@@ -39,17 +39,22 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("order_id", "id", "Unique order identifier.", "0005-000042", pattern=r"^[A-Za-z0-9_-]{1,64}$",
-           unique=True),
+    Column("order_id", "id", "Unique order identifier.", "0005-000042", pattern=r"^[A-Za-z0-9_-]{1,64}$", unique=True),
     Column("order_ts", "timestamp", "When the order was placed (UTC).", "2026-02-02T10:15:00"),
-    Column("batch_id", "id", "The delivery batch the order arrived in.", "batch-0005",
-           pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
+    Column(
+        "batch_id", "id", "The delivery batch the order arrived in.", "batch-0005", pattern=r"^[A-Za-z0-9_.-]{1,64}$"
+    ),
     Column("customer_height_cm", "numeric", "Customer's height in centimetres.", 171.0, 120, 220),
     Column("customer_weight_kg", "numeric", "Customer's weight in kilograms.", 68.0, 30, 250),
     Column("usual_size", "ordinal", "Size the customer usually buys.", "M", allowed=SIZES),
     Column("category", "categorical", "Product category.", "dresses", allowed=CATEGORIES),
-    Column("brand", "text_category", "Brand of the product; new brands appear over time.", "northwind",
-           pattern=r"^[a-z][a-z0-9_-]{0,39}$"),
+    Column(
+        "brand",
+        "text_category",
+        "Brand of the product; new brands appear over time.",
+        "northwind",
+        pattern=r"^[a-z][a-z0-9_-]{0,39}$",
+    ),
     Column("ordered_size", "ordinal", "Size ordered.", "M", allowed=SIZES),
     Column("price", "numeric", "Item price after discount, in euros.", 49.9, 0.01, 5000),
     Column("discount", "numeric", "Discount share applied to the list price.", 0.1, 0.0, 0.95),
@@ -102,8 +107,7 @@ def _pandera_column(c: Column) -> pa.Column:
     if c.pattern is not None:
         checks.append(pa.Check.str_matches(c.pattern))
     checks.extend(c.extra_checks)
-    return pa.Column(dtype, checks=checks, nullable=c.nullable, unique=c.unique, coerce=True,
-                     description=c.description)
+    return pa.Column(dtype, checks=checks, nullable=c.nullable, unique=c.unique, coerce=True, description=c.description)
 
 
 def schema(*, with_target: bool = True) -> pa.DataFrameSchema:

@@ -23,7 +23,7 @@ class Role(StrEnum):
     MLOPS_ENGINEER = "mlops-engineer"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         return {
             Role.DATA_ENGINEER: "Data engineer",
             Role.DATA_SCIENTIST: "Data scientist",
@@ -51,56 +51,76 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage(
-        "ingest", Role.DATA_ENGINEER, "pipelines.data.ingest",
+        "ingest",
+        Role.DATA_ENGINEER,
+        "pipelines.data.ingest",
         "a source: generator batch, CSV or Parquet file",
         "raw batch file `data/raw/<batch>.parquet`",
     ),
     Stage(
-        "validate", Role.DATA_ENGINEER, "pipelines.data.validate",
+        "validate",
+        Role.DATA_ENGINEER,
+        "pipelines.data.validate",
         "raw batches + the data contract",
         "`data/validated/orders.parquet`, or a report naming every bad column",
         dvc_stage=True,
     ),
     Stage(
-        "version", Role.DATA_ENGINEER, "pipelines.data.version",
+        "version",
+        Role.DATA_ENGINEER,
+        "pipelines.data.version",
         "validated orders",
         "train/holdout split `data/dataset/` with a DVC md5 as data version, pushed to the DVC remote",
         dvc_stage=True,
     ),
     Stage(
-        "train", Role.DATA_SCIENTIST, "pipelines.training.train",
+        "train",
+        Role.DATA_SCIENTIST,
+        "pipelines.training.train",
         "the versioned train split + `params.yaml`",
         "fitted pipeline `models/model.joblib` with its decision threshold",
         dvc_stage=True,
     ),
     Stage(
-        "evaluate", Role.DATA_SCIENTIST, "pipelines.training.evaluate",
+        "evaluate",
+        Role.DATA_SCIENTIST,
+        "pipelines.training.evaluate",
         "the model + the holdout split",
         "`metrics/holdout.json` and plots for DVC and MLflow",
         dvc_stage=True,
     ),
     Stage(
-        "track", Role.DATA_SCIENTIST, "pipelines.training.track",
+        "track",
+        Role.DATA_SCIENTIST,
+        "pipelines.training.track",
         "model, metrics, params and data version",
         "MLflow run with signature, input example, metrics and lineage tags",
     ),
     Stage(
-        "register", Role.ML_ENGINEER, "pipelines.release.register",
+        "register",
+        Role.ML_ENGINEER,
+        "pipelines.release.register",
         "candidate run + current champion",
         "registered version; alias `champion` moves only if the promotion gate passes",
     ),
     Stage(
-        "serve", Role.ML_ENGINEER, "services.api.main",
+        "serve",
+        Role.ML_ENGINEER,
+        "services.api.main",
         "`models:/<name>@champion`",
         "FastAPI service; every prediction written to the prediction log",
     ),
     Stage(
-        "monitor", Role.MLOPS_ENGINEER, "pipelines.monitoring.drift",
+        "monitor",
+        Role.MLOPS_ENGINEER,
+        "pipelines.monitoring.drift",
         "prediction log window + the champion's reference data",
         "Evidently HTML report and JSON drift decision",
     ),
     Stage(
-        "retrain", Role.MLOPS_ENGINEER, "pipelines.monitoring.retrain",
+        "retrain",
+        Role.MLOPS_ENGINEER,
+        "pipelines.monitoring.retrain",
         "drift decision + newly labelled batches",
         "a retraining request: new data version through training and the promotion gate",
     ),
@@ -111,12 +131,21 @@ OWNED_PATHS: dict[Role, tuple[str, ...]] = {
     Role.DATA_ENGINEER: ("/pipelines/data/", "/pipelines/contract.py", "/tests/unit/data/"),
     Role.DATA_SCIENTIST: ("/pipelines/training/", "/pipelines/scoring.py", "/tests/unit/training/"),
     Role.ML_ENGINEER: (
-        "/pipelines/release/", "/pipelines/prediction_log.py", "/services/", "/tests/unit/release/",
+        "/pipelines/release/",
+        "/pipelines/prediction_log.py",
+        "/services/",
+        "/tests/unit/release/",
         "/tests/unit/services/",
     ),
     Role.MLOPS_ENGINEER: (
-        "/pipelines/monitoring/", "/pipelines/flows/", "/infra/", "/.ci/", "/.github/", "/Makefile",
-        "/dvc.yaml", "/tests/unit/monitoring/",
+        "/pipelines/monitoring/",
+        "/pipelines/flows/",
+        "/infra/",
+        "/.ci/",
+        "/.github/",
+        "/Makefile",
+        "/dvc.yaml",
+        "/tests/unit/monitoring/",
     ),
 }
 

@@ -18,7 +18,7 @@ ROLES_END = "<!-- ownership-table:end -->"
 
 def stage_table_markdown() -> str:
     lines = ["| stage | owner | takes | hands over |", "| --- | --- | --- | --- |"]
-    lines += [f"| {s.name} | {s.owner.title} | {s.takes} | {s.hands_over} |" for s in STAGES]
+    lines += [f"| {s.name} | {s.owner.label} | {s.takes} | {s.hands_over} |" for s in STAGES]
     return "\n".join(lines)
 
 
@@ -29,7 +29,7 @@ def codeowners() -> str:
         "",
     ]
     for role in Role:
-        lines.append(f"# {role.title}: {', '.join(s.name for s in STAGES if s.owner is role)}")
+        lines.append(f"# {role.label}: {', '.join(s.name for s in STAGES if s.owner is role)}")
         lines += [f"{path} {role.team}" for path in OWNED_PATHS[role]]
         lines.append("")
     return "\n".join(lines)
@@ -62,15 +62,15 @@ def problems(root: Path) -> list[str]:
         elif _replace_block(text, stage_table_markdown()) != text:
             found.append("roles.md ownership table differs from pipelines/ownership.py (run `relay roles --write`)")
         for role in Role:
-            if role.title not in text:
-                found.append(f"roles.md never mentions the {role.title}")
+            if role.label not in text:
+                found.append(f"roles.md never mentions the {role.label}")
     owners = root / ".github" / "CODEOWNERS"
     if not owners.is_file() or owners.read_text() != codeowners():
         found.append(".github/CODEOWNERS differs from pipelines/ownership.py (run `relay roles --write`)")
     for role, paths in OWNED_PATHS.items():
         for p in paths:
             if not (root / p.strip("/")).exists():
-                found.append(f"CODEOWNERS path {p} of the {role.title} does not exist")
+                found.append(f"CODEOWNERS path {p} of the {role.label} does not exist")
     dvc_file = root / "dvc.yaml"
     dvc_stages = (yaml.safe_load(dvc_file.read_text()) or {}).get("stages", {}) if dvc_file.is_file() else {}
     expected = {s.name: s for s in STAGES if s.dvc_stage}
@@ -83,8 +83,9 @@ def problems(root: Path) -> list[str]:
             continue
         owner = (dvc_stages[name].get("meta") or {}).get("owner")
         if owner != expected[name].owner.value:
-            found.append(f"dvc.yaml stage {name!r} has meta.owner {owner!r}, registry says "
-                         f"{expected[name].owner.value!r}")
+            found.append(
+                f"dvc.yaml stage {name!r} has meta.owner {owner!r}, registry says {expected[name].owner.value!r}"
+            )
         if not dvc_stages[name].get("desc"):
             found.append(f"dvc.yaml stage {name!r} has no desc")
     return found

@@ -72,12 +72,13 @@ class RetrainParams(_Section):
     min_new_rows: int = Field(1000, ge=1)
 
 
+Scenario = Literal["new_brand", "promotion", "policy_change"]
+
+
 class DemoParams(_Section):
     train_batches: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
     drift_batch: int = 5
-    drift_scenarios: list[Literal["new_brand", "promotion", "policy_change"]] = Field(
-        default_factory=lambda: ["new_brand", "promotion"]
-    )
+    drift_scenarios: list[Scenario] = Field(default_factory=lambda: list[Scenario](["new_brand", "promotion"]))
     replay_batch_size: int = Field(50, gt=0)
 
 
@@ -111,7 +112,5 @@ def load_params(path: Path) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ParamsError(f"{path}: {problems}") from None

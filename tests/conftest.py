@@ -13,8 +13,18 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-WORKSPACE_FILES = ("pipelines", "services", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore",
-                   "roles.md", ".github", "pyproject.toml")
+WORKSPACE_FILES = (
+    "pipelines",
+    "services",
+    "dvc.yaml",
+    "params.yaml",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+    "roles.md",
+    ".github",
+    "pyproject.toml",
+)
 
 for key, value in {
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -62,8 +72,10 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 @pytest.fixture(scope="session")
 def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A workspace after the training flow ran once on small data: DVC outputs, MLflow run, champion."""
-    root = make_workspace(tmp_path_factory.mktemp("trained") / "ws",
-                          params={"ingest": {"rows_per_batch": 4000}, "version": {"reference_rows": 1000}})
+    root = make_workspace(
+        tmp_path_factory.mktemp("trained") / "ws",
+        params={"ingest": {"rows_per_batch": 4000}, "version": {"reference_rows": 1000}},
+    )
     saved = dict(os.environ)
     os.environ["RELAY_ROOT"] = str(root)
     os.environ["PREFECT_HOME"] = str(root / "local" / "prefect")

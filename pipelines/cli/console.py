@@ -21,7 +21,7 @@ R = TypeVar("R")
 
 def stage_banner(name: str, detail: str = "") -> None:
     s = get_stage(name)
-    console.print(f"[bold cyan]▶ {s.name}[/] [dim]({s.owner.title})[/] {detail}")
+    console.print(f"[bold cyan]▶ {s.name}[/] [dim]({s.owner.label})[/] {detail}")
 
 
 def quiet_tools() -> None:
@@ -58,8 +58,15 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except ParamsError as exc:
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
-        except (ValueError, FileNotFoundError, FileExistsError, ConnectionError, KeyError, RuntimeError,
-                PermissionError) as exc:
+        except (
+            ValueError,
+            FileNotFoundError,
+            FileExistsError,
+            ConnectionError,
+            KeyError,
+            RuntimeError,
+            PermissionError,
+        ) as exc:
             if os.environ.get("RELAY_DEBUG"):
                 raise
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

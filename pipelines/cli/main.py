@@ -49,7 +49,7 @@ def roles(
     for col in ("stage", "owner", "takes", "hands over"):
         table.add_column(col, overflow="fold")
     for s in STAGES:
-        table.add_row(s.name, s.owner.title, s.takes, s.hands_over)
+        table.add_row(s.name, s.owner.label, s.takes, s.hands_over)
     console.print(table)
 
 
@@ -63,8 +63,10 @@ def pipeline(
     from pipelines.flows.training import training_flow
 
     decision = training_flow(trigger=trigger)
-    console.print(f"version {decision['version']}: {'promoted' if decision['promoted'] else 'not promoted'} "
-                  f"({decision['reason']})")
+    console.print(
+        f"version {decision['version']}: {'promoted' if decision['promoted'] else 'not promoted'} "
+        f"({decision['reason']})"
+    )
 
 
 @app.command("monitor")
@@ -93,8 +95,14 @@ def serve(
     from pipelines.settings import get_settings
 
     s = get_settings()
-    uvicorn.run("services.api.main:create_app", factory=True, host=host or s.api_host, port=port or s.api_port,
-                log_level="info", access_log=False)
+    uvicorn.run(
+        "services.api.main:create_app",
+        factory=True,
+        host=host or s.api_host,
+        port=port or s.api_port,
+        log_level="info",
+        access_log=False,
+    )
 
 
 @app.command("demo")

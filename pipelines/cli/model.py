@@ -36,7 +36,14 @@ def status() -> None:
         table.add_column(col)
     for mv in sorted(client.search_model_versions(f"name = '{s.model_name}'"), key=lambda m: int(m.version)):
         t = mv.tags
-        table.add_row(str(mv.version), ", ".join(aliases.get(str(mv.version), [])), t.get("metric.roc_auc", ""),
-                      t.get("relay.data_version", "")[:10], t.get("relay.trigger", ""), t.get("relay.gate", ""),
-                      t.get("relay.gate_reason", ""), t.get("relay.promoted_by", ""))
+        table.add_row(
+            str(mv.version),
+            ", ".join(aliases.get(str(mv.version), [])),
+            t.get("metric.roc_auc", ""),
+            t.get("relay.data_version", "")[:10],
+            t.get("relay.trigger", ""),
+            t.get("relay.gate", ""),
+            t.get("relay.gate_reason", ""),
+            t.get("relay.promoted_by", ""),
+        )
     console.print(table)

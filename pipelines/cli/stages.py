@@ -17,8 +17,9 @@ def validate() -> None:
     from pipelines.settings import get_settings
 
     s = get_settings()
-    report = stage.run(s.raw_dir, s.validated_path, s.metrics_dir / "validation.json",
-                       min_rows=s.params.validate_.min_rows)
+    report = stage.run(
+        s.raw_dir, s.validated_path, s.metrics_dir / "validation.json", min_rows=s.params.validate_.min_rows
+    )
     console.print(report.summary())
 
 
@@ -31,8 +32,10 @@ def version() -> None:
 
     s = get_settings()
     manifest = stage.run(s.validated_path, s.dataset_dir, holdout_share=s.params.version.holdout_share)
-    console.print(f"dataset: {manifest['train_rows']} train / {manifest['holdout_rows']} holdout rows "
-                  f"from {len(manifest['batches'])} batches")
+    console.print(
+        f"dataset: {manifest['train_rows']} train / {manifest['holdout_rows']} holdout rows "
+        f"from {len(manifest['batches'])} batches"
+    )
 
 
 @app.command("train")
@@ -44,8 +47,9 @@ def train() -> None:
 
     s = get_settings()
     info = stage.run(s.dataset_dir / "train.parquet", s.model_dir, s.params.train, s.params.evaluate)
-    console.print(f"model: {info['train_rows']} rows, {info['iterations']} boosting rounds, "
-                  f"threshold {info['threshold']}")
+    console.print(
+        f"model: {info['train_rows']} rows, {info['iterations']} boosting rounds, threshold {info['threshold']}"
+    )
 
 
 @app.command("evaluate")
@@ -57,6 +61,7 @@ def evaluate() -> None:
     from pipelines.training import evaluate as stage
 
     s = get_settings()
-    metrics = stage.run(s.model_dir, s.dataset_dir / "holdout.parquet", s.metrics_dir, s.root / "plots",
-                        s.params.evaluate)
+    metrics = stage.run(
+        s.model_dir, s.dataset_dir / "holdout.parquet", s.metrics_dir, s.root / "plots", s.params.evaluate
+    )
     console.print("holdout: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))

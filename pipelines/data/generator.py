@@ -77,7 +77,7 @@ def generate_batch(
     ordered = np.clip(usual + adjust, 0, len(SIZES) - 1)
 
     base_price = _CATEGORY_PRICE[category] * rng.lognormal(0, 0.3, rows)
-    discount = np.round(rng.beta(1.2, 8, rows) * 0.6, 2)
+    discount: np.ndarray = np.round(rng.beta(1.2, 8, rows) * 0.6, 2)
     if "promotion" in scenarios:
         discount = np.round(np.clip(0.25 + rng.beta(2, 5, rows) * 0.5, 0, 0.9), 2)
         base_price = base_price * 0.85

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +17,7 @@ from pipelines.settings import Settings
 
 console = Console(highlight=False)
 # Wall time per stage across the flows of this process; the demo and benchmarks/demo.py report it.
-STAGE_SECONDS: Counter[str] = Counter()
+STAGE_SECONDS: defaultdict[str, float] = defaultdict(float)
 
 
 @contextmanager
@@ -31,7 +31,7 @@ def timed(stage_name: str) -> Iterator[None]:
 
 def banner(stage_name: str, detail: str = "") -> None:
     s = get_stage(stage_name)
-    console.print(f"[bold cyan]▶ {s.name:<9}[/] [magenta]{s.owner.title:<15}[/] {detail}")
+    console.print(f"[bold cyan]▶ {s.name:<9}[/] [magenta]{s.owner.label:<15}[/] {detail}")
 
 
 def note(text: str) -> None:

@@ -44,8 +44,9 @@ def ingest_batch(settings: Settings, batch: int, scenarios: list[str]) -> dict[s
 
     p = settings.params.ingest
     bid, frame = ingest.from_generator(batch, p.rows_per_batch, p.seed, scenarios)
-    result = ingest.run(bid, frame, settings.raw_dir, settings.root / "data" / "quarantine",
-                        min_rows=settings.params.validate_.min_rows)
+    result = ingest.run(
+        bid, frame, settings.raw_dir, settings.root / "data" / "quarantine", min_rows=settings.params.validate_.min_rows
+    )
     return {"batch_id": result.batch_id, "rows": result.rows, "status": result.status}
 
 
@@ -62,7 +63,7 @@ def replay_traffic(url: str, batch: int, settings: Settings) -> int:
     sent = 0
     with httpx.Client(base_url=url, timeout=30) as client:
         for start in range(0, len(records), d.replay_batch_size):
-            chunk = records[start:start + d.replay_batch_size]
+            chunk = records[start : start + d.replay_batch_size]
             client.post("/v1/predict/batch", json={"records": chunk}).raise_for_status()
             sent += len(chunk)
     return sent
@@ -88,8 +89,13 @@ def start_service(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[
     env = settings.child_env() | {"RELAY_RELOAD_INTERVAL_S": "1"}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as out:
-        proc = subprocess.Popen([*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                                stdout=out, stderr=subprocess.STDOUT, cwd=settings.root)
+        proc = subprocess.Popen(
+            [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=settings.root,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -177,8 +183,11 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
         lap("serve_start")
         with timed("serve"):
             sent = replay_traffic(url, d.drift_batch, s)
-        banner("serve", f"replayed {sent} orders of week {d.drift_batch} "
-                        f"({', '.join(d.drift_scenarios)}) as live traffic; all logged")
+        banner(
+            "serve",
+            f"replayed {sent} orders of week {d.drift_batch} "
+            f"({', '.join(d.drift_scenarios)}) as live traffic; all logged",
+        )
         lap("replay")
 
         console.rule("6. The MLOps engineer's monitor compares traffic with the champion's training data")
@@ -198,8 +207,7 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
         if second and second["promoted"]:
             with timed("serve"):
                 waited = wait_for_version(url, second["version"])
-            banner("serve", f"service hot-swapped to version {second['version']} after {waited:.1f} s, "
-                            "with no restart")
+            banner("serve", f"service hot-swapped to version {second['version']} after {waited:.1f} s, with no restart")
         lap("reload")
     finally:
         with timed("serve"):
@@ -207,42 +215,54 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
         banner("serve", f"service stopped with SIGTERM (exit code {code}); prediction log flushed")
 
     summary = {
-        "first": first, "drift": {k: decision[k] for k in ("drift", "drift_share", "drifted_features", "report")},
-        "retrain": request, "second": second, "timings_s": rec.timings,
-        "stage_seconds": {k: round(v, 2) for k, v in STAGE_SECONDS.items()}, "service_url": url,
+        "first": first,
+        "drift": {k: decision[k] for k in ("drift", "drift_share", "drifted_features", "report")},
+        "retrain": request,
+        "second": second,
+        "timings_s": rec.timings,
+        "stage_seconds": {k: round(v, 2) for k, v in STAGE_SECONDS.items()},
+        "service_url": url,
     }
     write_json(summary, s.reports_dir / "demo" / "summary.json")
     _print_summary(s, first, decision, second, sent)
     return summary
 
 
-def _print_summary(s: Settings, first: dict[str, Any], decision: dict[str, Any], second: dict[str, Any] | None,
-                   sent: int) -> None:
+def _print_summary(
+    s: Settings, first: dict[str, Any], decision: dict[str, Any], second: dict[str, Any] | None, sent: int
+) -> None:
     from pipelines.data.version import data_version
 
     champion = second if second and second["promoted"] else first
     auc = f"{first['candidate_metrics']['roc_auc']:.3f}"
     if second:
-        auc += f" → {second['candidate_metrics']['roc_auc']:.3f} (same holdout: champion " \
-               f"{second['champion_metrics'].get('roc_auc', float('nan')):.3f})"
+        auc += (
+            f" → {second['candidate_metrics']['roc_auc']:.3f} (same holdout: champion "
+            f"{second['champion_metrics'].get('roc_auc', float('nan')):.3f})"
+        )
     rows = [
         ("ingest", "weekly order batches landed", "data/raw/"),
         ("validate", "contract-checked order table", "data/validated/, metrics/validation.json"),
-        ("version", f"data version {first['data_version'][:10]} → {data_version(s.root)[:10]}",
-         "dvc.lock, `dvc data status`, local/dvc-remote/"),
+        (
+            "version",
+            f"data version {first['data_version'][:10]} → {data_version(s.root)[:10]}",
+            "dvc.lock, `dvc data status`, local/dvc-remote/",
+        ),
         ("train", "scikit-learn HistGradientBoosting pipeline", "models/, `dvc repro train`"),
         ("evaluate", f"ROC AUC {auc}", "metrics/, plots/, `dvc metrics show`"),
         ("track", "one MLflow run per model, with lineage tags", "`make mlflow-ui` → http://127.0.0.1:5000"),
         ("register", f"champion = version {champion['version']}", "`relay model status`"),
         ("serve", f"{sent} predictions logged", "`make serve` → /docs; local/predictions/predictions.db"),
-        ("monitor", f"drift={decision['drift']}: {', '.join(decision['drifted_features']) or 'none'}",
-         str(Path(decision["report"]).relative_to(s.root))),
-        ("retrain", "drift → new data version → gate" if second else "not needed",
-         "reports/demo/summary.json"),
+        (
+            "monitor",
+            f"drift={decision['drift']}: {', '.join(decision['drifted_features']) or 'none'}",
+            str(Path(decision["report"]).relative_to(s.root)),
+        ),
+        ("retrain", "drift → new data version → gate" if second else "not needed", "reports/demo/summary.json"),
     ]
     table = Table(title="What the demo produced")
     for col in ("stage", "owner", "produced", "where to look"):
         table.add_column(col, overflow="fold")
     for name, produced, where in rows:
-        table.add_row(name, get_stage(name).owner.title, produced, where)
+        table.add_row(name, get_stage(name).owner.label, produced, where)
     console.print(table)

@@ -26,8 +26,10 @@ def load_reference(settings: Settings) -> tuple[Any, str, str]:
     try:
         mv = MlflowClient().get_model_version_by_alias(settings.model_name, "champion")
     except MlflowException:
-        raise FileNotFoundError(f"model {settings.model_name!r} has no champion, so there is no reference to "
-                                "compare with; run the training flow first") from None
+        raise FileNotFoundError(
+            f"model {settings.model_name!r} has no champion, so there is no reference to "
+            "compare with; run the training flow first"
+        ) from None
     path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="reference/reference.parquet")
     return pd.read_parquet(path), mv.tags.get("relay.data_version", "unknown"), str(mv.version)
 
@@ -40,8 +42,15 @@ def drift_report(settings: Settings, reference: Any, reference_version: str, mod
     p = settings.params.monitor
     window = read_window(settings.prediction_log, p.window_rows)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return drift.run(window, reference, settings.reports_dir / "monitoring" / stamp, drift_share=p.drift_share,
-                     min_rows=p.min_rows, reference_version=reference_version, model_version=model_version)
+    return drift.run(
+        window,
+        reference,
+        settings.reports_dir / "monitoring" / stamp,
+        drift_share=p.drift_share,
+        min_rows=p.min_rows,
+        reference_version=reference_version,
+        model_version=model_version,
+    )
 
 
 @flow(name="monitoring")
@@ -53,8 +62,10 @@ def monitoring_flow(settings: Settings | None = None) -> dict[str, Any]:
         reference, ref_version, model_version = load_reference(s)
         decision = drift_report(s, reference, ref_version, model_version)
     colour = "red" if decision["drift"] else "green"
-    note(f"[{colour}]drift={decision['drift']}[/] share of drifted columns {decision['drift_share']:.2f} "
-         f"(threshold {decision['drift_share_threshold']}); drifted: {', '.join(decision['drifted_features']) or '-'}")
+    note(
+        f"[{colour}]drift={decision['drift']}[/] share of drifted columns {decision['drift_share']:.2f} "
+        f"(threshold {decision['drift_share_threshold']}); drifted: {', '.join(decision['drifted_features']) or '-'}"
+    )
     if decision["new_categories"]:
         note(f"new categories: {decision['new_categories']}")
     note(f"report: {decision['report']}")

@@ -47,13 +47,19 @@ def track_run(settings: Settings, trigger: str) -> dict[str, Any]:
 
     p = settings.params
     result = track.run(
-        tracking_uri=settings.tracking_uri, artifact_location=settings.artifact_location,
-        experiment=settings.experiment_name, model_dir=settings.model_dir, metrics_dir=settings.metrics_dir,
-        plots_dir=settings.root / "plots", dataset_dir=settings.dataset_dir,
-        params={"train": p.train.model_dump(), "evaluate": p.evaluate.model_dump(),
-                "version": p.version.model_dump()},
-        data_version=data_version(settings.root), model_md5=stage_out_md5(settings.root, "train", "models"),
-        git_commit=git_commit(settings.root), trigger=trigger, reference_rows=p.version.reference_rows,
+        tracking_uri=settings.tracking_uri,
+        artifact_location=settings.artifact_location,
+        experiment=settings.experiment_name,
+        model_dir=settings.model_dir,
+        metrics_dir=settings.metrics_dir,
+        plots_dir=settings.root / "plots",
+        dataset_dir=settings.dataset_dir,
+        params={"train": p.train.model_dump(), "evaluate": p.evaluate.model_dump(), "version": p.version.model_dump()},
+        data_version=data_version(settings.root),
+        model_md5=stage_out_md5(settings.root, "train", "models"),
+        git_commit=git_commit(settings.root),
+        trigger=trigger,
+        reference_rows=p.version.reference_rows,
     )
     return result.__dict__
 
@@ -63,9 +69,14 @@ def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: s
     from pipelines.release import register
 
     decision = register.run(
-        tracking_uri=settings.tracking_uri, model_name=settings.model_name, run_id=run_id, model_uri=model_uri,
-        holdout_path=settings.dataset_dir / "holdout.parquet", params=settings.params.promote,
-        costs=settings.params.evaluate, promoted_by=f"ml-engineer gate in flow {flow_name}",
+        tracking_uri=settings.tracking_uri,
+        model_name=settings.model_name,
+        run_id=run_id,
+        model_uri=model_uri,
+        holdout_path=settings.dataset_dir / "holdout.parquet",
+        params=settings.params.promote,
+        costs=settings.params.evaluate,
+        promoted_by=f"ml-engineer gate in flow {flow_name}",
     )
     return decision.to_dict()
 
@@ -91,8 +102,11 @@ def training_flow(trigger: str = "manual", settings: Settings | None = None) -> 
     banner("track", "MLflow run with params, metrics, model, dataset and lineage tags")
     with timed("track"):
         tracked = track_run(s, trigger)
-    note(("reused" if tracked["reused"] else "created") + f" run {tracked['run_id']}; "
-         + ", ".join(f"{k}={tracked['metrics'][k]:.4f}" for k in ("roc_auc", "pr_auc", "f1", "brier")))
+    note(
+        ("reused" if tracked["reused"] else "created")
+        + f" run {tracked['run_id']}; "
+        + ", ".join(f"{k}={tracked['metrics'][k]:.4f}" for k in ("roc_auc", "pr_auc", "f1", "brier"))
+    )
     banner("register", "register the candidate and run the promotion gate")
     with timed("register"):
         decision = register_model(s, tracked["run_id"], tracked["model_uri"], "training")

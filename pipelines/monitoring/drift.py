@@ -79,8 +79,12 @@ def run(
     for metric in result["metrics"]:
         cfg = metric["config"]
         if cfg["type"].endswith("ValueDrift"):
-            columns[cfg["column"]] = {"score": round(float(metric["value"]), 6), "method": cfg["method"],
-                                      "threshold": cfg["threshold"], "drifted": False}
+            columns[cfg["column"]] = {
+                "score": round(float(metric["value"]), 6),
+                "method": cfg["method"],
+                "threshold": cfg["threshold"],
+                "drifted": False,
+            }
     dataset_drift = False
     for test in result["tests"]:
         params = test["metric_config"]["params"]
@@ -99,8 +103,11 @@ def run(
         "prediction_drift": columns.get(PREDICTION, {}).get("drifted", False),
         "columns": columns,
         "new_categories": _new_categories(window, reference),
-        "window": {"rows": len(window), "from": str(window["ts"].min()) if "ts" in window else None,
-                   "to": str(window["ts"].max()) if "ts" in window else None},
+        "window": {
+            "rows": len(window),
+            "from": str(window["ts"].min()) if "ts" in window else None,
+            "to": str(window["ts"].max()) if "ts" in window else None,
+        },
         "reference_version": reference_version,
         "model_version": model_version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -26,8 +26,12 @@ def run(decision: dict[str, Any], new_labelled_rows: int, params: RetrainParams)
     if not decision.get("drift"):
         return RetrainRequest(False, f"no dataset drift (share {decision.get('drift_share', 0):.2f})")
     if new_labelled_rows < params.min_new_rows:
-        return RetrainRequest(False, f"drift detected but only {new_labelled_rows} new labelled rows; "
-                                     f"waiting for {params.min_new_rows} (retrain.min_new_rows)")
+        return RetrainRequest(
+            False,
+            f"drift detected but only {new_labelled_rows} new labelled rows; "
+            f"waiting for {params.min_new_rows} (retrain.min_new_rows)",
+        )
     features = ", ".join(decision.get("drifted_features", [])) or "prediction"
-    return RetrainRequest(True, f"drift in {features} (share {decision['drift_share']:.2f}); "
-                                f"{new_labelled_rows} new labelled rows")
+    return RetrainRequest(
+        True, f"drift in {features} (share {decision['drift_share']:.2f}); {new_labelled_rows} new labelled rows"
+    )

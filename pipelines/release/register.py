@@ -66,8 +66,10 @@ def gate(candidate: dict[str, float], champion: dict[str, float] | None, params:
     m = params.metric
     needed = champion[m] + params.min_improvement
     if candidate[m] < needed:
-        return False, (f"{m} {candidate[m]:.4f} does not beat champion {champion[m]:.4f} "
-                       f"by {params.min_improvement} on the same holdout")
+        return False, (
+            f"{m} {candidate[m]:.4f} does not beat champion {champion[m]:.4f} "
+            f"by {params.min_improvement} on the same holdout"
+        )
     return True, f"{m} {candidate[m]:.4f} beats champion {champion[m]:.4f} by {candidate[m] - champion[m]:.4f}"
 
 
@@ -94,17 +96,24 @@ def run(
     try:
         client.get_registered_model(model_name)
     except MlflowException:
-        client.create_registered_model(model_name, tags=tags_for("register"),
-                                       description="Predicts at checkout whether an order will be returned for fit.")
+        client.create_registered_model(
+            model_name,
+            tags=tags_for("register"),
+            description="Predicts at checkout whether an order will be returned for fit.",
+        )
     mv = _version_for_run(client, model_name, run_id)
     if mv is None:
-        mv = mlflow.register_model(model_uri, model_name, tags={
-            **tags_for("register"),
-            "relay.run_id": run_id,
-            "relay.data_version": run_tags.get("relay.data_version", "unknown"),
-            "relay.threshold": run_tags.get("relay.threshold", "0.5"),
-            "relay.trigger": run_tags.get("relay.trigger", "manual"),
-        })
+        mv = mlflow.register_model(
+            model_uri,
+            model_name,
+            tags={
+                **tags_for("register"),
+                "relay.run_id": run_id,
+                "relay.data_version": run_tags.get("relay.data_version", "unknown"),
+                "relay.threshold": run_tags.get("relay.threshold", "0.5"),
+                "relay.trigger": run_tags.get("relay.trigger", "manual"),
+            },
+        )
     version = str(mv.version)
     holdout = pd.read_parquet(holdout_path)
     cand_threshold = float(run_tags.get("relay.threshold", "0.5"))
@@ -118,8 +127,9 @@ def run(
     except MlflowException:
         champ = None
     if champ is not None and champ_version != version:
-        champion = _score_version(f"models:/{model_name}/{champ_version}",
-                                  float(champ.tags.get("relay.threshold", "0.5")), holdout, costs)
+        champion = _score_version(
+            f"models:/{model_name}/{champ_version}", float(champ.tags.get("relay.threshold", "0.5")), holdout, costs
+        )
     elif champ is not None:
         return PromotionDecision(model_name, version, True, "already champion", candidate, champ_version, candidate)
 

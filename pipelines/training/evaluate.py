@@ -25,8 +25,9 @@ SEGMENTS = ("channel", "category", "brand")
 
 
 @stage("evaluate")
-def run(model_dir: Path, holdout_path: Path, metrics_dir: Path, plots_dir: Path,
-        params: EvaluateParams) -> dict[str, float]:
+def run(
+    model_dir: Path, holdout_path: Path, metrics_dir: Path, plots_dir: Path, params: EvaluateParams
+) -> dict[str, float]:
     model = joblib.load(model_dir / "model.joblib")
     threshold = float(json.loads((model_dir / "model_info.json").read_text())["threshold"])
     holdout = pd.read_parquet(holdout_path)
@@ -42,14 +43,26 @@ def run(model_dir: Path, holdout_path: Path, metrics_dir: Path, plots_dir: Path,
             seg_y = y[mask]
             entry: dict[str, Any] = {"rows": int(mask.sum()), "return_rate": round(float(seg_y.mean()), 4)}
             if len(np.unique(seg_y)) == 2:
-                entry.update({k: v for k, v in score(seg_y, proba[mask], threshold,
-                              params.suggestion_success_rate).items() if k in ("roc_auc", "f1")})
+                entry.update(
+                    {
+                        k: v
+                        for k, v in score(seg_y, proba[mask], threshold, params.suggestion_success_rate).items()
+                        if k in ("roc_auc", "f1")
+                    }
+                )
             segments[f"{col}={value}"] = entry
     write_json(segments, metrics_dir / "segments.json")
 
     fpr, tpr, _ = roc_curve(y, proba)
     step = max(1, len(fpr) // 200)  # a few hundred points draw the same curve as thousands
-    write_json({"roc": [{"fpr": round(float(f), 5), "tpr": round(float(t), 5)}
-                        for f, t in zip(fpr[::step], tpr[::step], strict=True)]}, plots_dir / "roc.json")
+    write_json(
+        {
+            "roc": [
+                {"fpr": round(float(f), 5), "tpr": round(float(t), 5)}
+                for f, t in zip(fpr[::step], tpr[::step], strict=True)
+            ]
+        },
+        plots_dir / "roc.json",
+    )
     write_json({"confusion": confusion(y, proba, threshold)}, plots_dir / "confusion.json")
     return metrics

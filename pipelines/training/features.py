@@ -24,11 +24,17 @@ def build_pipeline(params: TrainParams) -> Pipeline:
     encode = ColumnTransformer(
         [
             # Unseen categories (a new brand) become missing values, which the booster handles natively.
-            ("nominal", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                       encoded_missing_value=np.nan), nominal),
+            (
+                "nominal",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan),
+                nominal,
+            ),
             # Sizes keep their order (XS < ... < XXL) so trees can compare ordered vs usual size.
-            ("ordinal", OrdinalEncoder(categories=sizes, handle_unknown="use_encoded_value",
-                                       unknown_value=np.nan), ordinal),
+            (
+                "ordinal",
+                OrdinalEncoder(categories=sizes, handle_unknown="use_encoded_value", unknown_value=np.nan),
+                ordinal,
+            ),
             ("numeric", "passthrough", numeric),
         ],
         verbose_feature_names_out=False,

@@ -45,8 +45,7 @@ def get_or_create_experiment(name: str, artifact_location: str) -> str:
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         return str(exp.experiment_id)
-    return str(mlflow.create_experiment(name, artifact_location=artifact_location,
-                                        tags=tags_for("track")))
+    return str(mlflow.create_experiment(name, artifact_location=artifact_location, tags=tags_for("track")))
 
 
 @stage("track")
@@ -72,13 +71,17 @@ def run(
     import mlflow
     import numpy as np
     import sklearn
+    import skops.io
+    from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
 
     experiment_id = get_or_create_experiment(experiment, artifact_location)
     metrics = {k: float(v) for k, v in json.loads((metrics_dir / "holdout.json").read_text()).items()}
     found = mlflow.search_runs(
-        [experiment_id], filter_string=f"tags.`relay.model_md5` = '{model_md5}' and attributes.status = 'FINISHED'",
-        max_results=1, output_format="list",
+        [experiment_id],
+        filter_string=f"tags.`relay.model_md5` = '{model_md5}' and attributes.status = 'FINISHED'",
+        max_results=1,
+        output_format="list",
     )
     if found:
         run_ = found[0]
@@ -100,48 +103,52 @@ def run(
         "relay.threshold": str(info["threshold"]),
     }
     # Pinned explicitly: MLflow's own inference runs the model in a subprocess, slow and no better here.
-    requirements = [f"mlflow=={mlflow.__version__}", f"scikit-learn=={sklearn.__version__}",
-                    f"pandas=={pd.__version__}", f"numpy=={np.__version__}", f"skops=={_version('skops')}"]
+    requirements = [
+        f"mlflow=={mlflow.__version__}",
+        f"scikit-learn=={sklearn.__version__}",
+        f"pandas=={pd.__version__}",
+        f"numpy=={np.__version__}",
+        f"skops=={_version('skops')}",
+    ]
     with warnings.catch_warnings():
         # MLflow's hints about local dataset sources and integer columns do not apply to these inputs.
         warnings.simplefilter("ignore", UserWarning)
-        return _log_run(experiment_id, data_version, tags, params, metrics, train, dataset_dir, metrics_dir,
-                        plots_dir, info, sample, model, signature, example, requirements)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{data_version[:8]}", tags=tags) as active:
+            mlflow.log_params(_flatten("", params))
+            mlflow.log_metrics(metrics)
+            dataset = from_pandas(
+                train,
+                source=str(dataset_dir / "train.parquet"),
+                name="orders-train",
+                targets=contract.TARGET,
+                digest=data_version[:8],
+            )
+            mlflow.log_input(dataset, context="training", tags={"dvc_md5": data_version})
+            for folder in (metrics_dir, plots_dir):
+                mlflow.log_artifacts(str(folder), artifact_path=folder.name)
+            mlflow.log_dict(info, "model_info.json")
+            with tempfile.TemporaryDirectory() as tmp:
+                # The monitor compares live traffic with this sample, predictions included.
+                ref = sample.assign(prediction=model.predict_proba(sample)[:, 1])
+                ref_path = Path(tmp) / "reference.parquet"
+                ref.to_parquet(ref_path, index=False)
+                mlflow.log_artifact(str(ref_path), artifact_path="reference")
+            trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+            logged = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=signature,
+                input_example=example,
+                pyfunc_predict_fn="predict_proba",
+                skops_trusted_types=trusted,
+                pip_requirements=requirements,
+                metadata={"threshold": info["threshold"], "data_version": data_version},
+            )
+            mlflow.set_tag("relay.model_uri", logged.model_uri)
+            return TrackResult(active.info.run_id, logged.model_uri, metrics, reused=False)
 
 
 def _version(package: str) -> str:
     from importlib.metadata import version
 
     return version(package)
-
-
-def _log_run(experiment_id: str, data_version: str, tags: dict[str, str], params: dict[str, Any],
-             metrics: dict[str, float], train: pd.DataFrame, dataset_dir: Path, metrics_dir: Path,
-             plots_dir: Path, info: dict[str, Any], sample: pd.DataFrame, model: Any, signature: Any,
-             example: pd.DataFrame, requirements: list[str]) -> TrackResult:
-    import mlflow
-    import skops.io
-
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{data_version[:8]}", tags=tags) as active:
-        mlflow.log_params(_flatten("", params))
-        mlflow.log_metrics(metrics)
-        dataset = mlflow.data.from_pandas(train, source=str(dataset_dir / "train.parquet"),
-                                          name="orders-train", targets=contract.TARGET, digest=data_version[:8])
-        mlflow.log_input(dataset, context="training", tags={"dvc_md5": data_version})
-        for folder in (metrics_dir, plots_dir):
-            mlflow.log_artifacts(str(folder), artifact_path=folder.name)
-        mlflow.log_dict(info, "model_info.json")
-        with tempfile.TemporaryDirectory() as tmp:
-            # The monitor compares live traffic with this sample, predictions included.
-            ref = sample.assign(prediction=model.predict_proba(sample)[:, 1])
-            ref_path = Path(tmp) / "reference.parquet"
-            ref.to_parquet(ref_path, index=False)
-            mlflow.log_artifact(str(ref_path), artifact_path="reference")
-        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-        logged = mlflow.sklearn.log_model(
-            model, name="model", signature=signature, input_example=example,
-            pyfunc_predict_fn="predict_proba", skops_trusted_types=trusted, pip_requirements=requirements,
-            metadata={"threshold": info["threshold"], "data_version": data_version},
-        )
-        mlflow.set_tag("relay.model_uri", logged.model_uri)
-        return TrackResult(active.info.run_id, logged.model_uri, metrics, reused=False)

@@ -52,9 +52,13 @@ class ModelStore:
         mv = MlflowClient().get_model_version(self.model_name, version)
         model = mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
         return LoadedModel(
-            name=self.model_name, version=version, threshold=float(mv.tags.get("relay.threshold", "0.5")),
-            data_version=mv.tags.get("relay.data_version", "unknown"), run_id=str(mv.run_id),
-            loaded_at=datetime.now(UTC), model=model,
+            name=self.model_name,
+            version=version,
+            threshold=float(mv.tags.get("relay.threshold", "0.5")),
+            data_version=mv.tags.get("relay.data_version", "unknown"),
+            run_id=str(mv.run_id),
+            loaded_at=datetime.now(UTC),
+            model=model,
         )
 
     def refresh(self) -> bool:

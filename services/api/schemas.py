@@ -11,12 +11,11 @@ from pipelines import contract
 
 
 def _field(c: contract.Column) -> tuple[Any, Any]:
-    extra = {"description": c.description, "examples": [c.example]}
     if c.kind == "numeric":
-        return float, Field(..., ge=c.minimum, le=c.maximum, **extra)
+        return float, Field(..., ge=c.minimum, le=c.maximum, description=c.description, examples=[c.example])
     if c.allowed is not None:
-        return Literal[c.allowed], Field(..., **extra)  # type: ignore[valid-type]
-    return str, Field(..., pattern=c.pattern, **extra)
+        return Literal[c.allowed], Field(..., description=c.description, examples=[c.example])
+    return str, Field(..., pattern=c.pattern, description=c.description, examples=[c.example])
 
 
 OrderFeatures: type[BaseModel] = create_model(  # type: ignore[call-overload]
@@ -27,8 +26,10 @@ OrderFeatures: type[BaseModel] = create_model(  # type: ignore[call-overload]
 
 
 class BatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"records": [contract.example_record()]}]})
-    records: list[OrderFeatures] = Field(..., min_length=1)  # type: ignore[valid-type]
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"records": [contract.example_record()]}]}
+    )
+    records: list[OrderFeatures] = Field(..., min_length=1)
 
 
 class Prediction(BaseModel):

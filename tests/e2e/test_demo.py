@@ -20,17 +20,30 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     root = make_workspace(tmp_path / "relay")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")} | {"PREFECT_HOME": str(root / "pf")}
     relay = Path(sys.executable).parent / "relay"
-    result = subprocess.run([str(relay), "demo"], cwd=root, env=env, capture_output=True, text=True, timeout=400)
+    result = subprocess.run(
+        [str(relay), "demo"], check=False, cwd=root, env=env, capture_output=True, text=True, timeout=400
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
-    for stage, owner in [("ingest", "Data engineer"), ("validate", "Data engineer"), ("train", "Data scientist"),
-                         ("track", "Data scientist"), ("register", "ML engineer"), ("serve", "ML engineer"),
-                         ("monitor", "MLOps engineer"), ("retrain", "MLOps engineer")]:
+    for stage, owner in [
+        ("ingest", "Data engineer"),
+        ("validate", "Data engineer"),
+        ("train", "Data scientist"),
+        ("track", "Data scientist"),
+        ("register", "ML engineer"),
+        ("serve", "ML engineer"),
+        ("monitor", "MLOps engineer"),
+        ("retrain", "MLOps engineer"),
+    ]:
         assert any(stage in line and owner in line for line in out.splitlines()), f"no {stage}/{owner} line"
     assert "What the demo produced" in out
 
-    assert set(yaml.safe_load((root / "dvc.lock").read_text())["stages"]) == {"validate", "version", "train",
-                                                                              "evaluate"}
+    assert set(yaml.safe_load((root / "dvc.lock").read_text())["stages"]) == {
+        "validate",
+        "version",
+        "train",
+        "evaluate",
+    }
     summary = json.loads((root / "reports" / "demo" / "summary.json").read_text())
     assert summary["drift"]["drift"] is True and "brand" in summary["drift"]["drifted_features"]
     assert Path(summary["drift"]["report"]).is_file()

@@ -95,8 +95,13 @@ def test_sigterm_flushes_every_logged_prediction(trained_workspace: Path, tmp_pa
     port = _free_port()
     log_url = f"sqlite:///{tmp_path}/log.db"
     env = Settings(root=trained_workspace).child_env() | {"RELAY_PREDICTION_LOG_URL": log_url}
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli.main", "serve", "--port", str(port)], env=env,
-                            cwd=trained_workspace, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli.main", "serve", "--port", str(port)],
+        env=env,
+        cwd=trained_workspace,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

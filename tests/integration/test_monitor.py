@@ -26,8 +26,15 @@ def reference() -> pd.DataFrame:
 
 
 def test_drifted_week_fires_on_the_drifted_features(reference: pd.DataFrame, tmp_path: Path) -> None:
-    d = drift.run(frame(5, 3000, ("new_brand", "promotion")), reference, tmp_path, drift_share=0.25, min_rows=200,
-                  reference_version="ref", model_version="1")
+    d = drift.run(
+        frame(5, 3000, ("new_brand", "promotion")),
+        reference,
+        tmp_path,
+        drift_share=0.25,
+        min_rows=200,
+        reference_version="ref",
+        model_version="1",
+    )
     assert d["drift"] is True
     assert {"brand", "discount", "price"} <= set(d["drifted_features"])
     assert not {"customer_height_cm", "customer_weight_kg", "usual_size", "category"} & set(d["drifted_features"])
@@ -38,6 +45,13 @@ def test_drifted_week_fires_on_the_drifted_features(reference: pd.DataFrame, tmp
 
 @pytest.mark.parametrize("batch", [6, 7])
 def test_clean_week_stays_quiet(reference: pd.DataFrame, tmp_path: Path, batch: int) -> None:
-    d = drift.run(frame(batch, 3000), reference, tmp_path, drift_share=0.25, min_rows=200, reference_version="ref",
-                  model_version="1")
+    d = drift.run(
+        frame(batch, 3000),
+        reference,
+        tmp_path,
+        drift_share=0.25,
+        min_rows=200,
+        reference_version="ref",
+        model_version="1",
+    )
     assert d["drift"] is False and d["drifted_features"] == []

@@ -53,9 +53,9 @@ def test_logged_model_has_signature_and_loads_without_relay_code(trained_workspa
     info = mlflow.models.get_model_info("models:/relay-returns@champion")
     assert info.signature is not None and info.saved_input_example_info is not None
     model = mlflow.pyfunc.load_model("models:/relay-returns@champion")
-    from pipelines import contract
-
     import pandas as pd
+
+    from pipelines import contract
 
     out = model.predict(pd.DataFrame([contract.example_record()]))
     assert out.shape == (1, 2)
@@ -90,16 +90,24 @@ def test_worse_challenger_stays_challenger(trained_workspace: Path) -> None:
     client = _client(trained_workspace)
     champion_before = client.get_model_version_by_alias("relay-returns", "champion").version
     train = pd.read_parquet(s.dataset_dir / "train.parquet")
-    weak = Pipeline([("m", DummyClassifier(strategy="prior"))]).fit(train[contract.feature_columns()],
-                                                                     train[contract.TARGET])
+    weak = Pipeline([("m", DummyClassifier(strategy="prior"))]).fit(
+        train[contract.feature_columns()], train[contract.TARGET]
+    )
     exp = mlflow.get_experiment_by_name(s.experiment_name)
     with mlflow.start_run(experiment_id=exp.experiment_id, tags={"relay.threshold": "0.5"}) as run:
-        logged = mlflow.sklearn.log_model(weak, name="model", serialization_format="cloudpickle",
-                                          pip_requirements=["scikit-learn"])
-    decision = register.run(tracking_uri=s.tracking_uri, model_name="relay-returns", run_id=run.info.run_id,
-                            model_uri=logged.model_uri, holdout_path=s.dataset_dir / "holdout.parquet",
-                            params=PromoteParams(min_roc_auc=0.0, max_brier=1.0), costs=EvaluateParams(),
-                            promoted_by="test")
+        logged = mlflow.sklearn.log_model(
+            weak, name="model", serialization_format="cloudpickle", pip_requirements=["scikit-learn"]
+        )
+    decision = register.run(
+        tracking_uri=s.tracking_uri,
+        model_name="relay-returns",
+        run_id=run.info.run_id,
+        model_uri=logged.model_uri,
+        holdout_path=s.dataset_dir / "holdout.parquet",
+        params=PromoteParams(min_roc_auc=0.0, max_brier=1.0),
+        costs=EvaluateParams(),
+        promoted_by="test",
+    )
     assert not decision.promoted and "does not beat champion" in decision.reason
     assert str(client.get_model_version_by_alias("relay-returns", "champion").version) == str(champion_before)
     assert str(client.get_model_version_by_alias("relay-returns", "challenger").version) == decision.version

@@ -14,9 +14,11 @@ runner = CliRunner()
 
 
 def test_help_does_not_import_heavy_libraries() -> None:
-    code = ("import sys; from pipelines.cli.main import app; "
-            "heavy = [m for m in ('mlflow', 'prefect', 'evidently', 'dvc', 'sklearn', 'pandas') if m in sys.modules]; "
-            "print(heavy)")
+    code = (
+        "import sys; from pipelines.cli.main import app; "
+        "heavy = [m for m in ('mlflow', 'prefect', 'evidently', 'dvc', 'sklearn', 'pandas') if m in sys.modules]; "
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
 
@@ -24,8 +26,18 @@ def test_help_does_not_import_heavy_libraries() -> None:
 def test_roles_prints_every_stage_and_check_passes() -> None:
     result = runner.invoke(app, ["roles"])
     assert result.exit_code == 0
-    for name in ("ingest", "validate", "version", "train", "evaluate", "track", "register", "serve", "monitor",
-                 "retrain"):
+    for name in (
+        "ingest",
+        "validate",
+        "version",
+        "train",
+        "evaluate",
+        "track",
+        "register",
+        "serve",
+        "monitor",
+        "retrain",
+    ):
         assert name in result.output
     assert runner.invoke(app, ["roles", "--check"]).exit_code == 0
 

@@ -32,7 +32,7 @@ def test_each_stage_has_exactly_one_marked_function_in_its_module(spec: object) 
 @pytest.mark.parametrize("spec", STAGES, ids=lambda s: s.name)
 def test_module_docstring_names_the_owner(spec: object) -> None:
     module = importlib.import_module(spec.module)  # type: ignore[attr-defined]
-    assert spec.owner.title.lower() in (module.__doc__ or "").lower()  # type: ignore[attr-defined]
+    assert spec.owner.label.lower() in (module.__doc__ or "").lower()  # type: ignore[attr-defined]
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -79,7 +79,7 @@ def test_unknown_stage_is_a_clear_error() -> None:
 
 
 def test_stage_mark_refuses_the_wrong_module() -> None:
-    with pytest.raises(RuntimeError, match="registered in pipelines.training.train"):
+    with pytest.raises(RuntimeError, match=r"registered in pipelines\.training\.train"):
         stage("train")(lambda: None)
 
 

@@ -38,7 +38,7 @@ def test_invalid_value_is_named(tmp_path: Path) -> None:
 def test_file_source_needs_a_path(tmp_path: Path) -> None:
     f = tmp_path / "params.yaml"
     f.write_text("ingest:\n  source: file\n")
-    with pytest.raises(ParamsError, match="ingest.path is empty"):
+    with pytest.raises(ParamsError, match=r"ingest\.path is empty"):
         load_params(f)
 
 

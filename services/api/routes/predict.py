@@ -21,26 +21,44 @@ def _predict(records: list[dict[str, Any]], model: ModelDep, log: LogDep, respon
     latency_ms = (time.perf_counter() - started) * 1000
     ts = now_utc()
     preds = [Prediction(return_probability=round(float(p), 6), flagged=bool(p >= model.threshold)) for p in proba]
-    log.log([
-        {**rec, "request_id": request_id, "ts": ts, "model_version": model.version,
-         "prediction": p.return_probability, "flagged": p.flagged, "latency_ms": latency_ms}
-        for rec, p in zip(records, preds, strict=True)
-    ])
+    log.log(
+        [
+            {
+                **rec,
+                "request_id": request_id,
+                "ts": ts,
+                "model_version": model.version,
+                "prediction": p.return_probability,
+                "flagged": p.flagged,
+                "latency_ms": latency_ms,
+            }
+            for rec, p in zip(records, preds, strict=True)
+        ]
+    )
     response.headers["X-Request-ID"] = request_id
-    return PredictionResponse(request_id=request_id, model_name=model.name, model_version=model.version,
-                              predictions=preds)
+    return PredictionResponse(
+        request_id=request_id, model_name=model.name, model_version=model.version, predictions=preds
+    )
 
 
 @router.post("/predict", response_model=PredictionResponse, summary="Predict the return risk of one order")
-def predict_one(order: OrderFeatures, model: ModelDep, log: LogDep, response: Response) -> PredictionResponse:  # type: ignore[valid-type]
-    return _predict([order.model_dump()], model, log, response)  # type: ignore[attr-defined]
+def predict_one(order: OrderFeatures, model: ModelDep, log: LogDep, response: Response) -> PredictionResponse:
+    return _predict([order.model_dump()], model, log, response)
 
 
 @router.post("/predict/batch", response_model=PredictionResponse, summary="Predict the return risk of many orders")
-def predict_batch(batch: BatchRequest, model: ModelDep, log: LogDep, settings: SettingsDep,
-                  response: Response) -> PredictionResponse:
+def predict_batch(
+    batch: BatchRequest, model: ModelDep, log: LogDep, settings: SettingsDep, response: Response
+) -> PredictionResponse:
     if len(batch.records) > settings.max_batch_size:
-        raise HTTPException(422, detail=[{"loc": ["body", "records"], "type": "too_long",
-                                          "msg": f"at most {settings.max_batch_size} records per batch, "
-                                                 f"got {len(batch.records)}"}])
+        raise HTTPException(
+            422,
+            detail=[
+                {
+                    "loc": ["body", "records"],
+                    "type": "too_long",
+                    "msg": f"at most {settings.max_batch_size} records per batch, got {len(batch.records)}",
+                }
+            ],
+        )
     return _predict([r.model_dump() for r in batch.records], model, log, response)

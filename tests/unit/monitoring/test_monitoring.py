@@ -17,15 +17,23 @@ def window(rows: int) -> pd.DataFrame:
 
 def test_too_small_window_is_refused(tmp_path: Path) -> None:
     with pytest.raises(drift.MonitoringError, match="needs at least 200"):
-        drift.run(window(50), window(1000), tmp_path, drift_share=0.3, min_rows=200, reference_version="x",
-                  model_version="1")
+        drift.run(
+            window(50), window(1000), tmp_path, drift_share=0.3, min_rows=200, reference_version="x", model_version="1"
+        )
     assert not any(tmp_path.iterdir())
 
 
 def test_missing_columns_are_named(tmp_path: Path) -> None:
-    with pytest.raises(drift.MonitoringError, match="lacks column.*brand"):
-        drift.run(window(500).drop(columns=["brand"]), window(1000), tmp_path, drift_share=0.3, min_rows=200,
-                  reference_version="x", model_version="1")
+    with pytest.raises(drift.MonitoringError, match=r"lacks column.*brand"):
+        drift.run(
+            window(500).drop(columns=["brand"]),
+            window(1000),
+            tmp_path,
+            drift_share=0.3,
+            min_rows=200,
+            reference_version="x",
+            model_version="1",
+        )
 
 
 def test_retrain_only_on_drift_with_enough_labels() -> None:

@@ -34,8 +34,9 @@ def test_training_is_reproducible(split: Path, tmp_path: Path) -> None:
 
 def test_model_learns_and_evaluation_writes_dvc_files(split: Path, tmp_path: Path) -> None:
     train.run(split / "train.parquet", tmp_path / "m", FAST, EvaluateParams())
-    metrics = evaluate.run(tmp_path / "m", split / "holdout.parquet", tmp_path / "metrics", tmp_path / "plots",
-                           EvaluateParams())
+    metrics = evaluate.run(
+        tmp_path / "m", split / "holdout.parquet", tmp_path / "metrics", tmp_path / "plots", EvaluateParams()
+    )
     assert metrics["roc_auc"] > 0.62  # chance is 0.5; the full demo data reaches ~0.72
     assert set(metrics) >= {"roc_auc", "pr_auc", "f1", "brier", "returns_avoided_per_1000", "threshold"}
     segments = json.loads((tmp_path / "metrics" / "segments.json").read_text())
