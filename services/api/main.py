@@ -50,8 +50,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         summary="Predicts at checkout whether an order will be returned for fit (owner: ML engineer).",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    _self_hosted_docs(app)
     app.include_router(health.router)
     app.include_router(model.router)
     app.include_router(predict.router)
     return app
+
+
+def _self_hosted_docs(app: FastAPI) -> None:
+    """Serve /docs and /redoc with local assets, so the API docs work without internet access."""
+    from pathlib import Path
+
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/static-docs", StaticFiles(directory=static), name="static-docs")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - docs",
+            swagger_js_url="/static-docs/swagger-ui-bundle.js",
+            swagger_css_url="/static-docs/swagger-ui.css",
+            swagger_favicon_url="/static-docs/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url="/static-docs/redoc.standalone.js",
+            redoc_favicon_url="/static-docs/favicon.png",
+        )

@@ -124,3 +124,11 @@ def test_sigterm_flushes_every_logged_prediction(trained_workspace: Path, tmp_pa
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
     assert len(read_window(log_url, 10_000)) == sent == 1000
+
+
+def test_docs_pages_use_local_assets(service: tuple[TestClient, Settings]) -> None:
+    client, _ = service
+    for page, asset in (("/docs", "/static-docs/swagger-ui-bundle.js"), ("/redoc", "/static-docs/redoc.standalone.js")):
+        html = client.get(page).text
+        assert asset in html and "cdn.jsdelivr.net" not in html
+        assert client.get(asset).status_code == 200
