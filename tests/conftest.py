@@ -36,6 +36,13 @@ for key, value in {
     os.environ.setdefault(key, value)
 
 
+@pytest.fixture(autouse=True)
+def _no_relay_settings_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests set the RELAY_* variables they need; none leak in from the developer's shell or other tests."""
+    for key in [k for k in os.environ if k.startswith("RELAY_")]:
+        monkeypatch.delenv(key)
+
+
 def make_workspace(dest: Path, params: dict[str, dict[str, object]] | None = None) -> Path:
     """Copy the project's pipeline definition into `dest` and make it a git + DVC repository."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ def validate() -> None:
     report = stage.run(
         s.raw_dir, s.validated_path, s.metrics_dir / "validation.json", min_rows=s.params.validate_.min_rows
     )
-    console.print(report.summary())
+    console.print(f"  {report.summary()}")
 
 
 @app.command("version")
@@ -33,7 +33,7 @@ def version() -> None:
     s = get_settings()
     manifest = stage.run(s.validated_path, s.dataset_dir, holdout_share=s.params.version.holdout_share)
     console.print(
-        f"dataset: {manifest['train_rows']} train / {manifest['holdout_rows']} holdout rows "
+        f"  dataset: {manifest['train_rows']} train / {manifest['holdout_rows']} holdout rows "
         f"from {len(manifest['batches'])} batches"
     )
 
@@ -48,7 +48,7 @@ def train() -> None:
     s = get_settings()
     info = stage.run(s.dataset_dir / "train.parquet", s.model_dir, s.params.train, s.params.evaluate)
     console.print(
-        f"model: {info['train_rows']} rows, {info['iterations']} boosting rounds, threshold {info['threshold']}"
+        f"  model: {info['train_rows']} rows, {info['iterations']} boosting rounds, threshold {info['threshold']}"
     )
 
 
@@ -64,4 +64,4 @@ def evaluate() -> None:
     metrics = stage.run(
         s.model_dir, s.dataset_dir / "holdout.parquet", s.metrics_dir, s.root / "plots", s.params.evaluate
     )
-    console.print("holdout: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    console.print("  holdout: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -39,8 +40,19 @@ def note(text: str) -> None:
 
 
 def prepare_environment(settings: Settings) -> None:
-    """Make subprocesses (DVC stage commands, the API) see the same settings and this venv's tools."""
+    """Let DVC's stage commands find this venv's `relay`, and quiet the tools' chatter.
+
+    Settings are not exported: DVC runs stage commands in the project root, where they find the same
+    settings, and the service subprocess gets `settings.child_env()` explicitly. Exporting would leak one
+    workspace's settings into everything else this process does.
+    """
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-    os.environ.update({k: v for k, v in settings.child_env().items() if k.startswith(("RELAY_", "MLFLOW_", "DVC_"))})
+    for key in ("MLFLOW_DISABLE_TELEMETRY", "DVC_NO_ANALYTICS"):
+        os.environ.setdefault(key, settings.child_env()[key])
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow's INFO lines (database migrations) and its warning that a uv-made venv has no pip say nothing
+    # a Relay user can act on; real problems still surface as WARNING/ERROR from the other loggers.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)

@@ -90,7 +90,8 @@ def training_flow(trigger: str = "manual", settings: Settings | None = None) -> 
         banner(name, f"dvc repro {name}")
         with timed(name):
             ran = run_dvc_stage.with_options(name=f"dvc-{name}", tags=prefect_tags(name))(root, name)
-        note("ran" if ran else "up to date in DVC's cache, skipped")
+        if not ran:
+            note("inputs unchanged since dvc.lock: skipped")
     from pipelines.data.version import data_version, manifest
 
     version = data_version(s.root)

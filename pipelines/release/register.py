@@ -86,7 +86,6 @@ def run(
     promoted_by: str,
 ) -> PromotionDecision:
     configure_mlflow(tracking_uri)
-    import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -103,9 +102,11 @@ def run(
         )
     mv = _version_for_run(client, model_name, run_id)
     if mv is None:
-        mv = mlflow.register_model(
-            model_uri,
+        mv = client.create_model_version(
             model_name,
+            source=model_uri,
+            run_id=run_id,
+            model_id=model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None,
             tags={
                 **tags_for("register"),
                 "relay.run_id": run_id,
