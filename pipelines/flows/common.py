@@ -52,7 +52,8 @@ def prepare_environment(settings: Settings) -> None:
     for key in ("MLFLOW_DISABLE_TELEMETRY", "DVC_NO_ANALYTICS"):
         os.environ.setdefault(key, settings.child_env()[key])
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # MLflow's INFO lines (database migrations) and its warning that a uv-made venv has no pip say nothing
-    # a Relay user can act on; real problems still surface as WARNING/ERROR from the other loggers.
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # MLflow's INFO lines (database migrations) say nothing a Relay user can act on. MLflow sets its level
+    # from this variable when it is imported, so a logger level set here would be overwritten.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # Its warning that a uv-made venv has no pip is noise too; real problems still come through.
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)

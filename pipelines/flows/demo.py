@@ -212,7 +212,14 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
     finally:
         with timed("serve"):
             code = stop_service(proc)
-        banner("serve", f"service stopped with SIGTERM (exit code {code}); prediction log flushed")
+        # uvicorn shuts down gracefully on SIGTERM and then re-raises it, so -SIGTERM is a clean exit.
+        clean = code in (0, -signal.SIGTERM)
+        banner(
+            "serve",
+            "service stopped cleanly by SIGTERM; prediction log flushed"
+            if clean
+            else f"service exited with code {code}; see {s.local_dir / 'logs' / 'api.log'}",
+        )
 
     summary = {
         "first": first,
@@ -234,11 +241,12 @@ def _print_summary(
     from pipelines.data.version import data_version
 
     champion = second if second and second["promoted"] else first
-    auc = f"{first['candidate_metrics']['roc_auc']:.3f}"
+    auc = f"ROC AUC v{first['version']} {first['candidate_metrics']['roc_auc']:.3f}"
     if second:
         auc += (
-            f" → {second['candidate_metrics']['roc_auc']:.3f} (same holdout: champion "
-            f"{second['champion_metrics'].get('roc_auc', float('nan')):.3f})"
+            f"; on the new holdout v{second.get('champion_version')} "
+            f"{second['champion_metrics'].get('roc_auc', float('nan')):.3f} vs "
+            f"v{second['version']} {second['candidate_metrics']['roc_auc']:.3f}"
         )
     rows = [
         ("ingest", "weekly order batches landed", "data/raw/"),
@@ -249,7 +257,7 @@ def _print_summary(
             "dvc.lock, `dvc data status`, local/dvc-remote/",
         ),
         ("train", "scikit-learn HistGradientBoosting pipeline", "models/, `dvc repro train`"),
-        ("evaluate", f"ROC AUC {auc}", "metrics/, plots/, `dvc metrics show`"),
+        ("evaluate", auc, "metrics/, plots/, `dvc metrics show`"),
         ("track", "one MLflow run per model, with lineage tags", "`make mlflow-ui` → http://127.0.0.1:5000"),
         ("register", f"champion = version {champion['version']}", "`relay model status`"),
         ("serve", f"{sent} predictions logged", "`make serve` → /docs; local/predictions/predictions.db"),
