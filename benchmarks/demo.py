@@ -31,15 +31,13 @@ def run_demo(root: Path) -> dict[str, float]:
     env["PREFECT_HOME"] = str(root / "local" / "prefect")
     relay = Path(sys.executable).parent / "relay"
     started = time.perf_counter()
-    subprocess.run(
-        [str(relay), "demo"],
-        cwd=root,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=900,
-    )
+    log = root.parent / f"demo-{time.time_ns()}.log"
+    with log.open("w") as out:
+        code = subprocess.run(
+            [str(relay), "demo"], cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=900, check=False
+        ).returncode
+    if code != 0:
+        sys.exit(f"relay demo failed with exit code {code}:\n" + log.read_text()[-4000:])
     total = time.perf_counter() - started
     summary = json.loads((root / "reports" / "demo" / "summary.json").read_text())
     return {**summary["stage_seconds"], "total": total}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -34,13 +35,13 @@ def quiet_tools() -> None:
         "GIT_PYTHON_REFRESH": "quiet",
     }.items():
         os.environ.setdefault(key, value)
-    # Prefect keeps its (temporary server's) database under PREFECT_HOME; keep it inside the project.
+    # Prefect keeps its (temporary server's) database under PREFECT_HOME: inside the project by default.
+    # Prefect creates that folder without its parents and then fails to open the database, so make it here.
     if "PREFECT_HOME" not in os.environ:
         from pipelines.settings import find_root
 
-        home = find_root() / "local" / "prefect"
-        home.mkdir(parents=True, exist_ok=True)
-        os.environ["PREFECT_HOME"] = str(home)
+        os.environ["PREFECT_HOME"] = str(find_root() / "local" / "prefect")
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 

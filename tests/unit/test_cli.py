@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli.main import app
@@ -58,3 +59,12 @@ def test_data_validate_reports_and_stores_nothing(tmp_path: Path) -> None:
 def test_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "validate", str(tmp_path / "nope.csv")])
     assert result.exit_code == 1 and "no such file" in result.output and "Traceback" not in result.output
+
+
+def test_prefect_home_is_created_with_its_parents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.cli.console import quiet_tools
+
+    home = tmp_path / "not" / "yet" / "there"
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    quiet_tools()
+    assert home.is_dir()
