@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -28,6 +29,18 @@ def timed(stage_name: str) -> Iterator[None]:
         yield
     finally:
         STAGE_SECONDS[stage_name] += time.perf_counter() - started
+
+
+def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect `retry_condition_fn`: retry network and I/O hiccups, not mistakes a retry cannot fix
+    (a missing champion, bad data, a contract violation)."""
+    try:
+        state.result()
+    except (FileNotFoundError, KeyError, ValueError, TypeError):
+        return False
+    except Exception:
+        return True
+    return False
 
 
 def banner(stage_name: str, detail: str = "") -> None:
@@ -57,3 +70,7 @@ def prepare_environment(settings: Settings) -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     # Its warning that a uv-made venv has no pip is noise too; real problems still come through.
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+    # A failing task re-raises into the CLI, which prints one clear line; Prefect's own copy of the
+    # traceback would bury it. Prefect still records the failed state of every run.
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)

@@ -25,7 +25,7 @@ from prefect import flow, task
 from rich.table import Table
 
 from pipelines.atomic import write_json
-from pipelines.flows.common import STAGE_SECONDS, banner, console, note, prepare_environment, timed
+from pipelines.flows.common import STAGE_SECONDS, banner, console, note, prepare_environment, retry_if_transient, timed
 from pipelines.flows.monitoring import monitoring_flow
 from pipelines.flows.training import training_flow
 from pipelines.ownership import get_stage, prefect_tags
@@ -50,7 +50,7 @@ def ingest_batch(settings: Settings, batch: int, scenarios: list[str]) -> dict[s
     return {"batch_id": result.batch_id, "rows": result.rows, "status": result.status}
 
 
-@task(name="replay-traffic", retries=1, tags=prefect_tags("serve"))
+@task(name="replay-traffic", retries=1, retry_condition_fn=retry_if_transient, tags=prefect_tags("serve"))
 def replay_traffic(url: str, batch: int, settings: Settings) -> int:
     """Send a week of orders (features only: labels arrive later) to the service as live traffic."""
     from pipelines import contract

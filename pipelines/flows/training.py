@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect import flow, task
 
-from pipelines.flows.common import banner, note, prepare_environment, timed
+from pipelines.flows.common import banner, note, prepare_environment, retry_if_transient, timed
 from pipelines.ownership import prefect_tags
 from pipelines.settings import Settings, get_settings
 
@@ -32,7 +32,13 @@ def run_dvc_stage(root: str, name: str) -> bool:
     return bool(ran)
 
 
-@task(name="dvc-push", retries=2, retry_delay_seconds=2, tags=prefect_tags("version"))
+@task(
+    name="dvc-push",
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_if_transient,
+    tags=prefect_tags("version"),
+)
 def push_data(root: str) -> int:
     from pipelines.data.version import push
 
@@ -64,7 +70,13 @@ def track_run(settings: Settings, trigger: str) -> dict[str, Any]:
     return result.__dict__
 
 
-@task(name="register", retries=2, retry_delay_seconds=2, tags=prefect_tags("register"))
+@task(
+    name="register",
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_if_transient,
+    tags=prefect_tags("register"),
+)
 def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: str) -> dict[str, Any]:
     from pipelines.release import register
 
