@@ -24,6 +24,8 @@ WORKSPACE_FILES = (
     "roles.md",
     ".github",
     "pyproject.toml",
+    "data/.gitignore",
+    "data/validated/.gitignore",
 )
 
 for key, value in {

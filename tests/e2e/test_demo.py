@@ -66,3 +66,11 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert str(client.get_model_version_by_alias("relay-returns", "champion").version) == "2"
     assert str(client.get_model_version_by_alias("relay-returns", "previous-champion").version) == "1"
     assert len(read_window(s.prediction_log, 100_000)) == 5000
+
+    # The demo must not dirty the template: generated files are ignored, DVC's own ignores are committed.
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, check=True, capture_output=True, text=True
+    ).stdout
+    assert changed == "", changed
+    run = client.get_run(client.get_model_version_by_alias("relay-returns", "champion").run_id)
+    assert not run.data.tags["relay.git_commit"].endswith("-dirty")
