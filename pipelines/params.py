@@ -67,6 +67,12 @@ class MonitorParams(_Section):
     min_rows: int = Field(200, gt=0)
     drift_share: float = Field(0.3, gt=0, le=1)
 
+    @model_validator(mode="after")
+    def _window_can_be_judged(self) -> MonitorParams:
+        if self.min_rows > self.window_rows:
+            raise ValueError(f"monitor.min_rows ({self.min_rows}) exceeds monitor.window_rows ({self.window_rows})")
+        return self
+
 
 class RetrainParams(_Section):
     min_new_rows: int = Field(1000, ge=1)
@@ -77,9 +83,17 @@ Scenario = Literal["new_brand", "promotion", "policy_change"]
 
 class DemoParams(_Section):
     train_batches: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
-    drift_batch: int = 5
+    drift_batch: int = Field(5, ge=1)
     drift_scenarios: list[Scenario] = Field(default_factory=lambda: list[Scenario](["new_brand", "promotion"]))
     replay_batch_size: int = Field(50, gt=0)
+
+    @model_validator(mode="after")
+    def _drift_week_is_new(self) -> DemoParams:
+        if min(self.train_batches) < 1:
+            raise ValueError("demo.train_batches: batch numbers start at 1")
+        if self.drift_batch in self.train_batches:
+            raise ValueError(f"demo.drift_batch ({self.drift_batch}) must not be one of demo.train_batches")
+        return self
 
 
 class Params(_Section):

@@ -50,25 +50,51 @@ def engine_for(url: str) -> sa.Engine:
 
 
 def ensure_table(engine: sa.Engine) -> sa.Table:
+    """Create the table, or check that an existing one still has the contract's columns."""
     metadata = sa.MetaData()
     table = _table(metadata)
+    inspector = sa.inspect(engine)
+    if inspector.has_table(TABLE):
+        existing = {c["name"] for c in inspector.get_columns(TABLE)}
+        expected = {c.name for c in table.columns}
+        if existing != expected:
+            where = engine.url.render_as_string(hide_password=True)
+            missing, unexpected = sorted(expected - existing) or "-", sorted(existing - expected) or "-"
+            raise RuntimeError(
+                f"the prediction log at {where} does not match the data contract: missing {missing}, "
+                f"unexpected {unexpected}; point RELAY_PREDICTION_LOG_URL at a new store (or migrate the table)"
+            )
     metadata.create_all(engine)
     return table
 
 
-def read_window(url: str, rows: int) -> pd.DataFrame:
-    """The newest `rows` predictions, oldest first; a clear error when the log does not exist."""
+def read_window(url: str, rows: int, model_version: str | None = None) -> pd.DataFrame:
+    """The newest `rows` predictions (of one model version, if given), oldest first; a clear error when the
+    log does not exist."""
     engine = engine_for(url)
     try:
         if not sa.inspect(engine).has_table(TABLE):
             raise FileNotFoundError(f"no prediction log at {url}: serve some traffic first")
-        table = _table(sa.MetaData())
+        table = ensure_table(engine)
         query = sa.select(table).order_by(table.c.id.desc()).limit(rows)
+        if model_version is not None:
+            query = query.where(table.c.model_version == model_version)
         with engine.connect() as conn:
             frame = pd.read_sql(query, conn)
     finally:
         engine.dispose()
     return frame.iloc[::-1].reset_index(drop=True)
+
+
+def count_rows(url: str) -> int:
+    engine = engine_for(url)
+    try:
+        if not sa.inspect(engine).has_table(TABLE):
+            return 0
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {TABLE}")).scalar_one())
+    finally:
+        engine.dispose()
 
 
 class PredictionLogWriter:
@@ -83,9 +109,13 @@ class PredictionLogWriter:
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self.written = 0
+        self.failed = 0
+        self._closed = False
         self._thread.start()
 
     def log(self, rows: Sequence[dict[str, Any]]) -> None:
+        if self._closed:
+            raise RuntimeError("the prediction log is closed")
         for row in rows:
             self._queue.put(row)
 
@@ -116,13 +146,22 @@ class PredictionLogWriter:
             with self.engine.begin() as conn:
                 conn.execute(sa.insert(self.table), rows)
             self.written += len(rows)
-        except Exception:  # the log must never take the service down; the loss is reported loudly
+        except Exception:  # the log must never take the service down; the loss is counted and reported loudly
+            self.failed += len(rows)
             log.exception("could not write %d prediction-log rows to %s", len(rows), self.url)
 
-    def close(self, timeout: float = 30.0) -> None:
+    def close(self, timeout: float = 30.0) -> int:
+        """Flush and stop; returns how many rows were not written (0 on a clean close)."""
+        self._closed = True
         self._queue.put(None)
         self._thread.join(timeout)
+        unwritten = self.failed + (self._queue.qsize() if self._thread.is_alive() else 0)
+        if self._thread.is_alive():
+            log.error("prediction log still writing after %.0f s; %d queued rows may be lost", timeout, unwritten)
+        elif self.failed:
+            log.error("%d prediction-log rows could not be written", self.failed)
         self.engine.dispose()
+        return unwritten
 
 
 def now_utc() -> datetime:

@@ -30,7 +30,6 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RELAY_", extra="ignore")
 
     root: Path = Field(default_factory=find_root)
-    params_file: Path = Path("params.yaml")
     model_name: str = "relay-returns"
     experiment_name: str = "relay-returns"
     mlflow_tracking_uri: str = ""
@@ -62,6 +61,14 @@ class Settings(BaseSettings):
     @property
     def dataset_dir(self) -> Path:
         return self.root / "data" / "dataset"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "data" / "quarantine"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.root / "plots"
 
     @property
     def model_dir(self) -> Path:
@@ -100,8 +107,8 @@ class Settings(BaseSettings):
 
     @cached_property
     def params(self) -> Params:
-        path = self.params_file if self.params_file.is_absolute() else self.root / self.params_file
-        return load_params(path)
+        # Always the root's params.yaml: it is the file DVC tracks, so what stages read is what dvc.lock records.
+        return load_params(self.root / "params.yaml")
 
     def child_env(self) -> dict[str, str]:
         """Environment for a subprocess (DVC stage commands, the API) that must see the same settings."""

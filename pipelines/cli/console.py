@@ -59,19 +59,21 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except ParamsError as exc:
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
-        except (
-            ValueError,
-            FileNotFoundError,
-            FileExistsError,
-            ConnectionError,
-            KeyError,
-            RuntimeError,
-            PermissionError,
-        ) as exc:
-            if os.environ.get("RELAY_DEBUG"):
+        except Exception as exc:
+            if os.environ.get("RELAY_DEBUG") or not _expected(exc):
                 raise
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            err.print(f"[red]error:[/] {message}")
+            err.print(f"[red]error:[/] {message} [dim](RELAY_DEBUG=1 shows the traceback)[/]")
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+# Failures the user can act on from the message alone. Errors raised by the tools Relay drives are matched by
+# module, so that catching them does not mean importing DVC, MLflow or SQLAlchemy at start-up.
+_EXPECTED = (ValueError, TypeError, KeyError, RuntimeError, OSError)
+_TOOL_MODULES = ("dvc.", "mlflow.", "httpx", "sqlalchemy.", "pyarrow.", "pandera.", "prefect.")
+
+
+def _expected(exc: BaseException) -> bool:
+    return isinstance(exc, _EXPECTED) or type(exc).__module__.startswith(_TOOL_MODULES)

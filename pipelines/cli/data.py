@@ -26,6 +26,10 @@ def ingest(
 
     s = get_settings()
     p = s.params.ingest
+    if (file is not None or p.source == "file") and scenario:
+        raise ValueError("--scenario applies to the synthetic generator only, not to --file or ingest.source: file")
+    if file is None and batch_id is not None and p.source != "file":
+        raise ValueError("--batch-id names a --file batch; generator batches are named from --batch")
     if file is not None:
         bid, frame = stage.from_file(file, batch_id)
     elif p.source == "file":
@@ -33,7 +37,7 @@ def ingest(
     else:
         bid, frame = stage.from_generator(batch, p.rows_per_batch, p.seed, scenario or [])
     stage_banner("ingest", bid)
-    result = stage.run(bid, frame, s.raw_dir, s.root / "data" / "quarantine", min_rows=s.params.validate_.min_rows)
+    result = stage.run(bid, frame, s.raw_dir, s.quarantine_dir, min_rows=s.params.validate_.min_rows)
     console.print(f"{result.status}: {result.path} ({result.rows} rows)")
 
 

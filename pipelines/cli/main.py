@@ -86,7 +86,7 @@ def monitor() -> None:
 @friendly_errors
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default RELAY_API_HOST, 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default RELAY_API_PORT, 8000).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default RELAY_API_PORT, 8000).")] = None,
 ) -> None:
     """Start the prediction service with the champion model."""
     quiet_tools()
@@ -98,8 +98,8 @@ def serve(
     uvicorn.run(
         "services.api.main:create_app",
         factory=True,
-        host=host or s.api_host,
-        port=port or s.api_port,
+        host=host if host is not None else s.api_host,
+        port=port if port is not None else s.api_port,
         log_level="info",
         access_log=False,
     )
@@ -110,8 +110,13 @@ def serve(
 def demo() -> None:
     """Run the whole story: ingest → ... → drift → retrain → new champion served."""
     quiet_tools()
+    import signal
+    import sys
+
     from pipelines.flows.demo import demo_flow
 
+    # Turn SIGTERM into an ordinary exit so the demo's `finally` stops the service it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     demo_flow()
 
 

@@ -61,7 +61,5 @@ def evaluate() -> None:
     from pipelines.training import evaluate as stage
 
     s = get_settings()
-    metrics = stage.run(
-        s.model_dir, s.dataset_dir / "holdout.parquet", s.metrics_dir, s.root / "plots", s.params.evaluate
-    )
+    metrics = stage.run(s.model_dir, s.dataset_dir / "holdout.parquet", s.metrics_dir, s.plots_dir, s.params.evaluate)
     console.print("  holdout: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))

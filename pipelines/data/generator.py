@@ -62,7 +62,7 @@ def generate_batch(
     usual = np.clip(np.rint(size_score), 0, len(SIZES) - 1).astype(int)
 
     category = rng.choice(len(CATEGORIES), rows, p=_CATEGORY_P)
-    brands = np.array(BRANDS + (NEW_BRAND,))
+    brands = np.array((*BRANDS, NEW_BRAND))
     brand_idx = rng.choice(len(BRANDS), rows, p=_BRAND_P)
     if "new_brand" in scenarios:
         brand_idx = np.where(rng.random(rows) < 0.35, len(BRANDS), brand_idx)

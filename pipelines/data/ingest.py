@@ -8,12 +8,14 @@ no-op; landing different content under an existing batch id is refused.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from pipelines import contract
 from pipelines.atomic import write_json, write_parquet
 from pipelines.data.generator import batch_id, generate_batch
 from pipelines.data.validate import ContractViolation, check_frame, read_table
@@ -40,6 +42,9 @@ def from_file(path: Path, batch: str | None = None) -> tuple[str, pd.DataFrame]:
 @stage("ingest")
 def run(batch: str, frame: pd.DataFrame, raw_dir: Path, quarantine_dir: Path, *, min_rows: int = 1) -> IngestResult:
     """Land `frame` as batch `batch` in `raw_dir` if it meets the contract."""
+    pattern = contract.column("batch_id").pattern or ""
+    if not re.fullmatch(pattern, batch) or batch.startswith("."):
+        raise ValueError(f"batch id {batch!r} is not allowed: use letters, digits, '.', '_' or '-' (pattern {pattern})")
     target = raw_dir / f"{batch}.parquet"
     report = check_frame(frame, batch, min_rows=min_rows)
     if not report.ok:

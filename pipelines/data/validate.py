@@ -1,8 +1,9 @@
 """Validate (owner: data engineer): check order batches against the data contract.
 
 Takes raw batch files and the contract in `pipelines.contract`; hands over one validated table,
-`data/validated/orders.parquet`, or a report that names every failing column with sample rows. A failing
-run writes nothing but its report, so the previous validated table stays as it was.
+`data/validated/orders.parquet`, or a report that names every failing column with sample rows. This
+function writes the table only after every batch passes. (Under `dvc repro`, DVC removes a stage's outputs
+before running it; the training flow checks them back out of DVC's cache when a stage fails.)
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class ValidationReport:
         return {"source": self.source, "rows": self.rows, "ok": self.ok, "problems": self.problems}
 
 
-class ContractViolation(ValueError):
+class ContractViolation(ValueError):  # noqa: N818 (reads as what happened: "a contract violation")
     """A batch does not satisfy the data contract; `report` says where."""
 
     def __init__(self, report: ValidationReport) -> None:
@@ -59,8 +60,9 @@ def check_frame(frame: pd.DataFrame, source: str, *, min_rows: int = 1) -> Valid
     """Check a frame against the contract without storing anything."""
     report = ValidationReport(source=source, rows=len(frame))
     if len(frame) < min_rows:
-        report.problems.append({"column": "<batch>", "check": f"at least {min_rows} rows",
-                                "failures": 1, "examples": [len(frame)]})
+        report.problems.append(
+            {"column": "<batch>", "check": f"at least {min_rows} rows", "failures": 1, "examples": [len(frame)]}
+        )
     try:
         contract.schema().validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as exc:
@@ -70,13 +72,15 @@ def check_frame(frame: pd.DataFrame, source: str, *, min_rows: int = 1) -> Valid
         cases.loc[structural, "column"] = cases.loc[structural, "failure_case"]
         cases["column"] = cases["column"].fillna("<frame>").astype(str)
         for (column, check), group in cases.groupby(["column", "check"], sort=True):
-            report.problems.append({
-                "column": column,
-                "check": str(check),
-                "failures": len(group),
-                "examples": [_plain(v) for v in group["failure_case"].head(SAMPLE_ROWS)],
-                "rows": [_plain(v) for v in group["index"].dropna().head(SAMPLE_ROWS)],
-            })
+            report.problems.append(
+                {
+                    "column": column,
+                    "check": str(check),
+                    "failures": len(group),
+                    "examples": [_plain(v) for v in group["failure_case"].head(SAMPLE_ROWS)],
+                    "rows": [_plain(v) for v in group["index"].dropna().head(SAMPLE_ROWS)],
+                }
+            )
     return report
 
 
@@ -104,8 +108,11 @@ def run(raw_dir: Path, output: Path, report_path: Path, *, min_rows: int) -> Val
     """Validate every raw batch and the union of them; write the validated table only if all pass."""
     files = sorted(raw_dir.glob("*.parquet"))
     if not files:
-        raise ContractViolation(ValidationReport(str(raw_dir), 0, [
-            {"column": "<batch>", "check": "at least one batch file", "failures": 1, "examples": []}]))
+        empty = ValidationReport(
+            str(raw_dir), 0, [{"column": "<batch>", "check": "at least one batch file", "failures": 1, "examples": []}]
+        )
+        write_json({**empty.to_dict(), "batches": []}, report_path)
+        raise ContractViolation(empty)
     frames, problems = [], []
     for path in files:
         frame = read_table(path)
@@ -115,8 +122,11 @@ def run(raw_dir: Path, output: Path, report_path: Path, *, min_rows: int) -> Val
     combined = pd.concat(frames, ignore_index=True)
     # Order ids must be unique across batches too, not only within one.
     overall = check_frame(combined, str(raw_dir))
-    problems += [p for p in overall.problems if p["column"] == "order_id" and not any(
-        q["column"] == "order_id" for q in problems)]
+    problems += [
+        p
+        for p in overall.problems
+        if p["column"] == "order_id" and not any(q["column"] == "order_id" for q in problems)
+    ]
     report = ValidationReport(str(raw_dir), len(combined), problems)
     write_json({**report.to_dict(), "batches": [f.stem for f in files]}, report_path)
     if not report.ok:

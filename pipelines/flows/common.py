@@ -36,7 +36,7 @@ def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     (a missing champion, bad data, a contract violation)."""
     try:
         state.result()
-    except (FileNotFoundError, KeyError, ValueError, TypeError):
+    except (FileNotFoundError, PermissionError, KeyError, ValueError, TypeError):
         return False
     except Exception:
         return True
@@ -70,7 +70,14 @@ def prepare_environment(settings: Settings) -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     # Its warning that a uv-made venv has no pip is noise too; real problems still come through.
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
-    # A failing task re-raises into the CLI, which prints one clear line; Prefect's own copy of the
-    # traceback would bury it. Prefect still records the failed state of every run.
-    for name in ("prefect.task_runs", "prefect.flow_runs"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    # A failing task re-raises into the CLI, which prints one clear line; Prefect's console copy of the
+    # traceback would bury it. Only the console handler is filtered: run logs still reach the Prefect API.
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _HideRunFailuresOnConsole) for f in handler.filters):
+            handler.addFilter(_HideRunFailuresOnConsole())
+
+
+class _HideRunFailuresOnConsole(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        run_logger = record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+        return not (run_logger and record.levelno >= logging.ERROR)

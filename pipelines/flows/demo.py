@@ -8,7 +8,9 @@ data version, and stops the service with SIGTERM once it serves the new champion
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import re
 import shutil
 import signal
 import socket
@@ -25,7 +27,7 @@ from prefect import flow, task
 from rich.table import Table
 
 from pipelines.atomic import write_json
-from pipelines.flows.common import STAGE_SECONDS, banner, console, note, prepare_environment, retry_if_transient, timed
+from pipelines.flows.common import STAGE_SECONDS, banner, console, note, prepare_environment, timed
 from pipelines.flows.monitoring import monitoring_flow
 from pipelines.flows.training import training_flow
 from pipelines.ownership import get_stage, prefect_tags
@@ -45,12 +47,13 @@ def ingest_batch(settings: Settings, batch: int, scenarios: list[str]) -> dict[s
     p = settings.params.ingest
     bid, frame = ingest.from_generator(batch, p.rows_per_batch, p.seed, scenarios)
     result = ingest.run(
-        bid, frame, settings.raw_dir, settings.root / "data" / "quarantine", min_rows=settings.params.validate_.min_rows
+        bid, frame, settings.raw_dir, settings.quarantine_dir, min_rows=settings.params.validate_.min_rows
     )
     return {"batch_id": result.batch_id, "rows": result.rows, "status": result.status}
 
 
-@task(name="replay-traffic", retries=1, retry_condition_fn=retry_if_transient, tags=prefect_tags("serve"))
+# No retries: replaying is not idempotent, a retry would log the same orders twice.
+@task(name="replay-traffic", tags=prefect_tags("serve"))
 def replay_traffic(url: str, batch: int, settings: Settings) -> int:
     """Send a week of orders (features only: labels arrive later) to the service as live traffic."""
     from pipelines import contract
@@ -74,6 +77,11 @@ def retrain_decision(settings: Settings, decision: dict[str, Any], new_rows: int
     from pipelines.monitoring import retrain
 
     return retrain.run(decision, new_rows, settings.params.retrain).__dict__
+
+
+def _preload(module: str) -> None:
+    with contextlib.suppress(Exception):
+        importlib.import_module(module)
 
 
 def _free_port() -> int:
@@ -131,11 +139,29 @@ def wait_for_version(url: str, version: str, timeout: float = 30) -> float:
     raise RuntimeError(f"the service did not pick up version {version} within {timeout:.0f} s")
 
 
+def wait_for_log(url: str, rows: int, timeout: float = 30) -> None:
+    """The service writes the log off the request path; wait until it holds every replayed prediction."""
+    from pipelines.prediction_log import count_rows
+
+    deadline = time.monotonic() + timeout
+    while count_rows(url) < rows:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the prediction log holds {count_rows(url)} of {rows} rows after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
 def reset_demo_state(settings: Settings) -> None:
     """Start the story at week 1: clear landed batches, the prediction log and the embedded MLflow store.
     DVC's cache stays, so stages whose inputs match an earlier run are restored instead of re-run."""
-    shutil.rmtree(settings.raw_dir, ignore_errors=True)
-    if settings.prediction_log.startswith("sqlite:///"):
+    if settings.raw_dir.is_dir():
+        foreign = [p.name for p in settings.raw_dir.iterdir() if not re.fullmatch(r"batch-\d{4}\.parquet", p.name)]
+        if foreign:
+            raise FileExistsError(
+                f"{settings.raw_dir} holds batches the demo did not make ({', '.join(sorted(foreign)[:5])}); "
+                "the demo starts by clearing that folder, so move them elsewhere first"
+            )
+        shutil.rmtree(settings.raw_dir)
+    if not settings.prediction_log_url:  # only the embedded default log, never one the user pointed us at
         Path(settings.prediction_log.removeprefix("sqlite:///")).unlink(missing_ok=True)
     if settings.uses_embedded_mlflow:
         shutil.rmtree(settings.local_dir / "mlflow", ignore_errors=True)
@@ -149,7 +175,11 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
     prepare_environment(s)
     # Evidently takes ~4 s to import; the main thread mostly waits on DVC's subprocesses while training, so
     # importing it on the side then makes the monitoring step that much quicker.
-    threading.Thread(target=importlib.import_module, args=("evidently",), daemon=True).start()
+    # The libraries both sides need are imported here first, so the two threads never import the same
+    # module at once; a failure on the side thread is ignored (the monitor then imports it itself).
+    for module in ("numpy", "pandas", "scipy.stats", "sklearn.metrics", "pyarrow.parquet"):
+        importlib.import_module(module)
+    threading.Thread(target=_preload, args=("evidently",), daemon=True).start()
     d, rec = s.params.demo, DemoRecord()
     clock = time.perf_counter()
 
@@ -175,10 +205,17 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
     first = training_flow(trigger="initial", settings=s)
     lap("train_initial")
 
+    if not first["promoted"]:
+        raise RuntimeError(
+            f"the first model did not pass the promotion gate ({first['reason']}); "
+            "there is no champion to serve. See `promote` in params.yaml."
+        )
+
     console.rule(f"5. The champion is served; week {d.drift_batch} arrives with drift")
-    with timed("serve"):
-        proc, url = start_service(s, s.local_dir / "logs" / "api.log")
+    proc: subprocess.Popen[bytes] | None = None
     try:
+        with timed("serve"):
+            proc, url = start_service(s, s.local_dir / "logs" / "api.log")
         banner("serve", f"{url} serving version {first['version']} (docs: {url}/docs)")
         lap("serve_start")
         with timed("serve"):
@@ -191,7 +228,7 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
         lap("replay")
 
         console.rule("6. The monitor compares traffic with the training data")
-        time.sleep(1.0)  # the log writer flushes every 0.5 s
+        wait_for_log(s.prediction_log, sent)
         decision = monitoring_flow(settings=s)
         lap("monitor")
 
@@ -210,16 +247,17 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
             banner("serve", f"service hot-swapped to version {second['version']} after {waited:.1f} s, with no restart")
         lap("reload")
     finally:
-        with timed("serve"):
-            code = stop_service(proc)
-        # uvicorn shuts down gracefully on SIGTERM and then re-raises it, so -SIGTERM is a clean exit.
-        clean = code in (0, -signal.SIGTERM)
-        banner(
-            "serve",
-            "service stopped cleanly by SIGTERM; prediction log flushed"
-            if clean
-            else f"service exited with code {code}; see {s.local_dir / 'logs' / 'api.log'}",
-        )
+        if proc is not None:
+            with timed("serve"):
+                code = stop_service(proc)
+            # uvicorn shuts down gracefully on SIGTERM and then re-raises it, so -SIGTERM is a clean exit.
+            clean = code in (0, -signal.SIGTERM)
+            banner(
+                "serve",
+                "service stopped cleanly by SIGTERM; prediction log flushed"
+                if clean
+                else f"service exited with code {code}; see {s.local_dir / 'logs' / 'api.log'}",
+            )
 
     summary = {
         "first": first,

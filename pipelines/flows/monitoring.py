@@ -46,7 +46,9 @@ def drift_report(settings: Settings, reference: Any, reference_version: str, mod
     from pipelines.prediction_log import read_window
 
     p = settings.params.monitor
-    window = read_window(settings.prediction_log, p.window_rows)
+    # Only traffic the champion scored: its reference holds its own predictions, so mixing in rows scored by
+    # an earlier model would read as prediction drift.
+    window = read_window(settings.prediction_log, p.window_rows, model_version=model_version)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return drift.run(
         window,

@@ -28,7 +28,13 @@ def run_dvc_stage(root: str, name: str) -> bool:
     # The banner already says what runs; DVC's own INFO lines (git hints, lock updates) are noise here.
     logging.getLogger("dvc").setLevel(logging.WARNING)
     with Repo(root) as repo:
-        ran = repo.reproduce(name, single_item=True)
+        try:
+            ran = repo.reproduce(name, single_item=True)
+        except Exception:
+            # DVC deletes a stage's outputs before running it. dvc.lock still describes the last good run,
+            # so check those outputs back out of the cache: a failed run loses nothing already stored.
+            repo.checkout(force=True)
+            raise
     return bool(ran)
 
 
@@ -58,7 +64,7 @@ def track_run(settings: Settings, trigger: str) -> dict[str, Any]:
         experiment=settings.experiment_name,
         model_dir=settings.model_dir,
         metrics_dir=settings.metrics_dir,
-        plots_dir=settings.root / "plots",
+        plots_dir=settings.plots_dir,
         dataset_dir=settings.dataset_dir,
         params={"train": p.train.model_dump(), "evaluate": p.evaluate.model_dump(), "version": p.version.model_dump()},
         data_version=data_version(settings.root),
@@ -78,6 +84,7 @@ def track_run(settings: Settings, trigger: str) -> dict[str, Any]:
     tags=prefect_tags("register"),
 )
 def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: str) -> dict[str, Any]:
+    from pipelines.data.version import data_version
     from pipelines.release import register
 
     decision = register.run(
@@ -86,6 +93,7 @@ def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: s
         run_id=run_id,
         model_uri=model_uri,
         holdout_path=settings.dataset_dir / "holdout.parquet",
+        holdout_version=data_version(settings.root),
         params=settings.params.promote,
         costs=settings.params.evaluate,
         promoted_by=f"ml-engineer gate in flow {flow_name}",

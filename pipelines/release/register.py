@@ -81,6 +81,7 @@ def run(
     run_id: str,
     model_uri: str,
     holdout_path: Path,
+    holdout_version: str,
     params: PromoteParams,
     costs: EvaluateParams,
     promoted_by: str,
@@ -140,7 +141,7 @@ def run(
         client.set_model_version_tag(model_name, version, f"metric.{key}", str(value))
     client.set_model_version_tag(model_name, version, "relay.gate", "passed" if promoted else "failed")
     client.set_model_version_tag(model_name, version, "relay.gate_reason", reason)
-    client.set_model_version_tag(model_name, version, "relay.gate_holdout", holdout_path.name)
+    client.set_model_version_tag(model_name, version, "relay.gate_holdout_version", holdout_version)
     if promoted:
         if champ_version is not None:
             client.set_registered_model_alias(model_name, PREVIOUS, champ_version)

@@ -30,7 +30,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_mlflow(s.tracking_uri)
+        try:
+            configure_mlflow(s.tracking_uri)
+        except ConnectionError as exc:
+            # Start anyway, not ready: the poller keeps trying, and /health/ready says why.
+            log.error("%s", exc)
         app.state.settings = s
         app.state.prediction_log = PredictionLogWriter(s.prediction_log)
         app.state.models = store = ModelStore(s.model_name, s.reload_interval_s)
@@ -42,8 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             store.stop()
-            app.state.prediction_log.close()
-            log.info("prediction log flushed: %d rows written", app.state.prediction_log.written)
+            lost = app.state.prediction_log.close()
+            if not lost:
+                log.info("prediction log flushed: %d rows written", app.state.prediction_log.written)
 
     app = FastAPI(
         title="Relay returns-risk service",

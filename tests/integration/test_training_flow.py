@@ -104,6 +104,7 @@ def test_worse_challenger_stays_challenger(trained_workspace: Path) -> None:
         run_id=run.info.run_id,
         model_uri=logged.model_uri,
         holdout_path=s.dataset_dir / "holdout.parquet",
+        holdout_version="test",
         params=PromoteParams(min_roc_auc=0.0, max_brier=1.0),
         costs=EvaluateParams(),
         promoted_by="test",

@@ -68,3 +68,49 @@ def test_prefect_home_is_created_with_its_parents(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("PREFECT_HOME", str(home))
     quiet_tools()
     assert home.is_dir()
+
+
+def test_conflicting_ingest_options_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    generate_batch(1, 100).to_csv(path, index=False)
+    result = runner.invoke(app, ["data", "ingest", "--file", str(path), "--scenario", "new_brand"])
+    assert result.exit_code == 1 and "--scenario applies to the synthetic generator only" in result.output
+
+
+def test_tool_errors_become_one_line(tmp_path: Path) -> None:
+    import typer
+
+    from pipelines.cli.console import friendly_errors
+
+    class ToolError(Exception):
+        pass
+
+    ToolError.__module__ = "dvc.exceptions"
+
+    @friendly_errors
+    def boom() -> None:
+        raise ToolError("failed to reproduce 'validate'")
+
+    with pytest.raises(typer.Exit) as info:
+        boom()
+    assert info.value.exit_code == 1
+
+    @friendly_errors
+    def bug() -> None:
+        raise ZeroDivisionError("a real bug keeps its traceback")
+
+    with pytest.raises(ZeroDivisionError):
+        bug()
+
+
+def test_demo_refuses_to_clear_foreign_batches(tmp_path: Path) -> None:
+    from pipelines.flows.demo import reset_demo_state
+    from pipelines.settings import Settings
+
+    s = Settings(root=tmp_path)
+    s.raw_dir.mkdir(parents=True)
+    (s.raw_dir / "batch-0001.parquet").write_bytes(b"x")
+    (s.raw_dir / "my-orders.parquet").write_bytes(b"x")
+    with pytest.raises(FileExistsError, match=r"my-orders\.parquet"):
+        reset_demo_state(s)
+    assert (s.raw_dir / "my-orders.parquet").exists()

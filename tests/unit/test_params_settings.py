@@ -66,3 +66,18 @@ def test_settings_come_from_environment(tmp_path: Path, monkeypatch: pytest.Monk
     assert s.tracking_uri == "http://mlflow:5000" and not s.uses_embedded_mlflow
     assert s.prediction_log == "postgresql+psycopg://db/relay"
     assert s.child_env()["RELAY_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "named"),
+    [
+        ("monitor:\n  min_rows: 900\n  window_rows: 500\n", "monitor.min_rows"),
+        ("demo:\n  train_batches: [1, 2]\n  drift_batch: 2\n", "demo.drift_batch"),
+        ("demo:\n  drift_batch: 0\n", "demo.drift_batch"),
+    ],
+)
+def test_inconsistent_values_are_named(tmp_path: Path, yaml_text: str, named: str) -> None:
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml_text)
+    with pytest.raises(ParamsError, match=named.replace(".", r"\.")):
+        load_params(f)

@@ -60,3 +60,10 @@ def test_version_outputs_are_deterministic(tmp_path: Path) -> None:
 def test_data_version_without_lock_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="dvc repro"):
         version.data_version(tmp_path)
+
+
+@pytest.mark.parametrize("bad", ["../escape", "a/b", ".hidden", "", "x" * 65])
+def test_batch_ids_cannot_escape_or_hide(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ValueError, match="batch id"):
+        ingest.run(bad, generate_batch(1, 200), tmp_path / "raw", tmp_path / "q")
+    assert not (tmp_path / "raw").exists() and not (tmp_path / "escape.parquet").exists()

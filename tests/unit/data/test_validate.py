@@ -43,7 +43,7 @@ def test_read_table_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no such file"):
         validate.read_table(tmp_path / "nope.csv")
     (tmp_path / "a.json").write_text("{}")
-    with pytest.raises(ValueError, match="unsupported file type '.json'"):
+    with pytest.raises(ValueError, match=r"unsupported file type '\.json'"):
         validate.read_table(tmp_path / "a.json")
     (tmp_path / "b.parquet").write_text("not parquet")
     with pytest.raises(ValueError, match="cannot read"):
