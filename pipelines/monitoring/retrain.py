@@ -1,7 +1,7 @@
 """Retrain (owner: MLOps engineer): decide whether a drift decision should start the training flow.
 
-Takes the monitor's decision and how many newly labelled rows have landed since the champion's data
-version; hands over a retraining request (or the reason there is none). The training flow then builds a
+Takes the monitor's decision and how many newly labelled rows have just landed; hands over a retraining
+request (or the reason there is none). The training flow then builds a
 new data version and sends the challenger through the ML engineer's promotion gate.
 """
 

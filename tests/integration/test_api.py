@@ -105,12 +105,14 @@ def test_sigterm_flushes_every_logged_prediction(trained_workspace: Path, tmp_pa
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while True:
+            assert time.monotonic() < deadline, "service not ready within 60 s"
             try:
                 if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         sent = 0
         with httpx.Client(base_url=url, timeout=10) as client:
             for _ in range(40):

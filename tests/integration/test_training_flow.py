@@ -69,9 +69,13 @@ def test_rerun_is_cached_and_idempotent(trained_workspace: Path, monkeypatch: py
     monkeypatch.chdir(trained_workspace)
     client = _client(trained_workspace)
     before = len(client.search_model_versions("name = 'relay-returns'"))
+    model_file = trained_workspace / "models" / "model.joblib"
+    stamp, lock = model_file.stat().st_mtime_ns, (trained_workspace / "dvc.lock").read_text()
     decision = training_flow(trigger="manual", settings=Settings(root=trained_workspace))
     assert decision["version"] == "1" and decision["reason"] == "already champion"
     assert len(client.search_model_versions("name = 'relay-returns'")) == before
+    assert model_file.stat().st_mtime_ns == stamp, "DVC re-ran train although nothing changed"
+    assert (trained_workspace / "dvc.lock").read_text() == lock
 
 
 def test_worse_challenger_stays_challenger(trained_workspace: Path) -> None:
@@ -121,3 +125,27 @@ def test_unreachable_tracking_server_is_a_clear_error() -> None:
 
     with pytest.raises(ConnectionError, match="unreachable"):
         configure_mlflow("http://127.0.0.1:9")
+
+
+def test_failed_stage_leaves_stored_outputs_in_place(trained_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DVC deletes a stage's outputs before running it; after a failure the flow checks them back out."""
+    from dvc.exceptions import DvcException
+
+    from pipelines.data.generator import generate_batch
+    from pipelines.flows.training import run_dvc_stage
+
+    monkeypatch.chdir(trained_workspace)
+    validated = trained_workspace / "data" / "validated" / "orders.parquet"
+    before, lock = validated.read_bytes(), (trained_workspace / "dvc.lock").read_text()
+    bad = generate_batch(9, 300)
+    bad.loc[0, "channel"] = "fax"
+    smuggled = trained_workspace / "data" / "raw" / "batch-0009.parquet"  # bypasses ingest's gate on purpose
+    bad.to_parquet(smuggled)
+    try:
+        with pytest.raises(DvcException):
+            run_dvc_stage.fn(str(trained_workspace), "validate")
+        assert validated.read_bytes() == before
+        assert (trained_workspace / "dvc.lock").read_text() == lock
+        assert "channel" in (trained_workspace / "metrics" / "validation.json").read_text()
+    finally:
+        smuggled.unlink()
