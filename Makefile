@@ -68,8 +68,8 @@ bench-demo: install
 
 ## Remove generated data, models, stores and reports (keeps .venv and DVC's cache)
 clean:
-	rm -rf data/raw data/quarantine data/validated data/dataset models metrics plots reports local/mlflow \
-		local/predictions local/logs local/prefect dvc.lock
+	rm -rf data/raw data/quarantine data/validated/orders.parquet data/dataset models metrics plots reports \
+		local/mlflow local/predictions local/logs dvc.lock
 
 ## List the targets
 help:

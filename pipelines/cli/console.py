@@ -35,13 +35,11 @@ def quiet_tools() -> None:
         "GIT_PYTHON_REFRESH": "quiet",
     }.items():
         os.environ.setdefault(key, value)
-    # Prefect keeps its (temporary server's) database under PREFECT_HOME: inside the project by default.
-    # Prefect creates that folder without its parents and then fails to open the database, so make it here.
-    if "PREFECT_HOME" not in os.environ:
-        from pipelines.settings import find_root
-
-        os.environ["PREFECT_HOME"] = str(find_root() / "local" / "prefect")
-    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
+    # PREFECT_HOME stays Prefect's own (default ~/.prefect), so a user's Prefect profile, e.g. a server set
+    # with `prefect config set PREFECT_API_URL=...`, applies to Relay's flows too. Prefect creates that folder
+    # without its parents and then cannot open its database, so make sure it exists when one is given.
+    if os.environ.get("PREFECT_HOME"):
+        Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipelines import contract
+from pipelines.flows.demo import wait_until_ready
 from pipelines.prediction_log import read_window
 from pipelines.settings import Settings
 
@@ -104,15 +104,7 @@ def test_sigterm_flushes_every_logged_prediction(trained_workspace: Path, tmp_pa
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert time.monotonic() < deadline, "service not ready within 60 s"
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_until_ready(proc, url, tmp_path / "no-log")  # raises if not ready within 60 s
         sent = 0
         with httpx.Client(base_url=url, timeout=10) as client:
             for _ in range(40):
