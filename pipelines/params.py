@@ -78,6 +78,7 @@ class RetrainParams(_Section):
     min_new_rows: int = Field(1000, ge=1)
 
 
+# The generator's drift scenarios (pipelines/data/generator.py reads its list from here).
 Scenario = Literal["new_brand", "promotion", "policy_change"]
 
 

@@ -16,6 +16,31 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelines.params import Params, load_params
 
+# Defaults for the tools Relay drives: no telemetry (its "database is locked" noise confuses newcomers), and no
+# progress bars or INFO chatter in the demo's output. MLflow reads its log level from the environment when it
+# is imported, so a logger level set later would be overwritten. A value the user set always wins.
+TOOL_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
+    "DVC_NO_ANALYTICS": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "DO_NOT_TRACK": "1",
+    "GIT_PYTHON_REFRESH": "quiet",
+}
+
+
+def apply_tool_env() -> None:
+    """Set TOOL_ENV defaults in this process; call before MLflow or Prefect are imported."""
+    for key, value in TOOL_ENV.items():
+        os.environ.setdefault(key, value)
+    # PREFECT_HOME stays Prefect's own (default ~/.prefect), so a user's Prefect profile, e.g. a server set
+    # with `prefect config set PREFECT_API_URL=...`, applies to Relay's flows too. Prefect creates that folder
+    # without its parents and then cannot open its database, so make sure it exists when one is given.
+    if os.environ.get("PREFECT_HOME"):
+        Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
+
 
 def find_root(start: Path | None = None) -> Path:
     """The project root: the nearest folder upwards holding `dvc.yaml`."""
@@ -112,14 +137,14 @@ class Settings(BaseSettings):
 
     def child_env(self) -> dict[str, str]:
         """Environment for a subprocess (DVC stage commands, the API) that must see the same settings."""
-        env = dict(os.environ)
-        env["RELAY_ROOT"] = str(self.root)
-        env["RELAY_MLFLOW_TRACKING_URI"] = self.tracking_uri
-        env["RELAY_MLFLOW_ARTIFACT_LOCATION"] = self.artifact_location
-        env["RELAY_PREDICTION_LOG_URL"] = self.prediction_log
-        env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        env.setdefault("DVC_NO_ANALYTICS", "1")
-        return env
+        return {
+            **TOOL_ENV,
+            **os.environ,
+            "RELAY_ROOT": str(self.root),
+            "RELAY_MLFLOW_TRACKING_URI": self.tracking_uri,
+            "RELAY_MLFLOW_ARTIFACT_LOCATION": self.artifact_location,
+            "RELAY_PREDICTION_LOG_URL": self.prediction_log,
+        }
 
 
 def get_settings() -> Settings:

@@ -5,42 +5,25 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
-from pipelines.ownership import get_stage
+from pipelines.output import console
 
-console = Console(highlight=False)
+__all__ = ["console", "err", "friendly_errors", "quiet_tools"]
 err = Console(stderr=True, highlight=False)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def stage_banner(name: str, detail: str = "") -> None:
-    s = get_stage(name)
-    console.print(f"[bold cyan]▶ {s.name}[/] [dim]({s.owner.label})[/] {detail}")
-
-
 def quiet_tools() -> None:
-    """Silence telemetry of the tools we drive; their 'database is locked' noise confuses newcomers."""
-    for key, value in {
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DVC_NO_ANALYTICS": "1",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "GIT_PYTHON_REFRESH": "quiet",
-    }.items():
-        os.environ.setdefault(key, value)
-    # PREFECT_HOME stays Prefect's own (default ~/.prefect), so a user's Prefect profile, e.g. a server set
-    # with `prefect config set PREFECT_API_URL=...`, applies to Relay's flows too. Prefect creates that folder
-    # without its parents and then cannot open its database, so make sure it exists when one is given.
-    if os.environ.get("PREFECT_HOME"):
-        Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    """Quiet the tools a command is about to import (see `pipelines.settings.TOOL_ENV`)."""
+    from pipelines.settings import apply_tool_env
+
+    apply_tool_env()
 
 
 def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -69,7 +52,7 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 # Failures the user can act on from the message alone. Errors raised by the tools Relay drives are matched by
 # module, so that catching them does not mean importing DVC, MLflow or SQLAlchemy at start-up.
-_EXPECTED = (ValueError, TypeError, KeyError, RuntimeError, OSError)
+_EXPECTED = (ValueError, KeyError, RuntimeError, OSError)
 _TOOL_MODULES = ("dvc.", "mlflow.", "httpx", "sqlalchemy.", "pyarrow.", "pandera.", "prefect.")
 
 

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli.console import console, err, friendly_errors, stage_banner
+from pipelines.cli.console import console, err, friendly_errors
+from pipelines.output import banner
 
 app = typer.Typer(help="Data engineer: ingest, validate and version order batches.", no_args_is_help=True)
 
@@ -36,7 +37,7 @@ def ingest(
         bid, frame = stage.from_file(s.root / str(p.path), batch_id)
     else:
         bid, frame = stage.from_generator(batch, p.rows_per_batch, p.seed, scenario or [])
-    stage_banner("ingest", bid)
+    banner("ingest", bid)
     result = stage.run(bid, frame, s.raw_dir, s.quarantine_dir, min_rows=s.params.validate_.min_rows)
     console.print(f"{result.status}: {result.path} ({result.rows} rows)")
 

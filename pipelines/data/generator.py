@@ -15,13 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 
 from pipelines.contract import CATEGORIES, CHANNELS, SIZES
+from pipelines.params import Scenario
 
-SCENARIOS = ("new_brand", "promotion", "policy_change")
+SCENARIOS: tuple[str, ...] = get_args(Scenario)
 
 BRANDS = ("northwind", "alder", "kestrel", "maris", "orla")
 _BRAND_P = (0.3, 0.25, 0.2, 0.15, 0.1)

@@ -12,12 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from pipelines.output import banner, console, note
+from pipelines.settings import Settings, apply_tool_env
 
-from pipelines.ownership import get_stage
-from pipelines.settings import Settings
-
-console = Console(highlight=False)
+__all__ = ["RETRY_TRANSIENT", "STAGE_SECONDS", "banner", "console", "note", "prepare_environment", "timed"]
 # Wall time per stage across the flows of this process; the demo and benchmarks/demo.py report it.
 STAGE_SECONDS: defaultdict[str, float] = defaultdict(float)
 
@@ -43,13 +41,8 @@ def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-def banner(stage_name: str, detail: str = "") -> None:
-    s = get_stage(stage_name)
-    console.print(f"[bold cyan]▶ {s.name:<9}[/] [magenta]{s.owner.label:<15}[/] {detail}")
-
-
-def note(text: str) -> None:
-    console.print(f"  [dim]{text}[/]")
+# The one retry policy for tasks that reach outside the process (DVC remote, MLflow registry and artifacts).
+RETRY_TRANSIENT: dict[str, Any] = {"retries": 2, "retry_delay_seconds": 2, "retry_condition_fn": retry_if_transient}
 
 
 def prepare_environment(settings: Settings) -> None:
@@ -62,13 +55,8 @@ def prepare_environment(settings: Settings) -> None:
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-    for key in ("MLFLOW_DISABLE_TELEMETRY", "DVC_NO_ANALYTICS"):
-        os.environ.setdefault(key, settings.child_env()[key])
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # MLflow's INFO lines (database migrations) say nothing a Relay user can act on. MLflow sets its level
-    # from this variable when it is imported, so a logger level set here would be overwritten.
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    # Its warning that a uv-made venv has no pip is noise too; real problems still come through.
+    apply_tool_env()
+    # MLflow's warning that a uv-made venv has no pip is noise too; real problems still come through.
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
     # A failing task re-raises into the CLI, which prints one clear line; Prefect's console copy of the
     # traceback would bury it. Only the console handler is filtered: run logs still reach the Prefect API.

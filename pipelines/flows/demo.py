@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,18 +109,26 @@ def launch_service(settings: Settings, log_path: Path) -> tuple[subprocess.Popen
     return proc, f"http://127.0.0.1:{port}"
 
 
+def poll_until(done: Callable[[], bool], timeout: float, failure: str) -> float:
+    """Call `done` every 0.2 s until it is true; returns the seconds waited, or raises `failure` on timeout."""
+    started = time.monotonic()
+    while not done():
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(failure)
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
 def wait_until_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"the prediction service exited with code {proc.returncode}; see {log_path}")
         try:
-            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                return
+            return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"the prediction service was not ready within {timeout:.0f} s; see {log_path}")
+            return False
+
+    poll_until(ready, timeout, f"the prediction service was not ready within {timeout:.0f} s; see {log_path}")
 
 
 def init_tracking_store(settings: Settings) -> None:
@@ -144,23 +153,20 @@ def stop_service(proc: subprocess.Popen[bytes]) -> int:
 
 
 def wait_for_version(url: str, version: str, timeout: float = 30) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if httpx.get(f"{url}/v1/model", timeout=5).json().get("version") == version:
-            return time.monotonic() - started
-        time.sleep(0.2)
-    raise RuntimeError(f"the service did not pick up version {version} within {timeout:.0f} s")
+    return poll_until(
+        lambda: httpx.get(f"{url}/v1/model", timeout=5).json().get("version") == version,
+        timeout,
+        f"the service did not pick up version {version} within {timeout:.0f} s",
+    )
 
 
 def wait_for_log(url: str, rows: int, timeout: float = 30) -> None:
     """The service writes the log off the request path; wait until it holds every replayed prediction."""
     from pipelines.prediction_log import count_rows
 
-    deadline = time.monotonic() + timeout
-    while count_rows(url) < rows:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the prediction log holds {count_rows(url)} of {rows} rows after {timeout:.0f} s")
-        time.sleep(0.2)
+    poll_until(
+        lambda: count_rows(url) >= rows, timeout, f"the prediction log lacks some of {rows} rows after {timeout:.0f} s"
+    )
 
 
 def reset_demo_state(settings: Settings) -> None:

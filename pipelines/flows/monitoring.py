@@ -7,18 +7,12 @@ from typing import Any
 
 from prefect import flow, task
 
-from pipelines.flows.common import banner, note, prepare_environment, retry_if_transient, timed
+from pipelines.flows.common import RETRY_TRANSIENT, banner, note, prepare_environment, timed
 from pipelines.ownership import prefect_tags
 from pipelines.settings import Settings, get_settings
 
 
-@task(
-    name="load-reference",
-    retries=2,
-    retry_delay_seconds=2,
-    retry_condition_fn=retry_if_transient,
-    tags=prefect_tags("monitor"),
-)
+@task(name="load-reference", tags=prefect_tags("monitor"), **RETRY_TRANSIENT)
 def load_reference(settings: Settings) -> tuple[Any, str, str]:
     """The champion's reference sample, found through the registry and its MLflow run."""
     import mlflow

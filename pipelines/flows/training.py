@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect import flow, task
 
-from pipelines.flows.common import banner, note, prepare_environment, retry_if_transient, timed
+from pipelines.flows.common import RETRY_TRANSIENT, banner, note, prepare_environment, timed
 from pipelines.ownership import prefect_tags
 from pipelines.settings import Settings, get_settings
 
@@ -38,13 +38,7 @@ def run_dvc_stage(root: str, name: str) -> bool:
     return bool(ran)
 
 
-@task(
-    name="dvc-push",
-    retries=2,
-    retry_delay_seconds=2,
-    retry_condition_fn=retry_if_transient,
-    tags=prefect_tags("version"),
-)
+@task(name="dvc-push", tags=prefect_tags("version"), **RETRY_TRANSIENT)
 def push_data(root: str) -> int:
     from pipelines.data.version import push
 
@@ -76,13 +70,7 @@ def track_run(settings: Settings, trigger: str) -> dict[str, Any]:
     return result.__dict__
 
 
-@task(
-    name="register",
-    retries=2,
-    retry_delay_seconds=2,
-    retry_condition_fn=retry_if_transient,
-    tags=prefect_tags("register"),
-)
+@task(name="register", tags=prefect_tags("register"), **RETRY_TRANSIENT)
 def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: str) -> dict[str, Any]:
     from pipelines.data.version import data_version
     from pipelines.release import register
