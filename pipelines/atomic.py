@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,4 +37,22 @@ def write_parquet(frame: pd.DataFrame, target: Path) -> Path:
 def write_json(data: Any, target: Path) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    return target
+
+
+def replace_dir(staging: Path, target: Path) -> Path:
+    """Put the finished folder `staging` in place of `target`. Two renames: at no point is `target` half-written,
+    and if the second rename fails the previous contents are moved back."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        if old.exists():
+            os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
     return target

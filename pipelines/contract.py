@@ -1,126 +1,240 @@
-"""The data contract (data engineer → everyone): one declaration of the order records.
+"""The data contract (data engineer → everyone): `contract.yaml`, loaded and checked.
 
-Validation (pandera schema), the model's feature lists, the API request model and the drift monitor's
-column mapping are all derived from `COLUMNS` below; nothing else in Relay re-declares a column.
-To bring your own data, edit this table (and `ingest` settings), not the stage code.
+Validation (the pandera schema and batch rules), the model's feature lists, the API request model, the
+prediction log's columns and the drift monitor's column mapping are all derived from one `Contract`;
+nothing else in Relay re-declares a column. Bringing your own data means editing `contract.yaml`, not code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from pathlib import Path
 from typing import Any, Literal
 
 import pandera.pandas as pa
+import pyarrow as pa_arrow
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-Kind = Literal["id", "timestamp", "numeric", "categorical", "ordinal", "text_category", "target"]
-
-SIZES: tuple[str, ...] = ("XS", "S", "M", "L", "XL", "XXL")
-CATEGORIES: tuple[str, ...] = ("tops", "dresses", "trousers", "outerwear", "knitwear")
-CHANNELS: tuple[str, ...] = ("web", "app", "marketplace")
+Kind = Literal["id", "batch", "timestamp", "numeric", "categorical", "ordinal", "target"]
+FEATURE_KINDS = ("numeric", "categorical", "ordinal")
 
 
-@dataclass(frozen=True)
-class Column:
-    name: str
+class ContractError(ValueError):
+    """`contract.yaml` is missing, unreadable or declares something Relay cannot enforce."""
+
+
+class Column(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = ""
     kind: Kind
-    description: str
-    example: Any
-    minimum: float | None = None
-    maximum: float | None = None
-    allowed: tuple[str, ...] | None = None
+    description: str = Field(min_length=1)
+    example: Any = None
+    minimum: float | None = Field(None, alias="min")
+    maximum: float | None = Field(None, alias="max")
+    allowed: tuple[str, ...] | None = Field(None, min_length=1)
     pattern: str | None = None
     nullable: bool = False
-    unique: bool = False
-    extra_checks: tuple[pa.Check, ...] = field(default=())
+    max_null_share: float | None = Field(None, ge=0, le=1)
 
     @property
     def is_feature(self) -> bool:
-        return self.kind in ("numeric", "categorical", "ordinal", "text_category")
+        return self.kind in FEATURE_KINDS
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Column:
+        if self.kind == "ordinal" and not self.allowed:
+            raise ValueError("an ordinal column needs `allowed`, smallest first")
+        if self.kind == "categorical" and not (self.allowed or self.pattern):
+            raise ValueError("a categorical column needs `allowed` (closed set) or `pattern` (open set)")
+        if (self.minimum is not None or self.maximum is not None) and self.kind != "numeric":
+            raise ValueError("`min`/`max` apply to numeric columns only")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError(f"`min` ({self.minimum}) is above `max` ({self.maximum})")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"`pattern` is not a regular expression: {exc}") from None
+        if self.kind in ("id", "batch", "target") and self.nullable:
+            raise ValueError(f"a {self.kind} column cannot be nullable")
+        if self.max_null_share is not None and not self.nullable:
+            raise ValueError("`max_null_share` needs `nullable: true`")
+        if self.example is None and self.kind != "target":
+            raise ValueError("give an `example` value (the API documentation shows it)")
+        problem = self.problem_with(self.example) if self.example is not None else None
+        if problem:
+            raise ValueError(f"`example` {self.example!r} {problem}")
+        return self
+
+    def problem_with(self, value: Any) -> str | None:
+        """Why `value` breaks this column's rules, or None (used to check the contract's own examples)."""
+        problems: list[str] = []
+        if self.kind == "numeric":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                problems.append("is not a number")
+            elif self.minimum is not None and value < self.minimum:
+                problems.append(f"is below min {self.minimum}")
+            elif self.maximum is not None and value > self.maximum:
+                problems.append(f"is above max {self.maximum}")
+        elif self.kind == "target":
+            if value not in (0, 1):
+                problems.append("is not 0 or 1")
+        elif self.kind != "timestamp":
+            if self.allowed is not None and value not in self.allowed:
+                problems.append(f"is not one of {list(self.allowed)}")
+            if self.pattern is not None and not re.search(self.pattern, str(value)):
+                problems.append(f"does not match pattern {self.pattern}")
+        return "; ".join(problems) or None
 
 
-COLUMNS: tuple[Column, ...] = (
-    Column("order_id", "id", "Unique order identifier.", "0005-000042", pattern=r"^[A-Za-z0-9_-]{1,64}$", unique=True),
-    Column("order_ts", "timestamp", "When the order was placed (UTC).", "2026-02-02T10:15:00"),
-    Column(
-        "batch_id", "id", "The delivery batch the order arrived in.", "batch-0005", pattern=r"^[A-Za-z0-9_.-]{1,64}$"
-    ),
-    Column("customer_height_cm", "numeric", "Customer's height in centimetres.", 171.0, 120, 220),
-    Column("customer_weight_kg", "numeric", "Customer's weight in kilograms.", 68.0, 30, 250),
-    Column("usual_size", "ordinal", "Size the customer usually buys.", "M", allowed=SIZES),
-    Column("category", "categorical", "Product category.", "dresses", allowed=CATEGORIES),
-    Column(
-        "brand",
-        "text_category",
-        "Brand of the product; new brands appear over time.",
-        "northwind",
-        pattern=r"^[a-z][a-z0-9_-]{0,39}$",
-    ),
-    Column("ordered_size", "ordinal", "Size ordered.", "M", allowed=SIZES),
-    Column("price", "numeric", "Item price after discount, in euros.", 49.9, 0.01, 5000),
-    Column("discount", "numeric", "Discount share applied to the list price.", 0.1, 0.0, 0.95),
-    Column("channel", "categorical", "Where the order was placed.", "web", allowed=CHANNELS),
-    Column("returned", "target", "1 if the item was returned for fit, else 0.", 0, 0, 1),
-)
+class BatchRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-TARGET = "returned"
-_BY_NAME = {c.name: c for c in COLUMNS}
+    min_rows: int = Field(1, ge=1)
+    max_rows: int | None = Field(None, ge=1)
+    max_null_share: float = Field(0.2, ge=0, le=1)
 
 
-def column(name: str) -> Column:
-    return _BY_NAME[name]
+class Contract(BaseModel):
+    """The active data contract: columns by kind, batch-level rules, and the schemas derived from them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str = ""
+    id_column: str
+    batch_column: str
+    target: str
+    batch: BatchRules = BatchRules()
+    columns: dict[str, Column] = Field(min_length=2)
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _name_columns(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: {**v, "name": k} if isinstance(v, dict) else v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _roles_match_kinds(self) -> Contract:
+        for key, kind in (("id_column", "id"), ("batch_column", "batch"), ("target", "target")):
+            name = getattr(self, key)
+            if name not in self.columns:
+                raise ValueError(f"{key} {name!r} is not one of the columns")
+            if self.columns[name].kind != kind:
+                raise ValueError(f"{key} {name!r} must have kind {kind!r}, not {self.columns[name].kind!r}")
+        for kind in ("id", "batch", "target"):
+            many = [n for n, c in self.columns.items() if c.kind == kind]
+            if len(many) > 1:
+                raise ValueError(f"only one column may have kind {kind!r}; found {', '.join(many)}")
+        if not self.feature_columns():
+            raise ValueError("no feature columns (numeric, categorical or ordinal): the model would have no inputs")
+        return self
+
+    def column(self, name: str) -> Column:
+        return self.columns[name]
+
+    def feature_columns(self) -> list[str]:
+        return [n for n, c in self.columns.items() if c.is_feature]
+
+    def numeric_features(self) -> list[str]:
+        return [n for n, c in self.columns.items() if c.kind == "numeric"]
+
+    def ordinal_features(self) -> list[str]:
+        return [n for n, c in self.columns.items() if c.kind == "ordinal"]
+
+    def categorical_features(self) -> list[str]:
+        """Nominal features, closed sets and open ones (such as a brand that new values arrive in)."""
+        return [n for n, c in self.columns.items() if c.kind == "categorical"]
+
+    def max_null_share(self, name: str) -> float | None:
+        """The ceiling on a column's share of missing values in one batch (None: no nulls allowed)."""
+        col = self.columns[name]
+        if not col.nullable:
+            return None
+        return self.batch.max_null_share if col.max_null_share is None else col.max_null_share
+
+    def pandera_schema(self, *, with_target: bool = True) -> pa.DataFrameSchema:
+        """The pandera schema of one batch; strict (unknown columns are errors) and coercing (CSV text is fine)."""
+        cols = {n: _pandera_column(c, n == self.id_column) for n, c in self.columns.items()}
+        if not with_target:
+            cols.pop(self.target)
+        return pa.DataFrameSchema(cols, strict=True, coerce=True, name=self.name)
+
+    def feature_schema(self) -> pa.DataFrameSchema:
+        """Schema of the model inputs only (what the API accepts and the monitor compares)."""
+        cols = {n: _pandera_column(c, False) for n, c in self.columns.items() if c.is_feature}
+        return pa.DataFrameSchema(cols, strict="filter", coerce=True, name=f"{self.name}-features")
+
+    def example_record(self) -> dict[str, Any]:
+        return {n: c.example for n, c in self.columns.items() if c.is_feature}
+
+    def dtypes(self) -> dict[str, str]:
+        return {n: _dtype(c) for n, c in self.columns.items()}
+
+    def arrow_schema(self) -> pa_arrow.Schema:
+        """Column types on disk. Explicit, so a chunk whose optional column is all null still fits the file."""
+        types = {
+            "float64": pa_arrow.float64(),
+            "int64": pa_arrow.int64(),
+            "datetime64[ns]": pa_arrow.timestamp("ns"),
+            "str": pa_arrow.string(),
+        }
+        return pa_arrow.schema([(n, types[_dtype(c)]) for n, c in self.columns.items()])
 
 
-def feature_columns() -> list[str]:
-    return [c.name for c in COLUMNS if c.is_feature]
+def _dtype(c: Column) -> str:
+    if c.kind == "numeric":
+        return "float64"
+    if c.kind == "target":
+        return "int64"
+    if c.kind == "timestamp":
+        return "datetime64[ns]"
+    return "str"
 
 
-def numeric_features() -> list[str]:
-    return [c.name for c in COLUMNS if c.kind == "numeric"]
-
-
-def ordinal_features() -> list[str]:
-    return [c.name for c in COLUMNS if c.kind == "ordinal"]
-
-
-def categorical_features() -> list[str]:
-    """Nominal features, including open-ended ones such as brand."""
-    return [c.name for c in COLUMNS if c.kind in ("categorical", "text_category")]
-
-
-def _pandera_column(c: Column) -> pa.Column:
+def _pandera_column(c: Column, unique: bool) -> pa.Column:
     checks: list[pa.Check] = []
-    dtype: Any
-    if c.kind in ("numeric",):
-        dtype = float
-    elif c.kind == "target":
-        dtype = "int64"
-    elif c.kind == "timestamp":
-        dtype = "datetime64[ns]"
-    else:
-        dtype = str
     if c.minimum is not None:
         checks.append(pa.Check.ge(c.minimum))
     if c.maximum is not None:
         checks.append(pa.Check.le(c.maximum))
-    if c.allowed is not None:
+    if c.kind == "target":
+        checks.append(pa.Check.isin([0, 1]))
+    elif c.allowed is not None:
         checks.append(pa.Check.isin(list(c.allowed)))
     if c.pattern is not None:
         checks.append(pa.Check.str_matches(c.pattern))
-    checks.extend(c.extra_checks)
-    return pa.Column(dtype, checks=checks, nullable=c.nullable, unique=c.unique, coerce=True, description=c.description)
+    dtype: Any = str if _dtype(c) == "str" else _dtype(c)
+    return pa.Column(
+        dtype,
+        checks=checks,
+        nullable=c.nullable,
+        unique=unique,
+        # Keep the first of a duplicated id, so quarantine removes only the later copies.
+        report_duplicates="exclude_first",
+        coerce=True,
+        description=c.description,
+    )
 
 
-def schema(*, with_target: bool = True) -> pa.DataFrameSchema:
-    """The pandera schema of an order batch; strict, so unknown columns are errors."""
-    cols = {c.name: _pandera_column(c) for c in COLUMNS if with_target or c.kind != "target"}
-    return pa.DataFrameSchema(cols, strict=True, coerce=True, name="orders")
-
-
-def feature_schema() -> pa.DataFrameSchema:
-    """Schema of the model inputs only (what the API accepts and the monitor compares)."""
-    cols = {c.name: _pandera_column(c) for c in COLUMNS if c.is_feature}
-    return pa.DataFrameSchema(cols, strict="filter", coerce=True, name="features")
-
-
-def example_record() -> dict[str, Any]:
-    return {c.name: c.example for c in COLUMNS if c.is_feature}
+def load(path: Path) -> Contract:
+    """Read and check `contract.yaml`; every problem is reported with the key it is under."""
+    if not path.is_file():
+        raise ContractError(f"data contract not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ContractError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ContractError(f"{path} must hold a mapping (name, id_column, columns, ...)")
+    try:
+        return Contract.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
+        raise ContractError(f"{path}: {problems}") from None

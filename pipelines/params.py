@@ -18,20 +18,28 @@ class _Section(BaseModel):
 
 
 class IngestParams(_Section):
-    source: Literal["generator", "file"] = "generator"
-    path: str | None = None
+    source: Literal["generator", "file", "folder", "url"] = "generator"
+    path: str | None = None  # file or folder (relative to the project root), or http(s) URL
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+    timeout_s: float = Field(30.0, gt=0)
+    max_download_mb: int = Field(1024, gt=0)
     rows_per_batch: int = Field(5000, gt=0)
     seed: int = 42
 
     @model_validator(mode="after")
-    def _file_needs_path(self) -> IngestParams:
-        if self.source == "file" and not self.path:
-            raise ValueError("ingest.source is 'file' but ingest.path is empty")
+    def _source_needs_path(self) -> IngestParams:
+        if self.source != "generator" and not self.path:
+            raise ValueError(f"ingest.source is {self.source!r} but ingest.path is empty")
+        if self.source == "url" and not str(self.path).startswith(("http://", "https://")):
+            raise ValueError(f"ingest.source is 'url' but ingest.path {self.path!r} is not an http(s) URL")
         return self
 
 
 class ValidateParams(_Section):
-    min_rows: int = Field(100, ge=1)
+    # Share of a batch's rows that may break the contract and be quarantined instead of failing the batch.
+    max_invalid_share: float = Field(0.0, ge=0, lt=1)
 
 
 class VersionParams(_Section):
@@ -53,6 +61,7 @@ class EvaluateParams(_Section):
     cost_false_negative: float = Field(4.0, gt=0)
     cost_false_positive: float = Field(1.0, gt=0)
     suggestion_success_rate: float = Field(0.5, ge=0, le=1)
+    segments: list[str] = Field(default_factory=lambda: ["channel", "category", "brand"])  # metrics per value
 
 
 class PromoteParams(_Section):

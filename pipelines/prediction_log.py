@@ -18,14 +18,14 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from pipelines import contract
+from pipelines.contract import Contract
 
 log = logging.getLogger("relay.prediction_log")
 TABLE = "predictions"
 META_COLUMNS = ("request_id", "ts", "model_version", "prediction", "flagged", "latency_ms")
 
 
-def _table(metadata: sa.MetaData) -> sa.Table:
+def _table(metadata: sa.MetaData, contract: Contract) -> sa.Table:
     cols: list[sa.Column[Any]] = [
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("request_id", sa.String(64), nullable=False, index=True),
@@ -49,10 +49,10 @@ def engine_for(url: str) -> sa.Engine:
     return sa.create_engine(url, future=True)
 
 
-def ensure_table(engine: sa.Engine) -> sa.Table:
+def ensure_table(engine: sa.Engine, contract: Contract) -> sa.Table:
     """Create the table, or check that an existing one still has the contract's columns."""
     metadata = sa.MetaData()
-    table = _table(metadata)
+    table = _table(metadata, contract)
     inspector = sa.inspect(engine)
     if inspector.has_table(TABLE):
         existing = {c["name"] for c in inspector.get_columns(TABLE)}
@@ -68,14 +68,14 @@ def ensure_table(engine: sa.Engine) -> sa.Table:
     return table
 
 
-def read_window(url: str, rows: int, model_version: str | None = None) -> pd.DataFrame:
+def read_window(url: str, contract: Contract, rows: int, model_version: str | None = None) -> pd.DataFrame:
     """The newest `rows` predictions (of one model version, if given), oldest first; a clear error when the
     log does not exist."""
     engine = engine_for(url)
     try:
         if not sa.inspect(engine).has_table(TABLE):
             raise FileNotFoundError(f"no prediction log at {url}: serve some traffic first")
-        table = ensure_table(engine)
+        table = ensure_table(engine, contract)
         query = sa.select(table).order_by(table.c.id.desc()).limit(rows)
         if model_version is not None:
             query = query.where(table.c.model_version == model_version)
@@ -100,10 +100,10 @@ def count_rows(url: str) -> int:
 class PredictionLogWriter:
     """Buffers rows in memory and writes them in batches on a background thread; `close()` flushes all."""
 
-    def __init__(self, url: str, *, batch_size: int = 500, flush_interval_s: float = 0.5) -> None:
+    def __init__(self, url: str, contract: Contract, *, batch_size: int = 500, flush_interval_s: float = 0.5) -> None:
         self.url = url
         self.engine = engine_for(url)
-        self.table = ensure_table(self.engine)
+        self.table = ensure_table(self.engine, contract)
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()

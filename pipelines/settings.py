@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipelines.contract import Contract
+from pipelines.contract import load as load_contract
 from pipelines.params import Params, load_params
 
 # Defaults for the tools Relay drives: no telemetry (its "database is locked" noise confuses newcomers), and no
@@ -64,6 +66,8 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=0, le=65535)
     reload_interval_s: float = Field(10.0, gt=0)
     max_batch_size: int = Field(1000, gt=0)
+    # Rows per chunk when data stages stream files: bounds their memory whatever the batch size.
+    chunk_rows: int = Field(200_000, gt=0)
 
     @field_validator("root")
     @classmethod
@@ -80,8 +84,12 @@ class Settings(BaseSettings):
         return self.root / "data" / "raw"
 
     @property
-    def validated_path(self) -> Path:
-        return self.root / "data" / "validated" / "orders.parquet"
+    def validated_dir(self) -> Path:
+        return self.root / "data" / "validated"
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.local_dir / "downloads"
 
     @property
     def dataset_dir(self) -> Path:
@@ -129,6 +137,15 @@ class Settings(BaseSettings):
         if self.prediction_log_url:
             return self.prediction_log_url
         return f"sqlite:///{self.local_dir / 'predictions' / 'predictions.db'}"
+
+    @property
+    def contract_path(self) -> Path:
+        return self.root / "contract.yaml"
+
+    @cached_property
+    def contract(self) -> Contract:
+        # Always the root's contract.yaml, for the same reason as params.yaml: DVC tracks that file.
+        return load_contract(self.contract_path)
 
     @cached_property
     def params(self) -> Params:

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipelines.contract import Contract
+from pipelines.contract import load as load_contract
+
 REPO = Path(__file__).resolve().parents[1]
 WORKSPACE_FILES = (
     "pipelines",
@@ -25,7 +28,7 @@ WORKSPACE_FILES = (
     ".github",
     "pyproject.toml",
     "data/.gitignore",
-    "data/validated/.gitignore",
+    "contract.yaml",
 )
 
 for key, value in {
@@ -36,6 +39,12 @@ for key, value in {
     "PREFECT_LOGGING_LEVEL": "WARNING",
 }.items():
     os.environ.setdefault(key, value)
+
+
+@pytest.fixture(scope="session")
+def contract() -> Contract:
+    """The data contract shipped in contract.yaml (the demo's orders)."""
+    return load_contract(REPO / "contract.yaml")
 
 
 @pytest.fixture(autouse=True)
@@ -98,8 +107,7 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
 
         s = Settings()
         for b in (1, 2, 3):
-            bid, frame = ingest.from_generator(b, 4000, 42)
-            ingest.run(bid, frame, s.raw_dir, s.root / "data" / "quarantine")
+            ingest.run(f"batch-{b:04d}", ingest.generator_chunks(b, 4000, 42), s.contract, s.raw_dir, s.quarantine_dir)
         training_flow(trigger="manual", settings=s)
     finally:
         # The flow exports RELAY_* for its subprocesses; other tests must not inherit them.

@@ -31,13 +31,14 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from pipelines.contract import ContractError
         from pipelines.params import ParamsError
 
         try:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
-        except ParamsError as exc:
+        except (ParamsError, ContractError) as exc:
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
         except Exception as exc:

@@ -3,54 +3,176 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
 from pipelines.cli.console import console, err, friendly_errors
 from pipelines.output import banner
 
-app = typer.Typer(help="Data engineer: ingest, validate and version order batches.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from pipelines.data.ingest import IngestResult
+    from pipelines.data.sources import ReadOptions
+    from pipelines.settings import Settings
+
+app = typer.Typer(help="Data engineer: ingest, validate and version batches.", no_args_is_help=True)
+
+DelimiterOpt = Annotated[str | None, typer.Option(help="CSV delimiter (default: ingest.delimiter).")]
+EncodingOpt = Annotated[str | None, typer.Option(help="CSV text encoding (default: ingest.encoding).")]
+
+
+def _read_options(s: Settings, delimiter: str | None, encoding: str | None) -> ReadOptions:
+    from pipelines.data.sources import ReadOptions
+
+    p = s.params.ingest
+    if delimiter is not None and len(delimiter) != 1:
+        raise ValueError(f"--delimiter must be one character, got {delimiter!r}")
+    return ReadOptions(
+        format=p.format,
+        delimiter=delimiter or p.delimiter,
+        encoding=encoding or p.encoding,
+        chunk_rows=s.chunk_rows,
+    )
+
+
+def _print(result: IngestResult) -> None:
+    kept = f", {result.quarantined} rows quarantined" if result.quarantined else ""
+    console.print(f"{result.status}: {result.path} ({result.rows} rows{kept})")
 
 
 @app.command("ingest")
 @friendly_errors
-def ingest(
+def ingest(  # noqa: PLR0917 (Typer maps each parameter to one option)
     batch: Annotated[int, typer.Option(help="Generator batch number (week) to land.")] = 1,
-    scenario: Annotated[list[str] | None, typer.Option(help="Drift scenario(s) to switch on.")] = None,
-    file: Annotated[Path | None, typer.Option(help="Land this CSV/Parquet file instead of generating.")] = None,
-    batch_id: Annotated[str | None, typer.Option(help="Batch id for --file (default: the file name).")] = None,
+    scenario: Annotated[list[str] | None, typer.Option(help="Drift scenario(s) to switch on (generator).")] = None,
+    file: Annotated[Path | None, typer.Option(help="Land this CSV/Parquet file instead of ingest.source.")] = None,
+    folder: Annotated[Path | None, typer.Option(help="Land every CSV/Parquet file of this folder.")] = None,
+    url: Annotated[str | None, typer.Option(help="Download and land this http(s) URL.")] = None,
+    batch_id: Annotated[str | None, typer.Option(help="Batch id for --file/--url (default: the file name).")] = None,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
 ) -> None:
-    """Land one batch in data/raw/ (only if it meets the data contract)."""
+    """Land batches in data/raw/ from ingest.source in params.yaml, or from --file/--folder/--url.
+
+    Only data that meets the contract lands; rows within validate.max_invalid_share are quarantined.
+    """
     from pipelines.data import ingest as stage
     from pipelines.settings import get_settings
 
     s = get_settings()
     p = s.params.ingest
-    if (file is not None or p.source == "file") and scenario:
-        raise ValueError("--scenario applies to the synthetic generator only, not to --file or ingest.source: file")
-    if file is None and batch_id is not None and p.source != "file":
-        raise ValueError("--batch-id names a --file batch; generator batches are named from --batch")
-    if file is not None:
-        bid, frame = stage.from_file(file, batch_id)
-    elif p.source == "file":
-        bid, frame = stage.from_file(s.root / str(p.path), batch_id)
+    given = [name for name, v in (("--file", file), ("--folder", folder), ("--url", url)) if v is not None]
+    if len(given) > 1:
+        raise ValueError(f"give one source at a time, not {' and '.join(given)}")
+    source, location = (
+        ("file", str(file))
+        if file
+        else ("folder", str(folder))
+        if folder
+        else ("url", url)
+        if url
+        else (p.source, p.path)
+    )
+    if source != "generator" and scenario:
+        raise ValueError("--scenario applies to the synthetic generator only")
+    if batch_id is not None and source not in ("file", "url"):
+        raise ValueError("--batch-id names a single file or URL batch; generator batches are named from --batch")
+    options = _read_options(s, delimiter, encoding)
+    common = {"max_invalid_share": s.params.validate_.max_invalid_share}
+    if source == "generator":
+        bid = f"batch-{batch:04d}"
+        banner("ingest", f"{bid} from the synthetic generator")
+        chunks = stage.generator_chunks(batch, p.rows_per_batch, p.seed, scenario or [])
+        _print(stage.run(bid, chunks, s.contract, s.raw_dir, s.quarantine_dir, origin="generator", **common))
+    elif source == "file":
+        path = Path(str(location)) if file else s.root / str(location)
+        banner("ingest", str(path))
+        _print(
+            stage.from_file(path, s.contract, s.raw_dir, s.quarantine_dir, batch=batch_id, options=options, **common)
+        )
+    elif source == "folder":
+        path = Path(str(location)) if folder else s.root / str(location)
+        banner("ingest", f"every file in {path}")
+        failed = 0
+        for item, outcome in stage.from_folder(
+            path, s.contract, s.raw_dir, s.quarantine_dir, options=options, **common
+        ):
+            if isinstance(outcome, Exception):
+                failed += 1
+                err.print(f"[red]refused[/] {item.name}: {outcome}")
+            else:
+                _print(outcome)
+        if failed:
+            raise typer.Exit(1)
     else:
-        bid, frame = stage.from_generator(batch, p.rows_per_batch, p.seed, scenario or [])
-    banner("ingest", bid)
-    result = stage.run(bid, frame, s.raw_dir, s.quarantine_dir, min_rows=s.params.validate_.min_rows)
-    console.print(f"{result.status}: {result.path} ({result.rows} rows)")
+        banner("ingest", str(location))
+        result = stage.from_url(
+            str(location),
+            s.contract,
+            s.raw_dir,
+            s.quarantine_dir,
+            s.downloads_dir,
+            batch=batch_id,
+            options=options,
+            timeout_s=p.timeout_s,
+            max_bytes=p.max_download_mb << 20,
+            **common,
+        )
+        _print(result)
 
 
 @app.command("validate")
 @friendly_errors
-def validate(path: Annotated[Path, typer.Argument(help="CSV or Parquet file to check.")]) -> None:
-    """Check a file against the data contract and print the report; stores nothing."""
-    from pipelines.data.validate import check_frame, read_table
+def validate(
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet file to check.")],
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Check a file against the data contract and print the report; stores nothing (exit 0 valid, 1 invalid)."""
+    from pipelines.data.sources import iter_file
+    from pipelines.data.validate import check_chunks
+    from pipelines.settings import get_settings
 
-    report = check_frame(read_table(path), str(path))
+    s = get_settings()
+    column = s.contract.batch_column
+    # Ingest writes the batch column, so a file without it is checked as ingest would land it.
+    chunks = (
+        chunk if column in chunk.columns else chunk.assign(**{column: path.stem})
+        for chunk in iter_file(path, _read_options(s, delimiter, encoding))
+    )
+    report = check_chunks(chunks, s.contract, str(path))
     if report.ok:
         console.print(f"[green]valid[/] {report.summary()}")
         return
     err.print(f"[red]invalid[/] {report.summary()}")
     raise typer.Exit(1)
+
+
+@app.command("contract")
+@friendly_errors
+def contract() -> None:
+    """Print the data contract (contract.yaml): every column, its kind and its rules."""
+    from pipelines.settings import get_settings
+
+    c = get_settings().contract
+    table = Table(title=f"data contract {c.name!r}: {c.description}", title_justify="left")
+    for col in ("column", "kind", "rules", "example"):
+        table.add_column(col, overflow="fold")
+    for name, column in c.columns.items():
+        rules = []
+        if column.minimum is not None or column.maximum is not None:
+            low, high = ("" if v is None else f"{v:g}" for v in (column.minimum, column.maximum))
+            rules.append(f"{low}..{high}")
+        if column.allowed:
+            rules.append(" < ".join(column.allowed) if column.kind == "ordinal" else ", ".join(column.allowed))
+        if column.pattern:
+            rules.append(f"matches {column.pattern}")
+        if column.nullable:
+            rules.append(f"nulls ≤ {c.max_null_share(name):.0%}")
+        if name == c.id_column:
+            rules.append("unique across batches")
+        table.add_row(name, column.kind, "; ".join(rules), "" if column.example is None else str(column.example))
+    console.print(table)
+    limits = f"batch: at least {c.batch.min_rows} rows" + (f", at most {c.batch.max_rows}" if c.batch.max_rows else "")
+    console.print(f"{limits}; id {c.id_column!r}, batch {c.batch_column!r}, target {c.target!r}")

@@ -12,13 +12,13 @@ app = typer.Typer(help="Commands that `dvc repro` runs, one per DVC stage (see d
 @app.command("validate")
 @friendly_errors
 def validate() -> None:
-    """Validate all landed batches and write data/validated/orders.parquet."""
+    """Re-check all landed batches and write data/validated/<batch>.parquet."""
     from pipelines.data import validate as stage
     from pipelines.settings import get_settings
 
     s = get_settings()
     report = stage.run(
-        s.raw_dir, s.validated_path, s.metrics_dir / "validation.json", min_rows=s.params.validate_.min_rows
+        s.raw_dir, s.validated_dir, s.metrics_dir / "validation.json", s.contract, chunk_rows=s.chunk_rows
     )
     console.print(f"  {report.summary()}")
 
@@ -26,12 +26,18 @@ def validate() -> None:
 @app.command("version")
 @friendly_errors
 def version() -> None:
-    """Split validated orders into the versioned train/holdout dataset."""
+    """Split validated batches into the versioned train/holdout dataset."""
     from pipelines.data import version as stage
     from pipelines.settings import get_settings
 
     s = get_settings()
-    manifest = stage.run(s.validated_path, s.dataset_dir, holdout_share=s.params.version.holdout_share)
+    manifest = stage.run(
+        s.validated_dir,
+        s.dataset_dir,
+        s.contract,
+        holdout_share=s.params.version.holdout_share,
+        chunk_rows=s.chunk_rows,
+    )
     console.print(
         f"  dataset: {manifest['train_rows']} train / {manifest['holdout_rows']} holdout rows "
         f"from {len(manifest['batches'])} batches"
@@ -41,12 +47,12 @@ def version() -> None:
 @app.command("train")
 @friendly_errors
 def train() -> None:
-    """Fit the model on data/dataset/train.parquet."""
+    """Fit the model on the train split of data/dataset/."""
     from pipelines.settings import get_settings
     from pipelines.training import train as stage
 
     s = get_settings()
-    info = stage.run(s.dataset_dir / "train.parquet", s.model_dir, s.params.train, s.params.evaluate)
+    info = stage.run(s.dataset_dir, s.model_dir, s.contract, s.params.train, s.params.evaluate)
     console.print(
         f"  model: {info['train_rows']} rows, {info['iterations']} boosting rounds, threshold {info['threshold']}"
     )
@@ -55,11 +61,13 @@ def train() -> None:
 @app.command("evaluate")
 @friendly_errors
 def evaluate() -> None:
-    """Score the model on data/dataset/holdout.parquet."""
+    """Score the model on the holdout split of data/dataset/."""
     quiet_tools()
     from pipelines.settings import get_settings
     from pipelines.training import evaluate as stage
 
     s = get_settings()
-    metrics = stage.run(s.model_dir, s.dataset_dir / "holdout.parquet", s.metrics_dir, s.plots_dir, s.params.evaluate)
+    metrics = stage.run(
+        s.model_dir, s.dataset_dir, s.metrics_dir, s.plots_dir, contract=s.contract, params=s.params.evaluate
+    )
     console.print("  holdout: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))

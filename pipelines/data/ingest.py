@@ -1,25 +1,35 @@
-"""Ingest (owner: data engineer): land one batch of orders from a source under a batch id.
+"""Ingest (owner: data engineer): land one batch of records from a source under a batch id.
 
-Takes a source (the synthetic generator, or a CSV/Parquet file) and hands over `data/raw/<batch>.parquet`,
-written atomically. Only batches that pass the data contract land; a failing batch is kept in
-`data/quarantine/` with its report and nothing in `data/raw/` changes. Landing the same batch again is a
-no-op; landing different content under an existing batch id is refused.
+Takes a batch id and the batch's rows as chunks, from the synthetic generator, a CSV/Parquet file, each file
+of a landing folder, or an HTTP(S) URL (see `sources`); hands over `data/raw/<batch>.parquet`. Only batches
+that meet the data contract land, written to a temporary file and renamed into place, so a failed or
+interrupted run leaves `data/raw/` as it was. Rows that break the contract fail the batch, unless their share
+is within `validate.max_invalid_share`: then they go to `data/quarantine/` with their reasons and the rest
+lands. Landing the same content again is a no-op; different content under a landed batch id is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
-from pipelines import contract
 from pipelines.atomic import write_json, write_parquet
-from pipelines.data.generator import batch_id, generate_batch
-from pipelines.data.validate import ContractViolation, check_frame, read_table
+from pipelines.contract import Contract
+from pipelines.data import sources
+from pipelines.data.validate import ContractViolation, Screen, ValidationReport, to_arrow
 from pipelines.ownership import stage
+
+QUARANTINE_ROWS = 100_000  # failing rows kept per attempt; enough to study, bounded for huge broken files
+FINGERPRINT_KEY = b"relay.fingerprint"
+DEFAULT_OPTIONS = sources.ReadOptions()
 
 
 @dataclass(frozen=True)
@@ -27,37 +37,199 @@ class IngestResult:
     batch_id: str
     path: Path
     rows: int
+    quarantined: int
     status: str  # "landed" | "unchanged"
 
 
-def from_generator(batch: int, rows: int, seed: int, scenarios: Sequence[str] = ()) -> tuple[str, pd.DataFrame]:
-    return batch_id(batch), generate_batch(batch, rows, seed, scenarios)
+def check_batch_id(batch: str, contract: Contract) -> None:
+    pattern = contract.column(contract.batch_column).pattern or r"^[A-Za-z0-9_.-]{1,64}$"
+    if not re.fullmatch(pattern, batch) or batch.startswith(".") or "/" in batch or "\\" in batch:
+        raise ValueError(f"batch id {batch!r} is not allowed: it must match {pattern} and not start with '.'")
 
 
-def from_file(path: Path, batch: str | None = None) -> tuple[str, pd.DataFrame]:
-    frame = read_table(path)
-    return batch or path.stem, frame
+def landed_ids(raw_dir: Path, contract: Contract, *, exclude: Path | None = None) -> set[str]:
+    """Ids of every landed batch (but `exclude`): only the id column is read, so this stays cheap."""
+    ids: set[str] = set()
+    for path in sorted(raw_dir.glob("*.parquet")):
+        if path != exclude:
+            ids.update(pq.read_table(path, columns=[contract.id_column]).column(0).to_pylist())
+    return ids
+
+
+def fingerprint_of(path: Path) -> str | None:
+    meta = pq.read_metadata(path).metadata or {}
+    value = meta.get(FINGERPRINT_KEY)
+    return value.decode() if value else None
+
+
+def _stamp(chunk: pd.DataFrame, column: str, batch: str) -> pd.DataFrame:
+    """Write the batch id into the batch column; a source that carries another batch id there is refused."""
+    if column in chunk.columns:
+        other = chunk[column].dropna().astype(str)
+        other = other[other != batch]
+        if len(other):
+            raise sources.SourceError(
+                f"column {column!r} holds batch id {other.iloc[0]!r} but the batch lands as {batch!r}; "
+                f"drop the column from the source or land it under that id"
+            )
+    return chunk.assign(**{column: batch})
+
+
+def _quarantine(quarantine_dir: Path, batch: str, report: ValidationReport, bad: list[pd.DataFrame]) -> Path:
+    """Keep the attempt's report and failing rows under their own time-stamped folder (earlier ones stay)."""
+    folder = quarantine_dir / batch / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    write_json(report.to_dict(), folder / "report.json")
+    if bad:
+        rows = pd.concat(bad)
+        # As text: failing values are often of the wrong type, and the file must still be writable.
+        as_text = rows.astype(str).where(rows.notna(), None).reset_index(names="_row")
+        write_parquet(as_text, folder / "rows.parquet")
+    return folder
 
 
 @stage("ingest")
-def run(batch: str, frame: pd.DataFrame, raw_dir: Path, quarantine_dir: Path, *, min_rows: int = 1) -> IngestResult:
-    """Land `frame` as batch `batch` in `raw_dir` if it meets the contract."""
-    pattern = contract.column("batch_id").pattern or ""
-    if not re.fullmatch(pattern, batch) or batch.startswith("."):
-        raise ValueError(f"batch id {batch!r} is not allowed: use letters, digits, '.', '_' or '-' (pattern {pattern})")
+def run(
+    batch: str,
+    chunks: Iterable[pd.DataFrame],
+    contract: Contract,
+    raw_dir: Path,
+    quarantine_dir: Path,
+    *,
+    max_invalid_share: float = 0.0,
+    origin: str = "",
+) -> IngestResult:
+    """Land `chunks` as batch `batch` in `raw_dir` if they meet the contract."""
+    check_batch_id(batch, contract)
     target = raw_dir / f"{batch}.parquet"
-    report = check_frame(frame, batch, min_rows=min_rows)
-    if not report.ok:
-        write_parquet(frame, quarantine_dir / f"{batch}.parquet")
-        write_json(report.to_dict(), quarantine_dir / f"{batch}.report.json")
-        raise ContractViolation(report)
-    if target.exists():
-        existing = pd.read_parquet(target)
-        if existing.reset_index(drop=True).equals(frame.reset_index(drop=True)):
-            return IngestResult(batch, target, len(frame), "unchanged")
-        raise FileExistsError(
-            f"batch {batch!r} already landed at {target} with different content; "
-            "use a new batch id (landed batches are immutable)"
+    screen = Screen(contract, batch, landed_ids(raw_dir, contract, exclude=target))
+    digest = hashlib.blake2b(digest_size=16)
+    bad_rows: list[pd.DataFrame] = []
+    kept_bad = 0
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    tmp = raw_dir / f".{batch}.parquet.{os.getpid()}.tmp"
+    try:
+        with pq.ParquetWriter(tmp, contract.arrow_schema()) as writer:
+            for chunk in chunks:
+                good, bad = screen.screen(_stamp(chunk, contract.batch_column, batch))
+                if len(good):
+                    digest.update(pd.util.hash_pandas_object(good, index=False).to_numpy().tobytes())
+                    writer.write_table(to_arrow(good, contract))
+                if len(bad) and kept_bad < QUARANTINE_ROWS:
+                    bad_rows.append(bad.head(QUARANTINE_ROWS - kept_bad))
+                    kept_bad += len(bad_rows[-1])
+                if screen.structural:
+                    break
+            report = screen.finish(max_invalid_share)
+            fingerprint = digest.hexdigest()
+            writer.add_key_value_metadata(
+                {FINGERPRINT_KEY.decode(): fingerprint, "relay.contract": contract.name, "relay.origin": origin}
+            )
+        if not report.ok:
+            folder = _quarantine(quarantine_dir, batch, report, bad_rows)
+            raise ContractViolation(report, f"batch not landed; report and failing rows in {folder}")
+        if target.exists():
+            if fingerprint_of(target) == fingerprint:
+                return IngestResult(batch, target, screen.rows - report.quarantined, 0, "unchanged")
+            raise FileExistsError(
+                f"batch {batch!r} already landed at {target} with different content; "
+                "use a new batch id (landed batches are immutable)"
+            )
+        os.replace(tmp, target)
+        if report.quarantined:
+            _quarantine(quarantine_dir, batch, report, bad_rows)
+        return IngestResult(batch, target, screen.rows - report.quarantined, report.quarantined, "landed")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def generator_chunks(batch: int, rows: int, seed: int, scenarios: Iterable[str] = ()) -> Iterator[pd.DataFrame]:
+    from pipelines.data.generator import generate_chunks
+
+    return generate_chunks(batch, rows, seed, list(scenarios))
+
+
+def from_file(
+    path: Path,
+    contract: Contract,
+    raw_dir: Path,
+    quarantine_dir: Path,
+    *,
+    batch: str | None = None,
+    options: sources.ReadOptions = DEFAULT_OPTIONS,
+    max_invalid_share: float = 0.0,
+) -> IngestResult:
+    """Land one CSV/Parquet file; the batch id defaults to the file name without its suffix."""
+    return run(
+        batch or path.stem,
+        sources.iter_file(path, options),
+        contract,
+        raw_dir,
+        quarantine_dir,
+        max_invalid_share=max_invalid_share,
+        origin=str(path),
+    )
+
+
+def from_folder(
+    folder: Path,
+    contract: Contract,
+    raw_dir: Path,
+    quarantine_dir: Path,
+    *,
+    options: sources.ReadOptions = DEFAULT_OPTIONS,
+    max_invalid_share: float = 0.0,
+) -> list[tuple[Path, IngestResult | Exception]]:
+    """Land every file of a landing folder as its own batch. One bad file does not hold back the others;
+    each file's outcome (a result or the error that refused it) is returned in name order."""
+    outcomes: list[tuple[Path, IngestResult | Exception]] = []
+    for path in sources.list_folder(folder, options.format):
+        try:
+            outcomes.append(
+                (
+                    path,
+                    from_file(
+                        path, contract, raw_dir, quarantine_dir, options=options, max_invalid_share=max_invalid_share
+                    ),
+                )
+            )
+        except (ValueError, FileExistsError) as exc:
+            outcomes.append((path, exc))
+    return outcomes
+
+
+def from_url(
+    url: str,
+    contract: Contract,
+    raw_dir: Path,
+    quarantine_dir: Path,
+    downloads: Path,
+    *,
+    batch: str | None = None,
+    options: sources.ReadOptions = DEFAULT_OPTIONS,
+    timeout_s: float = 30.0,
+    max_bytes: int = 1 << 30,
+    max_invalid_share: float = 0.0,
+) -> IngestResult:
+    """Download a CSV/Parquet file over HTTP(S), then land it like a local file; the download is removed after."""
+    name = sources.url_name(url)
+    batch = batch or Path(name).stem
+    if not batch:
+        raise sources.SourceError(f"{url}: the URL names no file; give the batch id (--batch-id)")
+    check_batch_id(batch, contract)
+    suffix = Path(name).suffix if Path(name).suffix.lower() in sources.SUFFIXES else f".{options.format}"
+    if options.format == "auto" and suffix == ".auto":
+        raise sources.SourceError(f"{url}: cannot tell CSV from Parquet by the name; set ingest.format")
+    local = downloads / f"{batch}{suffix}"
+    sources.download(url, local, timeout_s=timeout_s, max_bytes=max_bytes)
+    try:
+        return run(
+            batch,
+            sources.iter_file(local, options),
+            contract,
+            raw_dir,
+            quarantine_dir,
+            max_invalid_share=max_invalid_share,
+            origin=url,
         )
-    write_parquet(frame, target)
-    return IngestResult(batch, target, len(frame), "landed")
+    finally:
+        local.unlink(missing_ok=True)

@@ -1,25 +1,38 @@
-"""Validate (owner: data engineer): check order batches against the data contract.
+"""Validate (owner: data engineer): check batches against the data contract.
 
-Takes raw batch files and the contract in `pipelines.contract`; hands over one validated table,
-`data/validated/orders.parquet`, or a report that names every failing column with sample rows. This
-function writes the table only after every batch passes. (Under `dvc repro`, DVC removes a stage's outputs
-before running it; the training flow checks them back out of DVC's cache when a stage fails.)
+Takes landed batches (`data/raw/<batch>.parquet`) and `contract.yaml`; hands over `data/validated/<batch>.parquet`,
+one checked and type-coerced file per batch, and `metrics/validation.json`; or, when anything breaks the
+contract, a report naming every failing column with sample rows and a non-zero exit, leaving the previous
+validated data (and so `dvc.lock` and everything downstream) as it was.
+
+The same screening runs at the door (ingest) and here: here it re-checks every landed batch against the
+current contract (which may have changed since landing) and checks what no single batch can, such as ids
+unique across batches. `Screen` works chunk by chunk, so a batch of any size is checked in bounded memory.
 """
 
 from __future__ import annotations
 
+import math
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.errors
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from pipelines import contract
-from pipelines.atomic import write_json, write_parquet
+from pipelines.atomic import replace_dir, write_json
+from pipelines.contract import Contract
+from pipelines.data import sources
 from pipelines.ownership import stage
 
 SAMPLE_ROWS = 5
+STRUCTURAL = ("column_in_dataframe", "column_in_schema")
+BATCH = "<batch>"
 
 
 @dataclass
@@ -27,6 +40,7 @@ class ValidationReport:
     source: str
     rows: int
     problems: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: int = 0
 
     @property
     def ok(self) -> bool:
@@ -37,100 +51,225 @@ class ValidationReport:
         return sorted({str(p["column"]) for p in self.problems})
 
     def summary(self) -> str:
+        kept = f", {self.quarantined} quarantined" if self.quarantined else ""
         if self.ok:
-            return f"{self.source}: {self.rows} rows valid"
-        lines = [f"{self.source}: {self.rows} rows, contract violated in: {', '.join(self.failing_columns)}"]
+            return f"{self.source}: {self.rows} rows valid{kept}"
+        lines = [f"{self.source}: {self.rows} rows{kept}; contract violated in: {', '.join(self.failing_columns)}"]
         for p in self.problems:
-            lines.append(f"  - {p['column']}: {p['check']} ({p['failures']} failing; e.g. {p['examples']})")
+            where = f" in {p['batch']}" if p.get("batch") else ""
+            rows = f"; rows {p['rows']}" if p.get("rows") else ""
+            lines.append(
+                f"  - {p['column']}{where}: {p['check']} ({p['failures']} failing; e.g. {p['examples']}{rows})"
+            )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "rows": self.rows, "ok": self.ok, "problems": self.problems}
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "ok": self.ok,
+            "quarantined": self.quarantined,
+            "problems": self.problems,
+        }
 
 
 class ContractViolation(ValueError):  # noqa: N818 (reads as what happened: "a contract violation")
     """A batch does not satisfy the data contract; `report` says where."""
 
-    def __init__(self, report: ValidationReport) -> None:
-        super().__init__(report.summary())
+    def __init__(self, report: ValidationReport, note: str = "") -> None:
+        super().__init__(report.summary() + (f"\n{note}" if note else ""))
         self.report = report
 
 
-def check_frame(frame: pd.DataFrame, source: str, *, min_rows: int = 1) -> ValidationReport:
-    """Check a frame against the contract without storing anything."""
-    report = ValidationReport(source=source, rows=len(frame))
-    if len(frame) < min_rows:
-        report.problems.append(
-            {"column": "<batch>", "check": f"at least {min_rows} rows", "failures": 1, "examples": [len(frame)]}
-        )
-    try:
-        contract.schema().validate(frame, lazy=True)
-    except pandera.errors.SchemaErrors as exc:
-        cases = exc.failure_cases.copy()
-        # Missing and unknown columns are reported against the schema, with the column as the failure case.
-        structural = cases["check"].isin(["column_in_dataframe", "column_in_schema"])
-        cases.loc[structural, "column"] = cases.loc[structural, "failure_case"]
-        cases["column"] = cases["column"].fillna("<frame>").astype(str)
-        for (column, check), group in cases.groupby(["column", "check"], sort=True):
-            report.problems.append(
-                {
-                    "column": column,
-                    "check": str(check),
-                    "failures": len(group),
-                    "examples": [_plain(v) for v in group["failure_case"].head(SAMPLE_ROWS)],
-                    "rows": [_plain(v) for v in group["index"].dropna().head(SAMPLE_ROWS)],
-                }
-            )
-    return report
-
-
 def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
     return value.item() if hasattr(value, "item") else value
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file, with a clear error for anything else."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-        if suffix == ".csv":
-            return pd.read_csv(path)
-    except Exception as exc:
-        raise ValueError(f"cannot read {path}: {exc}") from exc
-    raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
+class Screen:
+    """Check one batch chunk by chunk: row problems, batch-level rules, and ids against those seen before.
+
+    `screen(chunk)` returns the chunk's valid rows, coerced to the contract's types, and the failing rows
+    with a `_reason` column. `finish(max_invalid_share)` applies the batch rules and the tolerance and
+    returns the report; the batch passes only if that report is ok.
+    """
+
+    def __init__(self, contract: Contract, source: str, seen_ids: set[str] | None = None) -> None:
+        self.contract = contract
+        self.source = source
+        self.seen = seen_ids if seen_ids is not None else set()
+        self.rows = 0
+        self.invalid = 0
+        self.nulls = dict.fromkeys(contract.columns, 0)
+        self._problems: dict[tuple[str, str], dict[str, Any]] = {}
+        self.structural = False
+
+    def _note(self, column: str, check: str, examples: list[Any], rows: list[Any]) -> None:
+        p = self._problems.setdefault(
+            (column, check), {"column": column, "check": check, "failures": 0, "examples": [], "rows": []}
+        )
+        p["failures"] += len(examples)
+        p["examples"] += [_plain(v) for v in examples[: SAMPLE_ROWS - len(p["examples"])]]
+        p["rows"] += [_plain(v) for v in rows[: SAMPLE_ROWS - len(p["rows"])]]
+
+    def screen(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        self.rows += len(chunk)
+        if self.structural:
+            return chunk.iloc[:0], chunk.iloc[:0]
+        present = [c for c in self.contract.columns if c in chunk.columns]
+        for name in present:
+            self.nulls[name] += int(chunk[name].isna().sum())
+        reasons: dict[Any, str] = {}
+        good = chunk
+        # Rows that fail coercion make the column's other checks error out as a whole, so re-check what is left
+        # until only clean rows remain; two rounds settle it in practice.
+        for _ in range(4):
+            try:
+                good = self.contract.pandera_schema().validate(good, lazy=True)
+                break
+            except pandera.errors.SchemaErrors as exc:
+                cases = exc.failure_cases
+                structural = cases[cases["check"].isin(STRUCTURAL)]
+                if len(structural):
+                    for check, group in structural.groupby("check"):
+                        for name in group["failure_case"]:
+                            what = "missing column" if check == "column_in_dataframe" else "column not in contract"
+                            self._note(str(name), what, [str(name)], [])
+                    self.structural = True
+                    return chunk.iloc[:0], chunk.iloc[:0]
+                row_cases = cases[cases["index"].notna()]
+                if row_cases.empty:
+                    for (column, check), group in cases.groupby(["column", "check"], dropna=False):
+                        self._note(str(column), str(check), group["failure_case"].tolist()[:1] or [None], [])
+                    self.structural = True
+                    return chunk.iloc[:0], chunk.iloc[:0]
+                for (column, check), group in row_cases.groupby(["column", "check"], sort=True):
+                    self._note(str(column), str(check), group["failure_case"].tolist(), group["index"].tolist())
+                    for idx in group["index"]:
+                        reasons.setdefault(idx, f"{column}: {check}")
+                good = good.drop(index=[i for i in row_cases["index"].unique() if i in good.index])
+        else:
+            raise RuntimeError(f"{self.source}: validation did not settle after removing failing rows")
+        ids = good[self.contract.id_column]
+        # A set lookup per id: pandas' isin would rebuild a hash table of every id seen so far for each chunk.
+        seen = self.seen
+        repeated = pd.Series(np.fromiter((i in seen for i in ids), bool, len(ids)), index=good.index)
+        if repeated.any():
+            dup = good.index[repeated]
+            self._note(
+                self.contract.id_column, "id seen before (in this or another batch)", ids[repeated].tolist(), list(dup)
+            )
+            for idx in dup:
+                reasons.setdefault(idx, f"{self.contract.id_column}: id seen before")
+            good = good[~repeated]
+        self.seen.update(good[self.contract.id_column])
+        bad = chunk[chunk.index.isin(list(reasons))].astype(object)
+        bad["_reason"] = [reasons[i] for i in bad.index]
+        self.invalid += len(bad)
+        return good[list(self.contract.columns)], bad
+
+    def finish(self, max_invalid_share: float = 0.0) -> ValidationReport:
+        problems = list(self._problems.values())
+        rules = self.contract.batch
+        valid = self.rows - self.invalid
+        if not self.structural:
+            if valid < rules.min_rows:
+                problems.append(
+                    _batch_problem(f"at least {rules.min_rows} valid rows (contract batch.min_rows)", valid)
+                )
+            if rules.max_rows is not None and self.rows > rules.max_rows:
+                problems.append(_batch_problem(f"at most {rules.max_rows} rows (contract batch.max_rows)", self.rows))
+            for name, count in self.nulls.items():
+                ceiling = self.contract.max_null_share(name)
+                share = count / self.rows if self.rows else 0.0
+                if ceiling is not None and count and share > ceiling:
+                    problems.append(
+                        {
+                            "column": name,
+                            "check": f"null share at most {ceiling} (contract max_null_share)",
+                            "failures": count,
+                            "examples": [round(share, 4)],
+                            "rows": [],
+                        }
+                    )
+        quarantined = 0
+        if not self.structural and self.invalid:
+            share = self.invalid / self.rows
+            if share <= max_invalid_share:
+                # Within tolerance: the failing rows go to quarantine and the batch goes on without them.
+                quarantined = self.invalid
+                problems = [p for p in problems if p["column"] == BATCH or "null share" in str(p["check"])]
+            else:
+                problems.append(
+                    _batch_problem(
+                        f"invalid rows at most {max_invalid_share:.2%} of the batch (validate.max_invalid_share)",
+                        f"{share:.2%}",
+                    )
+                )
+        return ValidationReport(self.source, self.rows, problems, quarantined)
+
+
+def _batch_problem(check: str, value: Any) -> dict[str, Any]:
+    return {"column": BATCH, "check": check, "failures": 1, "examples": [value], "rows": []}
+
+
+def check_frame(
+    frame: pd.DataFrame, contract: Contract, source: str, *, max_invalid_share: float = 0.0
+) -> ValidationReport:
+    """Check a frame against the contract without storing anything."""
+    screen = Screen(contract, source)
+    screen.screen(frame)
+    return screen.finish(max_invalid_share)
+
+
+def check_chunks(
+    chunks: Iterator[pd.DataFrame], contract: Contract, source: str, *, max_invalid_share: float = 0.0
+) -> ValidationReport:
+    """Check a stream of chunks (a file of any size) without storing anything."""
+    screen = Screen(contract, source)
+    for chunk in chunks:
+        screen.screen(chunk)
+    return screen.finish(max_invalid_share)
+
+
+def to_arrow(frame: pd.DataFrame, contract: Contract) -> pa.Table:
+    return pa.Table.from_pandas(frame, schema=contract.arrow_schema(), preserve_index=False)
 
 
 @stage("validate")
-def run(raw_dir: Path, output: Path, report_path: Path, *, min_rows: int) -> ValidationReport:
-    """Validate every raw batch and the union of them; write the validated table only if all pass."""
+def run(raw_dir: Path, out_dir: Path, report_path: Path, contract: Contract, *, chunk_rows: int) -> ValidationReport:
+    """Re-check every landed batch and ids across batches; replace `out_dir` only if all of it passes."""
     files = sorted(raw_dir.glob("*.parquet"))
     if not files:
-        empty = ValidationReport(
-            str(raw_dir), 0, [{"column": "<batch>", "check": "at least one batch file", "failures": 1, "examples": []}]
-        )
-        write_json({**empty.to_dict(), "batches": []}, report_path)
+        empty = ValidationReport(str(raw_dir), 0, [_batch_problem("at least one landed batch", 0)])
+        write_json({**empty.to_dict(), "batches": {}}, report_path)
         raise ContractViolation(empty)
-    frames, problems = [], []
-    for path in files:
-        frame = read_table(path)
-        rep = check_frame(frame, path.name, min_rows=min_rows)
-        problems += [{**p, "batch": path.name} for p in rep.problems]
-        frames.append(frame)
-    combined = pd.concat(frames, ignore_index=True)
-    # Order ids must be unique across batches too, not only within one.
-    overall = check_frame(combined, str(raw_dir))
-    problems += [
-        p
-        for p in overall.problems
-        if p["column"] == "order_id" and not any(q["column"] == "order_id" for q in problems)
-    ]
-    report = ValidationReport(str(raw_dir), len(combined), problems)
-    write_json({**report.to_dict(), "batches": [f.stem for f in files]}, report_path)
-    if not report.ok:
-        raise ContractViolation(report)
-    validated = contract.schema().validate(combined)
-    write_parquet(validated.sort_values("order_id", ignore_index=True), output)
+    seen: set[str] = set()
+    problems: list[dict[str, Any]] = []
+    batches: dict[str, int] = {}
+    rows = 0
+    staging = out_dir.with_name(f".{out_dir.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for path in files:
+            screen = Screen(contract, path.name, seen)
+            with pq.ParquetWriter(staging / path.name, contract.arrow_schema()) as writer:
+                for chunk in sources.iter_file(path, sources.ReadOptions(format="parquet", chunk_rows=chunk_rows)):
+                    good, _ = screen.screen(chunk)
+                    writer.write_table(to_arrow(good, contract))
+            # Landed batches were accepted whole or with their bad rows already quarantined, so here any
+            # failing row means the contract changed since landing (or a file was edited): stop and say where.
+            report = screen.finish(0.0)
+            problems += [{**p, "batch": path.stem} for p in report.problems]
+            batches[path.stem] = report.rows
+            rows += report.rows
+        report = ValidationReport(str(raw_dir), rows, problems)
+        write_json({**report.to_dict(), "batches": batches}, report_path)
+        if not report.ok:
+            raise ContractViolation(report)
+        replace_dir(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return report

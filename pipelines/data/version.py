@@ -1,76 +1,111 @@
-"""Version (owner: data engineer): turn validated orders into the versioned train/holdout dataset.
+"""Version (owner: data engineer): turn validated batches into the versioned train/holdout dataset.
 
-Takes `data/validated/orders.parquet`; hands over `data/dataset/{train,holdout,manifest}` whose DVC md5
-(in `dvc.lock`) is the data version that every MLflow run is stamped with, pushed to the DVC remote.
-The split hashes the order id, so an order stays on the same side of the split in every later version.
+Takes `data/validated/<batch>.parquet`; hands over `data/dataset/` (layout in `pipelines.dataset`) whose DVC md5,
+recorded in `dvc.lock`, is the data version that every MLflow run is stamped with. The split hashes the id
+column, so a record stays on the same side in every later version and a holdout never leaks into training.
+`catalog` lists and restores versions; `push` sends them to the DVC remote.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
-from pipelines.atomic import write_json, write_parquet
+from pipelines.atomic import replace_dir, write_json
+from pipelines.contract import Contract
+from pipelines.data import sources
+from pipelines.data.validate import to_arrow
+from pipelines.dataset import MANIFEST, SPLITS
 from pipelines.ownership import stage
 
-DATASET_OUT = "data/dataset"
 
-
-def in_holdout(order_ids: pd.Series, share: float) -> pd.Series:
-    buckets = order_ids.map(lambda s: int(hashlib.blake2b(s.encode(), digest_size=4).hexdigest(), 16) % 10_000)
-    return buckets < int(share * 10_000)
+def in_holdout(ids: pd.Series, share: float) -> np.ndarray:
+    """True for ids in the holdout: a stable hash of the id, independent of row order, batch and library versions."""
+    cut = int(share * 10_000)
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(i.encode(), digest_size=4).digest(), "big") % 10_000 < cut for i in ids),
+        dtype=bool,
+        count=len(ids),
+    )
 
 
 @stage("version")
-def run(validated: Path, out_dir: Path, *, holdout_share: float) -> dict[str, Any]:
-    """Split validated orders into train and holdout and describe the result in a manifest."""
-    frame = pd.read_parquet(validated)
-    holdout = in_holdout(frame["order_id"], holdout_share)
-    train, test = frame[~holdout], frame[holdout]
-    if train.empty or test.empty:
-        raise ValueError(f"split left an empty side (train={len(train)}, holdout={len(test)}); need more rows")
-    write_parquet(train.reset_index(drop=True), out_dir / "train.parquet")
-    write_parquet(test.reset_index(drop=True), out_dir / "holdout.parquet")
-    # No timestamps here: the manifest must be byte-identical for identical data, or DVC re-runs everything.
-    manifest = {
-        "rows": len(frame),
-        "train_rows": len(train),
-        "holdout_rows": len(test),
-        "batches": sorted(frame["batch_id"].unique().tolist()),
-        "positive_rate": round(float(frame["returned"].mean()), 6),
-    }
-    write_json(manifest, out_dir / "manifest.json")
+def run(
+    validated_dir: Path, out_dir: Path, contract: Contract, *, holdout_share: float, chunk_rows: int
+) -> dict[str, Any]:
+    """Split every validated batch into train and holdout files and describe the result in a manifest."""
+    files = sorted(validated_dir.glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no validated batches in {validated_dir}: run the validate stage first")
+    staging = out_dir.with_name(f".{out_dir.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    counts: dict[str, int] = dict.fromkeys(SPLITS, 0)
+    positives = 0
+    batches: dict[str, dict[str, int]] = {}
+    try:
+        for split in SPLITS:
+            (staging / split).mkdir(parents=True)
+        for path in files:
+            per: dict[str, int] = dict.fromkeys(SPLITS, 0)
+            writers = {s: pq.ParquetWriter(staging / s / path.name, contract.arrow_schema()) for s in SPLITS}
+            try:
+                options = sources.ReadOptions(format="parquet", chunk_rows=chunk_rows)
+                for chunk in sources.iter_file(path, options):
+                    holdout = in_holdout(chunk[contract.id_column], holdout_share)
+                    for split, part in (("train", chunk[~holdout]), ("holdout", chunk[holdout])):
+                        writers[split].write_table(to_arrow(part, contract))
+                        per[split] += len(part)
+                    positives += int(chunk[contract.target].sum())
+            finally:
+                for w in writers.values():
+                    w.close()
+            batches[path.stem] = per
+            for split in SPLITS:
+                counts[split] += per[split]
+        if not counts["train"] or not counts["holdout"]:
+            raise ValueError(
+                f"the split left an empty side (train={counts['train']}, holdout={counts['holdout']}); need more rows"
+            )
+        rows = counts["train"] + counts["holdout"]
+        # No timestamps: the manifest must be byte-identical for identical data, or DVC re-runs everything after.
+        manifest = {
+            "contract": contract.name,
+            "rows": rows,
+            "train_rows": counts["train"],
+            "holdout_rows": counts["holdout"],
+            "holdout_share": holdout_share,
+            "batches": batches,
+            "positive_rate": round(positives / rows, 6),
+        }
+        write_json(manifest, staging / MANIFEST)
+        replace_dir(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return manifest
 
 
-def data_version(root: Path) -> str:
-    """The data version: DVC's md5 of the dataset folder, read from `dvc.lock`."""
+def stage_out_md5(root: Path, stage_name: str, path: str) -> str:
+    """The md5 DVC recorded in `dvc.lock` for one output of one stage."""
     lock = root / "dvc.lock"
     if not lock.is_file():
         raise FileNotFoundError(f"{lock} not found: run `dvc repro` (or `relay pipeline`) first")
     stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-    for out in stages.get("version", {}).get("outs", []):
-        if out.get("path") == DATASET_OUT:
-            return str(out["md5"]).removesuffix(".dir")
-    raise KeyError(f"{lock} has no output {DATASET_OUT!r} for stage 'version'")
-
-
-def stage_out_md5(root: Path, stage_name: str, path: str) -> str:
-    stages = (yaml.safe_load((root / "dvc.lock").read_text()) or {}).get("stages", {})
     for out in stages.get(stage_name, {}).get("outs", []):
         if out.get("path") == path:
             return str(out["md5"]).removesuffix(".dir")
-    raise KeyError(f"dvc.lock has no output {path!r} for stage {stage_name!r}")
+    raise KeyError(f"{lock} has no output {path!r} for stage {stage_name!r}")
 
 
-def manifest(dataset_dir: Path) -> dict[str, Any]:
-    import json
-
-    return dict(json.loads((dataset_dir / "manifest.json").read_text()))
+def data_version(root: Path, dataset_out: str = "data/dataset") -> str:
+    """The data version: DVC's md5 of the dataset folder, read from `dvc.lock`."""
+    return stage_out_md5(root, "version", dataset_out)
 
 
 def push(root: Path) -> int:

@@ -46,9 +46,14 @@ def ingest_batch(settings: Settings, batch: int, scenarios: list[str]) -> dict[s
     from pipelines.data import ingest
 
     p = settings.params.ingest
-    bid, frame = ingest.from_generator(batch, p.rows_per_batch, p.seed, scenarios)
     result = ingest.run(
-        bid, frame, settings.raw_dir, settings.quarantine_dir, min_rows=settings.params.validate_.min_rows
+        f"batch-{batch:04d}",
+        ingest.generator_chunks(batch, p.rows_per_batch, p.seed, scenarios),
+        settings.contract,
+        settings.raw_dir,
+        settings.quarantine_dir,
+        max_invalid_share=settings.params.validate_.max_invalid_share,
+        origin="generator",
     )
     return {"batch_id": result.batch_id, "rows": result.rows, "status": result.status}
 
@@ -57,13 +62,12 @@ def ingest_batch(settings: Settings, batch: int, scenarios: list[str]) -> dict[s
 @task(name="replay-traffic", tags=prefect_tags("serve"))
 def replay_traffic(url: str, batch: int, settings: Settings) -> int:
     """Send a week of orders (features only: labels arrive later) to the service as live traffic."""
-    from pipelines import contract
     from pipelines.data.generator import generate_batch
 
     d = settings.params.demo
     p = settings.params.ingest
     orders = generate_batch(batch, p.rows_per_batch, p.seed, d.drift_scenarios, with_label=False)
-    records = orders[contract.feature_columns()].to_dict(orient="records")
+    records = orders[settings.contract.feature_columns()].to_dict(orient="records")
     sent = 0
     with httpx.Client(base_url=url, timeout=30) as client:
         for start in range(0, len(records), d.replay_batch_size):

@@ -42,12 +42,13 @@ def drift_report(settings: Settings, reference: Any, reference_version: str, mod
     p = settings.params.monitor
     # Only traffic the champion scored: its reference holds its own predictions, so mixing in rows scored by
     # an earlier model would read as prediction drift.
-    window = read_window(settings.prediction_log, p.window_rows, model_version=model_version)
+    window = read_window(settings.prediction_log, settings.contract, p.window_rows, model_version=model_version)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return drift.run(
         window,
         reference,
         settings.reports_dir / "monitoring" / stamp,
+        settings.contract,
         drift_share=p.drift_share,
         min_rows=p.min_rows,
         reference_version=reference_version,

@@ -66,6 +66,7 @@ def track_run(settings: Settings, trigger: str) -> dict[str, Any]:
         git_commit=git_commit(settings.root),
         trigger=trigger,
         reference_rows=p.version.reference_rows,
+        contract=settings.contract,
     )
     return result.__dict__
 
@@ -80,8 +81,9 @@ def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: s
         model_name=settings.model_name,
         run_id=run_id,
         model_uri=model_uri,
-        holdout_path=settings.dataset_dir / "holdout.parquet",
+        dataset_dir=settings.dataset_dir,
         holdout_version=data_version(settings.root),
+        contract=settings.contract,
         params=settings.params.promote,
         costs=settings.params.evaluate,
         promoted_by=f"ml-engineer gate in flow {flow_name}",
@@ -100,10 +102,11 @@ def training_flow(trigger: str = "manual", settings: Settings | None = None) -> 
             ran = run_dvc_stage.with_options(name=f"dvc-{name}", tags=prefect_tags(name))(root, name)
         if not ran:
             note("inputs unchanged since dvc.lock: skipped")
-    from pipelines.data.version import data_version, manifest
+    from pipelines.data.version import data_version
+    from pipelines.dataset import read_manifest
 
     version = data_version(s.root)
-    m = manifest(s.dataset_dir)
+    m = read_manifest(s.dataset_dir)
     banner("version", f"data version {version[:10]} ({m['rows']} rows, batches {', '.join(m['batches'])})")
     with timed("version"):
         pushed = push_data(root)

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines import contract
 from pipelines.atomic import write_json
+from pipelines.contract import Contract
 from pipelines.ownership import stage
 
 PREDICTION = "prediction"
@@ -25,14 +25,14 @@ class MonitoringError(ValueError):
     """The monitor cannot judge drift from what it was given (window too small, columns missing)."""
 
 
-def _columns() -> tuple[list[str], list[str]]:
+def _columns(contract: Contract) -> tuple[list[str], list[str]]:
     numeric = [*contract.numeric_features(), PREDICTION]
     categorical = [*contract.categorical_features(), *contract.ordinal_features()]
     return numeric, categorical
 
 
-def _check(frame: pd.DataFrame, what: str, min_rows: int) -> None:
-    numeric, categorical = _columns()
+def _check(frame: pd.DataFrame, contract: Contract, what: str, min_rows: int) -> None:
+    numeric, categorical = _columns(contract)
     missing = [c for c in numeric + categorical if c not in frame.columns]
     if missing:
         raise MonitoringError(f"{what} lacks column(s) {', '.join(missing)}")
@@ -40,8 +40,8 @@ def _check(frame: pd.DataFrame, what: str, min_rows: int) -> None:
         raise MonitoringError(f"{what} has {len(frame)} rows; the monitor needs at least {min_rows} (monitor.min_rows)")
 
 
-def _new_categories(current: pd.DataFrame, reference: pd.DataFrame) -> dict[str, list[str]]:
-    _, categorical = _columns()
+def _new_categories(current: pd.DataFrame, reference: pd.DataFrame, contract: Contract) -> dict[str, list[str]]:
+    _, categorical = _columns(contract)
     found = {}
     for col in categorical:
         new = sorted(set(current[col].dropna().astype(str)) - set(reference[col].dropna().astype(str)))
@@ -55,18 +55,19 @@ def run(
     window: pd.DataFrame,
     reference: pd.DataFrame,
     out_dir: Path,
+    contract: Contract,
     *,
     drift_share: float,
     min_rows: int,
     reference_version: str,
     model_version: str,
 ) -> dict[str, Any]:
-    _check(window, "the prediction-log window", min_rows)
-    _check(reference, "the reference sample", min_rows)
+    _check(window, contract, "the prediction-log window", min_rows)
+    _check(reference, contract, "the reference sample", min_rows)
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    numeric, categorical = _columns()
+    numeric, categorical = _columns(contract)
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     cols = numeric + categorical
     current = Dataset.from_pandas(window[cols].reset_index(drop=True), data_definition=definition)
@@ -102,7 +103,7 @@ def run(
         "drifted_features": sorted(c for c, v in columns.items() if v["drifted"] and c != PREDICTION),
         "prediction_drift": columns.get(PREDICTION, {}).get("drifted", False),
         "columns": columns,
-        "new_categories": _new_categories(window, reference),
+        "new_categories": _new_categories(window, reference, contract),
         "window": {
             "rows": len(window),
             "from": str(window["ts"].min()) if "ts" in window else None,

@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines import contract
+from pipelines.contract import Contract
+from pipelines.dataset import read_split
 from pipelines.lineage import configure_mlflow
 from pipelines.ownership import stage, tags_for
 from pipelines.params import EvaluateParams, PromoteParams
@@ -47,12 +48,14 @@ def _version_for_run(client: Any, name: str, run_id: str) -> Any | None:
     return None
 
 
-def _score_version(uri: str, threshold: float, holdout: pd.DataFrame, costs: EvaluateParams) -> dict[str, float]:
+def _score_version(
+    uri: str, threshold: float, holdout: pd.DataFrame, contract: Contract, costs: EvaluateParams
+) -> dict[str, float]:
     import mlflow.sklearn
 
     model = mlflow.sklearn.load_model(uri)
     proba = model.predict_proba(holdout[contract.feature_columns()])[:, 1]
-    return score(holdout[contract.TARGET].to_numpy(), proba, threshold, costs.suggestion_success_rate)
+    return score(holdout[contract.target].to_numpy(), proba, threshold, costs.suggestion_success_rate)
 
 
 def gate(candidate: dict[str, float], champion: dict[str, float] | None, params: PromoteParams) -> tuple[bool, str]:
@@ -80,8 +83,9 @@ def run(
     model_name: str,
     run_id: str,
     model_uri: str,
-    holdout_path: Path,
+    dataset_dir: Path,
     holdout_version: str,
+    contract: Contract,
     params: PromoteParams,
     costs: EvaluateParams,
     promoted_by: str,
@@ -117,9 +121,9 @@ def run(
             },
         )
     version = str(mv.version)
-    holdout = pd.read_parquet(holdout_path)
+    holdout = read_split(dataset_dir, "holdout")
     cand_threshold = float(run_tags.get("relay.threshold", "0.5"))
-    candidate = _score_version(f"models:/{model_name}/{version}", cand_threshold, holdout, costs)
+    candidate = _score_version(f"models:/{model_name}/{version}", cand_threshold, holdout, contract, costs)
 
     champ_version: str | None = None
     champion: dict[str, float] | None = None
@@ -130,7 +134,11 @@ def run(
         champ = None
     if champ is not None and champ_version != version:
         champion = _score_version(
-            f"models:/{model_name}/{champ_version}", float(champ.tags.get("relay.threshold", "0.5")), holdout, costs
+            f"models:/{model_name}/{champ_version}",
+            float(champ.tags.get("relay.threshold", "0.5")),
+            holdout,
+            contract,
+            costs,
         )
     elif champ is not None:
         return PromotionDecision(model_name, version, True, "already champion", candidate, champ_version, candidate)

@@ -1,6 +1,6 @@
 """Evaluate (owner: data scientist): score the model on the holdout, overall and per segment.
 
-Takes `models/model.joblib` and `data/dataset/holdout.parquet`; hands over `metrics/holdout.json`
+Takes `models/model.joblib` and the holdout split of `data/dataset/`; hands over `metrics/holdout.json`
 (DVC metrics), `metrics/segments.json` and `plots/` (ROC points, confusion matrix) that DVC and MLflow show.
 """
 
@@ -12,36 +12,43 @@ from typing import Any
 
 import joblib
 import numpy as np
-import pandas as pd
 from sklearn.metrics import roc_curve
 
-from pipelines import contract
 from pipelines.atomic import write_json
+from pipelines.contract import Contract
+from pipelines.dataset import read_split
 from pipelines.ownership import stage
 from pipelines.params import EvaluateParams
 from pipelines.scoring import confusion, score
 
-SEGMENTS = ("channel", "category", "brand")
-
 
 @stage("evaluate")
 def run(
-    model_dir: Path, holdout_path: Path, metrics_dir: Path, plots_dir: Path, params: EvaluateParams
+    model_dir: Path,
+    dataset_dir: Path,
+    metrics_dir: Path,
+    plots_dir: Path,
+    *,
+    contract: Contract,
+    params: EvaluateParams,
 ) -> dict[str, float]:
     model = joblib.load(model_dir / "model.joblib")
     threshold = float(json.loads((model_dir / "model_info.json").read_text())["threshold"])
-    holdout = pd.read_parquet(holdout_path)
-    y = holdout[contract.TARGET].to_numpy()
+    unknown = [c for c in params.segments if c not in contract.columns]
+    if unknown:
+        raise ValueError(f"evaluate.segments names column(s) not in the data contract: {', '.join(unknown)}")
+    holdout = read_split(dataset_dir, "holdout")
+    y = holdout[contract.target].to_numpy()
     proba = model.predict_proba(holdout[contract.feature_columns()])[:, 1]
     metrics = score(y, proba, threshold, params.suggestion_success_rate)
     write_json(metrics, metrics_dir / "holdout.json")
 
     segments: dict[str, dict[str, Any]] = {}
-    for col in SEGMENTS:
+    for col in params.segments:
         for value, idx in holdout.groupby(col).groups.items():
             mask = holdout.index.isin(idx)
             seg_y = y[mask]
-            entry: dict[str, Any] = {"rows": int(mask.sum()), "return_rate": round(float(seg_y.mean()), 4)}
+            entry: dict[str, Any] = {"rows": int(mask.sum()), "positive_rate": round(float(seg_y.mean()), 4)}
             if len(np.unique(seg_y)) == 2:
                 entry.update(
                     {

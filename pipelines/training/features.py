@@ -12,11 +12,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from pipelines import contract
+from pipelines.contract import Contract
 from pipelines.params import TrainParams
 
 
-def build_pipeline(params: TrainParams) -> Pipeline:
+def build_pipeline(params: TrainParams, contract: Contract) -> Pipeline:
     nominal = contract.categorical_features()
     ordinal = contract.ordinal_features()
     numeric = contract.numeric_features()

@@ -17,7 +17,8 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from pipelines import contract
+from pipelines.contract import Contract
+from pipelines.dataset import read_split
 from pipelines.lineage import configure_mlflow
 from pipelines.ownership import stage, tags_for
 
@@ -64,6 +65,7 @@ def run(
     git_commit: str,
     trigger: str,
     reference_rows: int,
+    contract: Contract,
 ) -> TrackResult:
     configure_mlflow(tracking_uri)
     import warnings
@@ -89,7 +91,7 @@ def run(
 
     model = joblib.load(model_dir / "model.joblib")
     info = json.loads((model_dir / "model_info.json").read_text())
-    train = pd.read_parquet(dataset_dir / "train.parquet")
+    train = read_split(dataset_dir, "train")
     features = contract.feature_columns()
     sample = train[features].sample(min(reference_rows, len(train)), random_state=0).reset_index(drop=True)
     example = sample.head(3)
@@ -118,9 +120,9 @@ def run(
             mlflow.log_metrics(metrics)
             dataset = from_pandas(
                 train,
-                source=str(dataset_dir / "train.parquet"),
-                name="orders-train",
-                targets=contract.TARGET,
+                source=str(dataset_dir / "train"),
+                name=f"{contract.name}-train",
+                targets=contract.target,
                 digest=data_version[:8],
             )
             mlflow.log_input(dataset, context="training", tags={"dvc_md5": data_version})

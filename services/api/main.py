@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Start anyway, not ready: the poller keeps trying, and /health/ready says why.
             log.error("%s", exc)
         app.state.settings = s
-        app.state.prediction_log = PredictionLogWriter(s.prediction_log)
+        app.state.prediction_log = PredictionLogWriter(s.prediction_log, s.contract)
         app.state.models = store = ModelStore(s.model_name, s.reload_interval_s)
         store.refresh()
         if store.current is None:
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _self_hosted_docs(app)
     app.include_router(health.router)
     app.include_router(model.router)
-    app.include_router(predict.router)
+    app.include_router(predict.build_router(s.contract))
     return app
 
 

@@ -16,8 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines import contract
-
 log = logging.getLogger("relay.api.model")
 ALIAS = "champion"
 
@@ -33,7 +31,10 @@ class LoadedModel:
     model: Any
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.model.predict_proba(frame[contract.feature_columns()])[:, 1])
+        # The fitted pipeline knows the columns it was trained on; pass exactly those, in that order.
+        columns = getattr(self.model, "feature_names_in_", None)
+        inputs = frame[list(columns)] if columns is not None else frame
+        return np.asarray(self.model.predict_proba(inputs)[:, 1])
 
 
 class ModelStore:

@@ -7,29 +7,35 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from pipelines import contract
+from pipelines.contract import Column, Contract
 
 
-def _field(c: contract.Column) -> tuple[Any, Any]:
+def _field(c: Column) -> tuple[Any, Any]:
+    kind: Any
     if c.kind == "numeric":
-        return float, Field(..., ge=c.minimum, le=c.maximum, description=c.description, examples=[c.example])
-    if c.allowed is not None:
-        return Literal[c.allowed], Field(..., description=c.description, examples=[c.example])
-    return str, Field(..., pattern=c.pattern, description=c.description, examples=[c.example])
+        kind, field = float, Field(..., ge=c.minimum, le=c.maximum, description=c.description, examples=[c.example])
+    elif c.allowed is not None:
+        kind, field = Literal[c.allowed], Field(..., description=c.description, examples=[c.example])
+    else:
+        kind, field = str, Field(..., pattern=c.pattern, description=c.description, examples=[c.example])
+    # A nullable column may be sent as null (the model treats it as missing), but it must be sent.
+    return (kind | None if c.nullable else kind), field
 
 
-OrderFeatures: type[BaseModel] = create_model(  # type: ignore[call-overload]
-    "OrderFeatures",
-    __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [contract.example_record()]}),
-    **{c.name: _field(c) for c in contract.COLUMNS if c.is_feature},
-)
-
-
-class BatchRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"records": [contract.example_record()]}]}
+def request_models(contract: Contract) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The request models for one record and for a batch: exactly the contract's feature columns."""
+    example = contract.example_record()
+    features: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        "Features",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [example]}),
+        **{name: _field(contract.column(name)) for name in contract.feature_columns()},
     )
-    records: list[OrderFeatures] = Field(..., min_length=1)
+    batch: type[BaseModel] = create_model(
+        "BatchRequest",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [{"records": [example]}]}),
+        records=(list[features], Field(..., min_length=1)),
+    )
+    return features, batch
 
 
 class Prediction(BaseModel):

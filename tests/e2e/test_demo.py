@@ -65,7 +65,7 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert sorted(int(v.version) for v in versions) == [1, 2]
     assert str(client.get_model_version_by_alias("relay-returns", "champion").version) == "2"
     assert str(client.get_model_version_by_alias("relay-returns", "previous-champion").version) == "1"
-    assert len(read_window(s.prediction_log, 100_000)) == 5000
+    assert len(read_window(s.prediction_log, s.contract, 100_000)) == 5000
 
     # The demo must not dirty the template: generated files are ignored, DVC's own ignores are committed.
     changed = subprocess.run(

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from pipelines import contract
 from pipelines.flows.demo import wait_until_ready
 from pipelines.prediction_log import read_window
 from pipelines.settings import Settings
+from tests.helpers import ORDERS
 
 pytestmark = pytest.mark.integration
 
@@ -42,26 +42,26 @@ def test_health_and_model_info(service: tuple[TestClient, Settings]) -> None:
 
 def test_predictions_are_served_and_logged(service: tuple[TestClient, Settings]) -> None:
     client, s = service
-    one = client.post("/v1/predict", json=contract.example_record())
+    one = client.post("/v1/predict", json=ORDERS.example_record())
     assert one.status_code == 200, one.text
     body = one.json()
     assert 0 <= body["predictions"][0]["return_probability"] <= 1
     assert one.headers["X-Request-ID"] == body["request_id"]
-    batch = client.post("/v1/predict/batch", json={"records": [contract.example_record()] * 5})
+    batch = client.post("/v1/predict/batch", json={"records": [ORDERS.example_record()] * 5})
     assert batch.status_code == 200 and len(batch.json()["predictions"]) == 5
     client.app.state.prediction_log.close()  # type: ignore[attr-defined]
-    logged = read_window(s.prediction_log, 100)
+    logged = read_window(s.prediction_log, ORDERS, 100)
     assert len(logged) == 6 and set(logged["model_version"]) == {"1"}
-    assert set(contract.feature_columns()) <= set(logged.columns)
+    assert set(ORDERS.feature_columns()) <= set(logged.columns)
 
 
 def test_bad_requests_name_every_field(service: tuple[TestClient, Settings]) -> None:
     client, _ = service
-    bad = contract.example_record() | {"usual_size": "XXXL", "discount": 2}
+    bad = ORDERS.example_record() | {"usual_size": "XXXL", "discount": 2}
     r = client.post("/v1/predict", json=bad)
     assert r.status_code == 422
     assert {e["loc"][-1] for e in r.json()["detail"]} == {"usual_size", "discount"}
-    r = client.post("/v1/predict/batch", json={"records": [contract.example_record()] * 21})
+    r = client.post("/v1/predict/batch", json={"records": [ORDERS.example_record()] * 21})
     assert r.status_code == 422 and "at most 20" in r.text
     r = client.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422
@@ -70,9 +70,9 @@ def test_bad_requests_name_every_field(service: tuple[TestClient, Settings]) -> 
 def test_openapi_examples_come_from_the_contract(service: tuple[TestClient, Settings]) -> None:
     client, _ = service
     spec = client.get("/openapi.json").json()
-    schema = spec["components"]["schemas"]["OrderFeatures"]
-    assert set(schema["properties"]) == set(contract.feature_columns())
-    assert schema["examples"][0] == contract.example_record()
+    schema = spec["components"]["schemas"]["Features"]
+    assert set(schema["properties"]) == set(ORDERS.feature_columns())
+    assert schema["examples"][0] == ORDERS.example_record()
 
 
 def test_not_ready_without_a_champion(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_not_ready_without_a_champion(tmp_path: Path) -> None:
     with TestClient(create_app(s)) as client:
         r = client.get("/health/ready")
         assert r.status_code == 503 and "champion" in r.json()["reason"]
-        assert client.post("/v1/predict", json=contract.example_record()).status_code == 503
+        assert client.post("/v1/predict", json=ORDERS.example_record()).status_code == 503
 
 
 def _free_port() -> int:
@@ -108,7 +108,7 @@ def test_sigterm_flushes_every_logged_prediction(trained_workspace: Path, tmp_pa
         sent = 0
         with httpx.Client(base_url=url, timeout=10) as client:
             for _ in range(40):
-                r = client.post("/v1/predict/batch", json={"records": [contract.example_record()] * 25})
+                r = client.post("/v1/predict/batch", json={"records": [ORDERS.example_record()] * 25})
                 assert r.status_code == 200
                 sent += 25
         proc.send_signal(signal.SIGTERM)
@@ -117,7 +117,7 @@ def test_sigterm_flushes_every_logged_prediction(trained_workspace: Path, tmp_pa
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert len(read_window(log_url, 10_000)) == sent == 1000
+    assert len(read_window(log_url, ORDERS, 10_000)) == sent == 1000
 
 
 def test_docs_pages_use_local_assets(service: tuple[TestClient, Settings]) -> None:

@@ -8,16 +8,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import contract
 from pipelines.data.generator import generate_batch
 from pipelines.monitoring import drift
+from tests.helpers import ORDERS
 
 pytestmark = pytest.mark.integration
 
 
 def frame(batch: int, rows: int, scenarios: tuple[str, ...] = ()) -> pd.DataFrame:
     f = generate_batch(batch, rows, seed=11, scenarios=scenarios)
-    return f[contract.feature_columns()].assign(prediction=0.2 + 0.1 * (f["returned"] == 1))
+    return f[ORDERS.feature_columns()].assign(prediction=0.2 + 0.1 * (f["returned"] == 1))
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,7 @@ def test_drifted_week_fires_on_the_drifted_features(reference: pd.DataFrame, tmp
         frame(5, 3000, ("new_brand", "promotion")),
         reference,
         tmp_path,
+        ORDERS,
         drift_share=0.25,
         min_rows=200,
         reference_version="ref",
@@ -49,6 +50,7 @@ def test_clean_week_stays_quiet(reference: pd.DataFrame, tmp_path: Path, batch: 
         frame(batch, 3000),
         reference,
         tmp_path,
+        ORDERS,
         drift_share=0.25,
         min_rows=200,
         reference_version="ref",

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.prediction_log import PredictionLogWriter, read_window
+from tests.helpers import ORDERS
 from tests.unit.services.test_prediction_log import rows
 
 pytestmark = pytest.mark.integration
@@ -32,8 +33,8 @@ def database() -> Iterator[str]:
 
 
 def test_prediction_log_on_postgresql(database: str) -> None:
-    writer = PredictionLogWriter(database, batch_size=100)
+    writer = PredictionLogWriter(database, ORDERS, batch_size=100)
     writer.log(rows(250, "3"))
     assert writer.close() == 0
-    window = read_window(database, 1000, model_version="3")
+    window = read_window(database, ORDERS, 1000, model_version="3")
     assert len(window) == 250 and window["ts"].dt.tz is not None

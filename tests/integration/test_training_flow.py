@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipelines.dataset import read_split
+from tests.helpers import ORDERS
+
 pytestmark = pytest.mark.integration
 
 
@@ -55,9 +58,7 @@ def test_logged_model_has_signature_and_loads_without_relay_code(trained_workspa
     model = mlflow.pyfunc.load_model("models:/relay-returns@champion")
     import pandas as pd
 
-    from pipelines import contract
-
-    out = model.predict(pd.DataFrame([contract.example_record()]))
+    out = model.predict(pd.DataFrame([ORDERS.example_record()]))
     assert out.shape == (1, 2)
 
 
@@ -81,11 +82,9 @@ def test_rerun_is_cached_and_idempotent(trained_workspace: Path, monkeypatch: py
 def test_worse_challenger_stays_challenger(trained_workspace: Path) -> None:
     """A deliberately weak model goes through the real gate and must not take the champion alias."""
     import mlflow
-    import pandas as pd
     from sklearn.dummy import DummyClassifier
     from sklearn.pipeline import Pipeline
 
-    from pipelines import contract
     from pipelines.params import EvaluateParams, PromoteParams
     from pipelines.release import register
     from pipelines.settings import Settings
@@ -93,9 +92,9 @@ def test_worse_challenger_stays_challenger(trained_workspace: Path) -> None:
     s = Settings(root=trained_workspace)
     client = _client(trained_workspace)
     champion_before = client.get_model_version_by_alias("relay-returns", "champion").version
-    train = pd.read_parquet(s.dataset_dir / "train.parquet")
+    train = read_split(s.dataset_dir, "train")
     weak = Pipeline([("m", DummyClassifier(strategy="prior"))]).fit(
-        train[contract.feature_columns()], train[contract.TARGET]
+        train[ORDERS.feature_columns()], train[ORDERS.target]
     )
     exp = mlflow.get_experiment_by_name(s.experiment_name)
     with mlflow.start_run(experiment_id=exp.experiment_id, tags={"relay.threshold": "0.5"}) as run:
@@ -107,7 +106,8 @@ def test_worse_challenger_stays_challenger(trained_workspace: Path) -> None:
         model_name="relay-returns",
         run_id=run.info.run_id,
         model_uri=logged.model_uri,
-        holdout_path=s.dataset_dir / "holdout.parquet",
+        dataset_dir=s.dataset_dir,
+        contract=ORDERS,
         holdout_version="test",
         params=PromoteParams(min_roc_auc=0.0, max_brier=1.0),
         costs=EvaluateParams(),
@@ -128,15 +128,20 @@ def test_unreachable_tracking_server_is_a_clear_error() -> None:
 
 
 def test_failed_stage_leaves_stored_outputs_in_place(trained_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """DVC deletes a stage's outputs before running it; after a failure the flow checks them back out."""
+    """A batch that breaks the contract fails the validate stage and leaves the validated data and dvc.lock as
+    they were (the stage replaces its folder only when everything passes)."""
     from dvc.exceptions import DvcException
 
     from pipelines.data.generator import generate_batch
     from pipelines.flows.training import run_dvc_stage
 
     monkeypatch.chdir(trained_workspace)
-    validated = trained_workspace / "data" / "validated" / "orders.parquet"
-    before, lock = validated.read_bytes(), (trained_workspace / "dvc.lock").read_text()
+    validated = trained_workspace / "data" / "validated"
+
+    def contents() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted(validated.iterdir())}
+
+    before, lock = contents(), (trained_workspace / "dvc.lock").read_text()
     bad = generate_batch(9, 300)
     bad.loc[0, "channel"] = "fax"
     smuggled = trained_workspace / "data" / "raw" / "batch-0009.parquet"  # bypasses ingest's gate on purpose
@@ -144,7 +149,7 @@ def test_failed_stage_leaves_stored_outputs_in_place(trained_workspace: Path, mo
     try:
         with pytest.raises(DvcException):
             run_dvc_stage.fn(str(trained_workspace), "validate")
-        assert validated.read_bytes() == before
+        assert contents() == before
         assert (trained_workspace / "dvc.lock").read_text() == lock
         assert "channel" in (trained_workspace / "metrics" / "validation.json").read_text()
     finally:

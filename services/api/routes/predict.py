@@ -1,4 +1,4 @@
-from __future__ import annotations
+"""Prediction routes, built for the data contract in force: the request models come from `contract.yaml`."""
 
 import time
 import uuid
@@ -7,11 +7,10 @@ from typing import Any
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Response
 
+from pipelines.contract import Contract
 from pipelines.prediction_log import now_utc
 from services.api.deps import LogDep, ModelDep, SettingsDep
-from services.api.schemas import BatchRequest, OrderFeatures, Prediction, PredictionResponse
-
-router = APIRouter(prefix="/v1", tags=["predict"])
+from services.api.schemas import Prediction, PredictionResponse, request_models
 
 
 def _predict(records: list[dict[str, Any]], model: ModelDep, log: LogDep, response: Response) -> PredictionResponse:
@@ -41,24 +40,34 @@ def _predict(records: list[dict[str, Any]], model: ModelDep, log: LogDep, respon
     )
 
 
-@router.post("/predict", response_model=PredictionResponse, summary="Predict the return risk of one order")
-def predict_one(order: OrderFeatures, model: ModelDep, log: LogDep, response: Response) -> PredictionResponse:
-    return _predict([order.model_dump()], model, log, response)
+def build_router(contract: Contract) -> APIRouter:
+    # No `from __future__ import annotations` in this module: FastAPI must see the request models themselves,
+    # which exist only once the contract is known.
+    features, batch_request = request_models(contract)
+    # FastAPI reads the request models from the annotations; mypy cannot follow classes made at run time.
+    one: Any = features
+    many: Any = batch_request
+    router = APIRouter(prefix="/v1", tags=["predict"])
 
+    @router.post("/predict", response_model=PredictionResponse, summary="Predict the return risk of one order")
+    def predict_one(order: one, model: ModelDep, log: LogDep, response: Response) -> PredictionResponse:
+        return _predict([order.model_dump()], model, log, response)
 
-@router.post("/predict/batch", response_model=PredictionResponse, summary="Predict the return risk of many orders")
-def predict_batch(
-    batch: BatchRequest, model: ModelDep, log: LogDep, settings: SettingsDep, response: Response
-) -> PredictionResponse:
-    if len(batch.records) > settings.max_batch_size:
-        raise HTTPException(
-            422,
-            detail=[
-                {
-                    "loc": ["body", "records"],
-                    "type": "too_long",
-                    "msg": f"at most {settings.max_batch_size} records per batch, got {len(batch.records)}",
-                }
-            ],
-        )
-    return _predict([r.model_dump() for r in batch.records], model, log, response)
+    @router.post("/predict/batch", response_model=PredictionResponse, summary="Predict the return risk of many orders")
+    def predict_batch(
+        batch: many, model: ModelDep, log: LogDep, settings: SettingsDep, response: Response
+    ) -> PredictionResponse:
+        if len(batch.records) > settings.max_batch_size:
+            raise HTTPException(
+                422,
+                detail=[
+                    {
+                        "loc": ["body", "records"],
+                        "type": "too_long",
+                        "msg": f"at most {settings.max_batch_size} records per batch, got {len(batch.records)}",
+                    }
+                ],
+            )
+        return _predict([r.model_dump() for r in batch.records], model, log, response)
+
+    return router

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.data.generator import NEW_BRAND, SCENARIOS, generate_batch
+from pipelines.data import generator
+from pipelines.data.generator import NEW_BRAND, SCENARIOS, generate_batch, generate_chunks
 from pipelines.data.validate import check_frame
+from tests.helpers import ORDERS
 
 
 def test_same_seed_same_batch() -> None:
@@ -18,7 +21,7 @@ def test_batches_and_seeds_differ() -> None:
 
 @pytest.mark.parametrize("scenarios", [(), *[(s,) for s in SCENARIOS], ("new_brand", "promotion")])
 def test_every_scenario_meets_the_contract(scenarios: tuple[str, ...]) -> None:
-    report = check_frame(generate_batch(2, 2000, scenarios=scenarios), "gen")
+    report = check_frame(generate_batch(2, 2000, scenarios=scenarios), ORDERS, "gen")
     assert report.ok, report.summary()
 
 
@@ -56,3 +59,36 @@ def test_bad_arguments_are_named() -> None:
         generate_batch(0, 10)
     with pytest.raises(ValueError, match="rows must be positive"):
         generate_batch(1, 0)
+
+
+def test_chunks_make_the_same_batch_as_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(generator, "CHUNK_ROWS", 300)
+    chunks = list(generate_chunks(2, 1000))
+    assert [len(c) for c in chunks] == [300, 300, 300, 100]
+    whole = generate_batch(2, 1000)
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+    assert whole["order_id"].is_unique and whole["order_ts"].is_monotonic_increasing
+
+
+def test_marginals_and_correlations_look_like_a_shop() -> None:
+    f = generate_batch(1, 50_000)
+    assert 0.01 < f["customer_weight_kg"].isna().mean() < 0.05  # some profiles leave weight out
+    assert f["customer_height_cm"].corr(f["customer_weight_kg"]) > 0.4
+    size_rank = f["usual_size"].map({s: i for i, s in enumerate(generator.SIZES)})
+    assert size_rank.corr(f["customer_height_cm"]) > 0.5
+    assert (f["ordered_size"] == f["usual_size"]).mean() > 0.6
+    assert f["channel"].value_counts(normalize=True)["web"] > f["channel"].value_counts(normalize=True)["app"]
+    # brand fit: items of a brand that runs large come back more often when ordered in the usual size
+    same = f[f["ordered_size"] == f["usual_size"]]
+    by_brand = same.groupby("brand")["returned"].mean()
+    assert by_brand["alder"] > by_brand["northwind"]
+    assert 0.15 < f["returned"].mean() < 0.4
+
+
+def test_seasons_shape_catalogue_and_discounts() -> None:
+    winter, summer, autumn = (generate_batch(b, 20_000) for b in (1, 27, 40))  # Jan, Jul, Oct weeks
+    share = lambda f, c: (f["category"] == c).mean()  # noqa: E731
+    assert share(winter, "outerwear") > share(summer, "outerwear") + 0.1
+    assert share(summer, "dresses") > share(winter, "dresses") + 0.1
+    assert winter["discount"].mean() > autumn["discount"].mean()  # January sales
+    assert np.isclose(summer["discount"].mean(), winter["discount"].mean(), rtol=0.1)  # July sales

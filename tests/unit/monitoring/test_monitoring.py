@@ -5,20 +5,27 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import contract
 from pipelines.data.generator import generate_batch
 from pipelines.monitoring import drift, retrain
 from pipelines.params import RetrainParams
+from tests.helpers import ORDERS
 
 
 def window(rows: int) -> pd.DataFrame:
-    return generate_batch(1, rows)[contract.feature_columns()].assign(prediction=0.2)
+    return generate_batch(1, rows)[ORDERS.feature_columns()].assign(prediction=0.2)
 
 
 def test_too_small_window_is_refused(tmp_path: Path) -> None:
     with pytest.raises(drift.MonitoringError, match="needs at least 200"):
         drift.run(
-            window(50), window(1000), tmp_path, drift_share=0.3, min_rows=200, reference_version="x", model_version="1"
+            window(50),
+            window(1000),
+            tmp_path,
+            ORDERS,
+            drift_share=0.3,
+            min_rows=200,
+            reference_version="x",
+            model_version="1",
         )
     assert not any(tmp_path.iterdir())
 
@@ -29,6 +36,7 @@ def test_missing_columns_are_named(tmp_path: Path) -> None:
             window(500).drop(columns=["brand"]),
             window(1000),
             tmp_path,
+            ORDERS,
             drift_share=0.3,
             min_rows=200,
             reference_version="x",

@@ -6,18 +6,18 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from pipelines import contract
 from pipelines.prediction_log import PredictionLogWriter, count_rows, now_utc, read_window
+from tests.helpers import ORDERS
 
 
 def rows(n: int, version: str = "1") -> list[dict[str, Any]]:
     base = {"request_id": "r", "model_version": version, "prediction": 0.3, "flagged": True, "latency_ms": 1.0}
-    return [{**contract.example_record(), **base, "ts": now_utc()} for _ in range(n)]
+    return [{**ORDERS.example_record(), **base, "ts": now_utc()} for _ in range(n)]
 
 
 def test_clean_close_writes_everything(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/log.db"
-    writer = PredictionLogWriter(url, batch_size=7)
+    writer = PredictionLogWriter(url, ORDERS, batch_size=7)
     writer.log(rows(50))
     assert writer.close() == 0
     assert count_rows(url) == 50 == writer.written
@@ -25,16 +25,16 @@ def test_clean_close_writes_everything(tmp_path: Path) -> None:
 
 def test_window_is_newest_first_then_oldest_first_and_per_version(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/log.db"
-    writer = PredictionLogWriter(url)
+    writer = PredictionLogWriter(url, ORDERS)
     writer.log(rows(30, "1"))
     writer.log(rows(20, "2"))
     writer.close()
-    assert len(read_window(url, 10)) == 10 and set(read_window(url, 10)["model_version"]) == {"2"}
-    assert len(read_window(url, 100, model_version="1")) == 30
+    assert len(read_window(url, ORDERS, 10)) == 10 and set(read_window(url, ORDERS, 10)["model_version"]) == {"2"}
+    assert len(read_window(url, ORDERS, 100, model_version="1")) == 30
 
 
 def test_logging_after_close_is_refused(tmp_path: Path) -> None:
-    writer = PredictionLogWriter(f"sqlite:///{tmp_path}/log.db")
+    writer = PredictionLogWriter(f"sqlite:///{tmp_path}/log.db", ORDERS)
     writer.close()
     with pytest.raises(RuntimeError, match="closed"):
         writer.log(rows(1))
@@ -42,7 +42,7 @@ def test_logging_after_close_is_refused(tmp_path: Path) -> None:
 
 def test_failed_writes_are_counted(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/log.db"
-    writer = PredictionLogWriter(url)
+    writer = PredictionLogWriter(url, ORDERS)
     writer.log([{**rows(1)[0], "prediction": None}])  # violates NOT NULL
     assert writer.close() == 1 and writer.failed == 1
 
@@ -54,10 +54,10 @@ def test_a_log_from_another_contract_is_refused(tmp_path: Path) -> None:
         conn.execute(sa.text("CREATE TABLE predictions (id INTEGER PRIMARY KEY, colour TEXT)"))
     engine.dispose()
     with pytest.raises(RuntimeError, match=r"does not match the data contract: missing \['brand'"):
-        PredictionLogWriter(url)
+        PredictionLogWriter(url, ORDERS)
 
 
 def test_missing_log_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="serve some traffic first"):
-        read_window(f"sqlite:///{tmp_path}/none.db", 10)
+        read_window(f"sqlite:///{tmp_path}/none.db", ORDERS, 10)
     assert count_rows(f"sqlite:///{tmp_path}/none.db") == 0

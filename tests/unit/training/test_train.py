@@ -11,6 +11,7 @@ from pipelines.data.generator import generate_batch
 from pipelines.params import EvaluateParams, TrainParams
 from pipelines.scoring import choose_threshold, score
 from pipelines.training import evaluate, train
+from tests.helpers import ORDERS, write_dataset
 
 FAST = TrainParams(max_iter=100)
 
@@ -18,24 +19,22 @@ FAST = TrainParams(max_iter=100)
 @pytest.fixture(scope="module")
 def split(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("dataset")
-    pd.concat([generate_batch(b, 2000) for b in (1, 2, 3)]).to_parquet(folder / "train.parquet")
-    generate_batch(4, 1500).to_parquet(folder / "holdout.parquet")
-    return folder
+    return write_dataset(folder, pd.concat([generate_batch(b, 2000) for b in (1, 2, 3)]), generate_batch(4, 1500))
 
 
 def test_training_is_reproducible(split: Path, tmp_path: Path) -> None:
-    a = train.run(split / "train.parquet", tmp_path / "a", FAST, EvaluateParams())
-    b = train.run(split / "train.parquet", tmp_path / "b", FAST, EvaluateParams())
+    a = train.run(split, tmp_path / "a", ORDERS, FAST, EvaluateParams())
+    b = train.run(split, tmp_path / "b", ORDERS, FAST, EvaluateParams())
     assert a == b
-    ma = evaluate.run(tmp_path / "a", split / "holdout.parquet", tmp_path / "ma", tmp_path / "pa", EvaluateParams())
-    mb = evaluate.run(tmp_path / "b", split / "holdout.parquet", tmp_path / "mb", tmp_path / "pb", EvaluateParams())
+    ma = evaluate.run(tmp_path / "a", split, tmp_path / "ma", tmp_path / "pa", contract=ORDERS, params=EvaluateParams())
+    mb = evaluate.run(tmp_path / "b", split, tmp_path / "mb", tmp_path / "pb", contract=ORDERS, params=EvaluateParams())
     assert ma == mb
 
 
 def test_model_learns_and_evaluation_writes_dvc_files(split: Path, tmp_path: Path) -> None:
-    train.run(split / "train.parquet", tmp_path / "m", FAST, EvaluateParams())
+    train.run(split, tmp_path / "m", ORDERS, FAST, EvaluateParams())
     metrics = evaluate.run(
-        tmp_path / "m", split / "holdout.parquet", tmp_path / "metrics", tmp_path / "plots", EvaluateParams()
+        tmp_path / "m", split, tmp_path / "metrics", tmp_path / "plots", contract=ORDERS, params=EvaluateParams()
     )
     assert metrics["roc_auc"] > 0.62  # chance is 0.5; the full demo data reaches ~0.72
     assert set(metrics) >= {"roc_auc", "pr_auc", "f1", "brier", "returns_avoided_per_1000", "threshold"}
@@ -48,7 +47,7 @@ def test_model_learns_and_evaluation_writes_dvc_files(split: Path, tmp_path: Pat
 def test_unseen_brand_still_predicts(split: Path, tmp_path: Path) -> None:
     import joblib
 
-    train.run(split / "train.parquet", tmp_path / "m", FAST, EvaluateParams())
+    train.run(split, tmp_path / "m", ORDERS, FAST, EvaluateParams())
     model = joblib.load(tmp_path / "m" / "model.joblib")
     drifted = generate_batch(9, 200, scenarios=["new_brand"])
     proba = model.predict_proba(drifted.drop(columns=["returned"]))[:, 1]
@@ -57,16 +56,17 @@ def test_unseen_brand_still_predicts(split: Path, tmp_path: Path) -> None:
 
 def test_single_class_target_is_refused(tmp_path: Path) -> None:
     frame = generate_batch(1, 300).assign(returned=0)
-    frame.to_parquet(tmp_path / "train.parquet")
+    write_dataset(tmp_path / "d", frame, frame)
     with pytest.raises(train.TrainingDataError, match="single class"):
-        train.run(tmp_path / "train.parquet", tmp_path / "m", FAST, EvaluateParams())
+        train.run(tmp_path / "d", tmp_path / "m", ORDERS, FAST, EvaluateParams())
     assert not (tmp_path / "m" / "model.joblib").exists()
 
 
 def test_missing_column_is_refused(tmp_path: Path) -> None:
-    generate_batch(1, 300).drop(columns=["brand"]).to_parquet(tmp_path / "train.parquet")
+    frame = generate_batch(1, 300).drop(columns=["brand"])
+    write_dataset(tmp_path / "d", frame, frame)
     with pytest.raises(train.TrainingDataError, match="brand"):
-        train.run(tmp_path / "train.parquet", tmp_path / "m", FAST, EvaluateParams())
+        train.run(tmp_path / "d", tmp_path / "m", ORDERS, FAST, EvaluateParams())
 
 
 def test_threshold_follows_costs() -> None:

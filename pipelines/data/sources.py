@@ -1,0 +1,177 @@
+"""Where ingest reads batches from (owner: data engineer): CSV/Parquet files, folders of them, HTTP(S) URLs.
+
+Every reader yields chunks of at most `chunk_rows` rows, numbered from 0 across the file, so files of any
+size land in bounded memory. Anything that cannot be read (wrong delimiter or encoding, a truncated Parquet
+file, an empty file, a URL that fails) raises `SourceError` naming the file and the setting that fixes it.
+"""
+
+from __future__ import annotations
+
+import csv
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.atomic import atomic_path
+
+Format = Literal["auto", "csv", "parquet"]
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_DELIMITERS = (";", "\t", "|", ",")
+
+
+class SourceError(ValueError):
+    """A source cannot be read; the message says which one and what to change."""
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    format: Format = "auto"
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    chunk_rows: int = 200_000
+
+
+def file_format(path: Path, fmt: Format) -> Literal["csv", "parquet"]:
+    if fmt != "auto":
+        return fmt
+    found = SUFFIXES.get(path.suffix.lower())
+    if found is None:
+        raise SourceError(
+            f"{path}: cannot tell the format from the suffix {path.suffix!r}; "
+            "name it .csv or .parquet, or set ingest.format"
+        )
+    return found  # type: ignore[return-value]
+
+
+def iter_file(path: Path, options: ReadOptions | None = None) -> Iterator[pd.DataFrame]:
+    """Chunks of a CSV or Parquet file. Errors surface on the first chunk, before anything is written."""
+    options = options or ReadOptions()
+    if not path.is_file():
+        raise SourceError(f"no such file: {path}")
+    fmt = file_format(path, options.format)
+    if path.stat().st_size == 0:
+        raise SourceError(f"{path} is empty (0 bytes)")
+    chunks = _iter_parquet(path, options) if fmt == "parquet" else _iter_csv(path, options)
+    first = 0
+    for chunk in chunks:
+        chunk.index = pd.RangeIndex(first, first + len(chunk))
+        first += len(chunk)
+        yield chunk
+
+
+def read_file(path: Path, options: ReadOptions | None = None) -> pd.DataFrame:
+    frames = list(iter_file(path, options))
+    return frames[0] if len(frames) == 1 else pd.concat(frames)
+
+
+def _iter_parquet(path: Path, options: ReadOptions) -> Iterator[pd.DataFrame]:
+    try:
+        parquet = pq.ParquetFile(path)
+        if parquet.metadata.num_rows == 0:
+            yield parquet.schema_arrow.empty_table().to_pandas()
+            return
+        for batch in parquet.iter_batches(batch_size=options.chunk_rows):
+            yield batch.to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(f"cannot read {path} as Parquet (truncated or not a Parquet file?): {exc}") from None
+
+
+def _iter_csv(path: Path, options: ReadOptions) -> Iterator[pd.DataFrame]:
+    # utf-8-sig reads plain UTF-8 too and drops the byte-order mark spreadsheet exports put in front of the header.
+    encoding = "utf-8-sig" if options.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else options.encoding
+    try:
+        # Everything as text: the contract coerces types, and row-level failures are reported row by row
+        # instead of pandas guessing a different type per chunk.
+        reader = pd.read_csv(
+            path, sep=options.delimiter, encoding=encoding, dtype=str, chunksize=options.chunk_rows, engine="c"
+        )
+        header_checked = False
+        with reader:
+            for chunk in reader:
+                if not header_checked:
+                    _check_header(path, list(chunk.columns), options.delimiter)
+                    header_checked = True
+                yield chunk
+        if not header_checked:  # a header and no rows: hand over the columns so the contract can judge them
+            header = pd.read_csv(path, sep=options.delimiter, encoding=encoding, dtype=str, nrows=0)
+            _check_header(path, list(header.columns), options.delimiter)
+            yield header
+    except UnicodeDecodeError as exc:
+        raise SourceError(
+            f"{path} is not valid {options.encoding} text ({exc.reason} at byte {exc.start}); "
+            "set ingest.encoding to the file's encoding, e.g. latin-1 or cp1252"
+        ) from None
+    except LookupError as exc:
+        raise SourceError(f"unknown encoding {options.encoding!r} (ingest.encoding): {exc}") from None
+    except pd.errors.EmptyDataError:
+        raise SourceError(f"{path} has no header row and no data") from None
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise SourceError(f"cannot parse {path} as CSV with delimiter {options.delimiter!r}: {exc}") from None
+
+
+def _check_header(path: Path, columns: list[str], delimiter: str) -> None:
+    if len(columns) == 1:
+        for other in _DELIMITERS:
+            if other != delimiter and other in columns[0]:
+                raise SourceError(
+                    f"{path}: the header reads as one column {columns[0][:60]!r}; the file looks "
+                    f"{other!r}-delimited, not {delimiter!r}: set ingest.delimiter (or --delimiter)"
+                )
+
+
+def list_folder(folder: Path, fmt: Format = "auto") -> list[Path]:
+    """The data files in a landing folder, in name order (hidden and unrelated files are ignored)."""
+    if not folder.is_dir():
+        raise SourceError(f"no such folder: {folder}")
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and not p.name.startswith(".")
+        and (p.suffix.lower() in SUFFIXES if fmt == "auto" else p.suffix.lower() in (f".{fmt}", ".pq"))
+    )
+    if not files:
+        raise SourceError(f"{folder} holds no .csv or .parquet files to ingest")
+    return files
+
+
+def url_name(url: str) -> str:
+    """The file name at the end of a URL's path ('' if there is none)."""
+    return Path(urllib.parse.urlparse(url).path).name
+
+
+def download(url: str, dest: Path, *, timeout_s: float, max_bytes: int) -> Path:
+    """Fetch `url` to `dest` atomically; a failed or partial download leaves nothing behind."""
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme not in ("http", "https"):
+        raise SourceError(f"{url!r} is not an http(s) URL")
+    try:
+        with (
+            urllib.request.urlopen(url, timeout=timeout_s) as response,
+            atomic_path(dest) as tmp,
+            tmp.open("wb") as out,
+        ):
+            copied = 0
+            while block := response.read(1 << 20):
+                copied += len(block)
+                if copied > max_bytes:
+                    raise SourceError(f"GET {url}: larger than {max_bytes >> 20} MiB (ingest.max_download_mb)")
+                out.write(block)
+    except urllib.error.HTTPError as exc:
+        raise SourceError(f"GET {url} failed: HTTP {exc.code} {exc.reason}") from None
+    except TimeoutError:
+        raise SourceError(f"GET {url} timed out after {timeout_s:g} s (ingest.timeout_s)") from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError | socket.timeout):
+            raise SourceError(f"GET {url} timed out after {timeout_s:g} s (ingest.timeout_s)") from None
+        raise SourceError(f"GET {url} failed: {exc.reason}") from None
+    return dest

@@ -1,0 +1,199 @@
+"""Every kind of bad input named in the data engineer's brief gets a clear error and changes no stored data."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pandas as pd
+import pytest
+
+from pipelines.data import ingest, sources
+from pipelines.data.generator import generate_batch
+from pipelines.data.validate import ContractViolation
+from tests.helpers import ORDERS
+
+
+def _orders(rows: int = 300, batch: int = 7) -> pd.DataFrame:
+    return generate_batch(batch, rows).drop(columns=["batch_id"])  # as a shop's export would look
+
+
+def _csv(frame: pd.DataFrame, path: Path, **kw: object) -> Path:
+    frame.to_csv(path, index=False, **kw)  # type: ignore[call-overload]
+    return path
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+BAD_INPUTS: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "missing column": (lambda d: _csv(_orders().drop(columns=["brand"]), d / "x.csv"), r"brand.*missing column"),
+    "extra column": (lambda d: _csv(_orders().assign(colour="red"), d / "x.csv"), r"colour.*not in contract"),
+    "wrong type": (
+        lambda d: _csv(_orders().assign(customer_height_cm="tall"), d / "x.csv"),
+        r"customer_height_cm: coerce_dtype",
+    ),
+    "unknown category": (lambda d: _csv(_orders().assign(channel="fax"), d / "x.csv"), r"channel: isin"),
+    "out of range": (lambda d: _csv(_orders().assign(discount=2.5), d / "x.csv"), r"discount: less_than"),
+    "all-null column": (lambda d: _csv(_orders().assign(customer_weight_kg=None), d / "x.csv"), r"null share"),
+    "duplicate ids": (
+        lambda d: _csv(pd.concat([_orders(), _orders().head(5)]), d / "x.csv"),
+        r"order_id: field_uniqueness",
+    ),
+    "empty file": (lambda d: _write(d / "x.csv", b""), r"is empty"),
+    "header only": (lambda d: _csv(_orders().head(0), d / "x.csv"), r"at least 100 valid rows"),
+    "truncated parquet": (
+        lambda d: _write(d / "x.parquet", _parquet_bytes()[:-200]),
+        r"cannot read .* as Parquet",
+    ),
+    "not parquet at all": (lambda d: _write(d / "x.parquet", b"a,b\n1,2\n"), r"as Parquet"),
+    "semicolon delimiter": (lambda d: _csv(_orders(), d / "x.csv", sep=";"), r"looks ';'-delimited"),
+    "latin-1 encoding": (
+        lambda d: _csv(_orders().assign(brand="café"), d / "x.csv", encoding="latin-1"),
+        r"not valid utf-8 text.*ingest.encoding",
+    ),
+    "unknown suffix": (lambda d: _write(d / "x.json", b"{}"), r"cannot tell the format"),
+}
+
+
+def _parquet_bytes() -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    _orders().to_parquet(buf)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[tuple[Path, Path, dict[str, bytes]]]:
+    """A raw folder with one batch already landed, and a snapshot of it to compare against."""
+    raw, q = tmp_path / "raw", tmp_path / "q"
+    ingest.run("batch-0001", ingest.generator_chunks(1, 300, 42), ORDERS, raw, q)
+    yield raw, q, {p.name: p.read_bytes() for p in raw.iterdir()}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_file_gets_a_clear_error_and_stores_nothing(
+    case: str, tmp_path: Path, store: tuple[Path, Path, dict[str, bytes]]
+) -> None:
+    raw, q, before = store
+    make, message = BAD_INPUTS[case]
+    (tmp_path / "in").mkdir()
+    path = make(tmp_path / "in")
+    with pytest.raises((ContractViolation, sources.SourceError)) as info:
+        ingest.from_file(path, ORDERS, raw, q, batch="incoming")
+    assert re.search(message, str(info.value), re.S), str(info.value)
+    assert {p.name: p.read_bytes() for p in raw.iterdir()} == before
+
+
+def test_csv_with_its_own_delimiter_and_encoding_lands_when_configured(tmp_path: Path) -> None:
+    frame = _orders()
+    path = _csv(frame, tmp_path / "week7.csv", sep=";", encoding="latin-1")
+    options = sources.ReadOptions(delimiter=";", encoding="latin-1", chunk_rows=64)
+    result = ingest.from_file(path, ORDERS, tmp_path / "raw", tmp_path / "q", options=options)
+    assert (result.batch_id, result.rows) == ("week7", 300)
+    landed = pd.read_parquet(tmp_path / "raw" / "week7.parquet")
+    assert set(landed["batch_id"]) == {"week7"} and landed["order_id"].tolist() == frame["order_id"].tolist()
+
+
+def test_utf8_byte_order_mark_is_fine(tmp_path: Path) -> None:
+    path = _csv(_orders(), tmp_path / "bom.csv", encoding="utf-8-sig")
+    assert ingest.from_file(path, ORDERS, tmp_path / "raw", tmp_path / "q").rows == 300
+
+
+def test_folder_lands_each_file_and_reports_the_bad_one(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _csv(generate_batch(1, 300).drop(columns=["batch_id"]), inbox / "2026-w01.csv")
+    generate_batch(2, 300).drop(columns=["batch_id"]).to_parquet(inbox / "2026-w02.parquet")
+    _csv(_orders().assign(channel="fax"), inbox / "2026-w03.csv")
+    (inbox / "notes.txt").write_text("ignored")
+    (inbox / ".partial.csv").write_text("ignored")
+    outcomes = ingest.from_folder(inbox, ORDERS, tmp_path / "raw", tmp_path / "q")
+    assert [p.name for p, _ in outcomes] == ["2026-w01.csv", "2026-w02.parquet", "2026-w03.csv"]
+    assert [type(o).__name__ for _, o in outcomes] == ["IngestResult", "IngestResult", "ContractViolation"]
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["2026-w01.parquet", "2026-w02.parquet"]
+    again = ingest.from_folder(inbox, ORDERS, tmp_path / "raw", tmp_path / "q")
+    assert [getattr(o, "status", None) for _, o in again][:2] == ["unchanged", "unchanged"]
+
+
+def test_empty_or_missing_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(sources.SourceError, match="no such folder"):
+        sources.list_folder(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(sources.SourceError, match=r"holds no \.csv or \.parquet"):
+        sources.list_folder(tmp_path / "empty")
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    files: ClassVar[dict[str, bytes]] = {}
+
+    def do_GET(self) -> None:
+        if self.path == "/slow.csv":
+            time.sleep(1.0)
+        body = self.files.get(self.path)
+        if body is None:
+            self.send_error(404, "Not Found")
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """A file server on 127.0.0.1 for the URL source, stopped at the end of the test."""
+    csv = _csv(generate_batch(4, 300).drop(columns=["batch_id"]), tmp_path / "w.csv").read_bytes()
+    _Handler.files = {"/exports/2026-w04.csv": csv, "/slow.csv": csv}
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def test_url_source_lands_and_cleans_up(server: str, tmp_path: Path) -> None:
+    downloads = tmp_path / "downloads"
+    result = ingest.from_url(f"{server}/exports/2026-w04.csv", ORDERS, tmp_path / "raw", tmp_path / "q", downloads)
+    assert (result.batch_id, result.rows, result.status) == ("2026-w04", 300, "landed")
+    assert not any(downloads.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("path", "timeout", "message"),
+    [("/exports/missing.csv", 5.0, "HTTP 404"), ("/slow.csv", 0.2, r"timed out after 0\.2 s")],
+)
+def test_url_failures_are_named_and_store_nothing(
+    server: str, tmp_path: Path, path: str, timeout: float, message: str
+) -> None:
+    raw, downloads = tmp_path / "raw", tmp_path / "downloads"
+    with pytest.raises(sources.SourceError, match=message):
+        ingest.from_url(f"{server}{path}", ORDERS, raw, tmp_path / "q", downloads, timeout_s=timeout)
+    assert not raw.exists() or not any(raw.iterdir())
+    assert not downloads.exists() or not any(downloads.iterdir())
+
+
+def test_download_size_cap(server: str, tmp_path: Path) -> None:
+    with pytest.raises(sources.SourceError, match="larger than"):
+        sources.download(f"{server}/exports/2026-w04.csv", tmp_path / "d.csv", timeout_s=5, max_bytes=1000)
+    assert not (tmp_path / "d.csv").exists()
+
+
+def test_only_http_urls(tmp_path: Path) -> None:
+    with pytest.raises(sources.SourceError, match="not an http"):
+        sources.download("file:///etc/passwd", tmp_path / "x.csv", timeout_s=1, max_bytes=10)
