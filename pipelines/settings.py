@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=0, le=65535)
     reload_interval_s: float = Field(10.0, gt=0)
     max_batch_size: int = Field(1000, gt=0)
+    # DVC remote for pushes and fetches, e.g. s3://bucket/relay; empty: the default remote in .dvc/config.
+    dvc_remote: str = ""
     # Rows per chunk when data stages stream files: bounds their memory whatever the batch size.
     chunk_rows: int = Field(200_000, gt=0)
 
@@ -86,6 +88,10 @@ class Settings(BaseSettings):
     @property
     def validated_dir(self) -> Path:
         return self.root / "data" / "validated"
+
+    @property
+    def versions_catalog(self) -> Path:
+        return self.root / "data" / "versions.jsonl"
 
     @property
     def downloads_dir(self) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,6 +83,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     root = make_workspace(tmp_path / "ws")
     monkeypatch.setenv("RELAY_ROOT", str(root))
     monkeypatch.setenv("PREFECT_HOME", str(root / "local" / "prefect"))
+    # DVC runs stage commands (`relay stage ...`) through the shell: the venv's bin must be on PATH.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     (root / "local" / "prefect").mkdir(parents=True)
     monkeypatch.chdir(root)
     yield root

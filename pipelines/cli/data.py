@@ -176,3 +176,50 @@ def contract() -> None:
     console.print(table)
     limits = f"batch: at least {c.batch.min_rows} rows" + (f", at most {c.batch.max_rows}" if c.batch.max_rows else "")
     console.print(f"{limits}; id {c.id_column!r}, batch {c.batch_column!r}, target {c.target!r}")
+
+
+@app.command("versions")
+@friendly_errors
+def versions() -> None:
+    """List the data versions (DVC md5 of data/dataset): rows, batches and when each was first seen."""
+    from pipelines.data import catalog
+    from pipelines.settings import get_settings
+
+    s = get_settings()
+    now = catalog.record(s.root, s.dataset_dir, s.versions_catalog) if (s.root / "dvc.lock").is_file() else None
+    found = catalog.read(s.versions_catalog)
+    if not found:
+        console.print("no data versions yet: land batches and run `relay pipeline` (or `dvc repro version`)")
+        return
+    table = Table(title="data versions (newest last; * = in the workspace now)", title_justify="left")
+    for col in ("", "version", "first seen", "rows", "train / holdout", "batches"):
+        table.add_column(col, overflow="fold")
+    for v in found:
+        batches = ", ".join(v.batches) if len(v.batches) <= 4 else f"{v.batches[0]} … {v.batches[-1]}"
+        table.add_row(
+            "*" if now and v.version == now.version else "",
+            v.version[:12],
+            v.created_at[:16].replace("T", " "),
+            str(v.rows),
+            f"{v.train_rows} / {v.holdout_rows}",
+            f"{batches} ({len(v.batches)})",
+        )
+    console.print(table)
+
+
+@app.command("checkout")
+@friendly_errors
+def checkout(version: Annotated[str, typer.Argument(help="Version md5, or its first 6+ characters.")]) -> None:
+    """Restore a data version into data/validated and data/dataset and point dvc.lock at it.
+
+    Train on it with `dvc repro --single-item train evaluate`; `relay pipeline` rebuilds from data/raw.
+    """
+    from pipelines.data import catalog
+    from pipelines.settings import get_settings
+
+    s = get_settings()
+    restored = catalog.checkout(s.root, s.dataset_dir, s.versions_catalog, version, remote_url=s.dvc_remote)
+    console.print(
+        f"checked out data version {restored.version} ({restored.rows} rows, {len(restored.batches)} batches); "
+        "`dvc status` now shows the data stages as changed against data/raw"
+    )

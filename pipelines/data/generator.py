@@ -3,8 +3,8 @@
 The shop story: customers pick a size; whether the item comes back depends mostly on fit, i.e. on the
 ordered size against the customer's true body size, corrected by how the brand and category run. The label
 is learnable but noisy. Seasons shape the catalogue: winter sells outerwear and knitwear, summer dresses, and
-sale weeks (January, July, Black Friday) bring deeper discounts. Scenarios switch on drift whose ground truth
-is known, so tests can demand that the monitor fires on exactly the drifted features:
+sale seasons (January–February, July–August, Black Friday) bring deeper discounts. Scenarios switch on drift
+whose ground truth is known, so tests can demand that the monitor fires on exactly the drifted features:
 
 - ``new_brand``     covariate + concept: a brand that runs a full size small takes 35% of orders
                     (drifts ``brand``; returns rise for it)
@@ -64,7 +64,7 @@ def _season(week_start: datetime) -> int:
 
 
 def _sale_week(week_start: datetime) -> bool:
-    return week_start.month in (1, 7) or (week_start.month == 11 and week_start.day >= 20)
+    return week_start.month in (1, 2, 7, 8) or (week_start.month == 11 and week_start.day >= 20)
 
 
 def _check(batch: int, rows: int, scenarios: Sequence[str]) -> None:

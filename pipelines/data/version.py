@@ -108,9 +108,20 @@ def data_version(root: Path, dataset_out: str = "data/dataset") -> str:
     return stage_out_md5(root, "version", dataset_out)
 
 
-def push(root: Path) -> int:
-    """Push DVC-tracked data and models to the default remote; returns the number of files pushed."""
+def remote_config(remote_url: str) -> dict[str, Any] | None:
+    """DVC configuration that makes `remote_url` the default remote for one run, leaving `.dvc/config` alone.
+
+    Credentials and endpoints come from the tool's own settings, e.g. AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+    and, for MinIO or another S3-compatible store, AWS_ENDPOINT_URL_S3.
+    """
+    if not remote_url:
+        return None
+    return {"core": {"remote": "relay"}, "remote": {"relay": {"url": remote_url}}}
+
+
+def push(root: Path, remote_url: str = "") -> int:
+    """Push DVC-tracked data and models to the default remote (or `remote_url`); returns the files pushed."""
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo:
+    with Repo(str(root), config=remote_config(remote_url)) as repo:
         return int(repo.push())

@@ -67,7 +67,9 @@ def replay_traffic(url: str, batch: int, settings: Settings) -> int:
     d = settings.params.demo
     p = settings.params.ingest
     orders = generate_batch(batch, p.rows_per_batch, p.seed, d.drift_scenarios, with_label=False)
-    records = orders[settings.contract.feature_columns()].to_dict(orient="records")
+    features = orders[settings.contract.feature_columns()]
+    # Missing values travel as JSON null (NaN is not JSON); the API accepts null where the contract allows it.
+    records = features.astype(object).where(features.notna(), None).to_dict(orient="records")
     sent = 0
     with httpx.Client(base_url=url, timeout=30) as client:
         for start in range(0, len(records), d.replay_batch_size):

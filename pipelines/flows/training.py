@@ -39,10 +39,10 @@ def run_dvc_stage(root: str, name: str) -> bool:
 
 
 @task(name="dvc-push", tags=prefect_tags("version"), **RETRY_TRANSIENT)
-def push_data(root: str) -> int:
+def push_data(root: str, remote_url: str) -> int:
     from pipelines.data.version import push
 
-    return push(Path(root))
+    return push(Path(root), remote_url)
 
 
 @task(name="track", tags=prefect_tags("track"))
@@ -102,14 +102,16 @@ def training_flow(trigger: str = "manual", settings: Settings | None = None) -> 
             ran = run_dvc_stage.with_options(name=f"dvc-{name}", tags=prefect_tags(name))(root, name)
         if not ran:
             note("inputs unchanged since dvc.lock: skipped")
+    from pipelines.data import catalog
     from pipelines.data.version import data_version
     from pipelines.dataset import read_manifest
 
     version = data_version(s.root)
+    catalog.record(s.root, s.dataset_dir, s.versions_catalog)
     m = read_manifest(s.dataset_dir)
     banner("version", f"data version {version[:10]} ({m['rows']} rows, batches {', '.join(m['batches'])})")
     with timed("version"):
-        pushed = push_data(root)
+        pushed = push_data(root, s.dvc_remote)
     note(f"dvc push: {pushed} file(s) sent to the DVC remote")
     banner("track", "MLflow run with params, metrics, model, dataset and lineage tags")
     with timed("track"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from fastapi.testclient import TestClient
 from pipelines.flows.demo import wait_until_ready
 from pipelines.prediction_log import read_window
 from pipelines.settings import Settings
-from tests.helpers import ORDERS
+from tests.helpers import ORDERS, REPO
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +79,7 @@ def test_openapi_examples_come_from_the_contract(service: tuple[TestClient, Sett
 def test_not_ready_without_a_champion(tmp_path: Path) -> None:
     from services.api.main import create_app
 
+    shutil.copy(REPO / "contract.yaml", tmp_path / "contract.yaml")
     s = Settings(root=tmp_path, prediction_log_url=f"sqlite:///{tmp_path}/log.db")
     with TestClient(create_app(s)) as client:
         r = client.get("/health/ready")

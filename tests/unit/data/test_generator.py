@@ -90,5 +90,5 @@ def test_seasons_shape_catalogue_and_discounts() -> None:
     share = lambda f, c: (f["category"] == c).mean()  # noqa: E731
     assert share(winter, "outerwear") > share(summer, "outerwear") + 0.1
     assert share(summer, "dresses") > share(winter, "dresses") + 0.1
-    assert winter["discount"].mean() > autumn["discount"].mean()  # January sales
-    assert np.isclose(summer["discount"].mean(), winter["discount"].mean(), rtol=0.1)  # July sales
+    assert winter["discount"].mean() > autumn["discount"].mean() + 0.02  # winter sales
+    assert np.isclose(summer["discount"].mean(), winter["discount"].mean(), rtol=0.1)  # summer sales
