@@ -54,23 +54,23 @@ STAGES: tuple[Stage, ...] = (
         "ingest",
         Role.DATA_ENGINEER,
         "pipelines.data.ingest",
-        "a source: generator batch, CSV or Parquet file",
-        "raw batch file `data/raw/<batch>.parquet`",
+        "a source: generator batch, CSV/Parquet file, folder of them, or URL",
+        "raw batch file `data/raw/<batch>.parquet`; rejected rows in `data/quarantine/`",
     ),
     Stage(
         "validate",
         Role.DATA_ENGINEER,
         "pipelines.data.validate",
-        "raw batches + the data contract",
-        "`data/validated/orders.parquet`, or a report naming every bad column",
+        "landed batches + the data contract (`contract.yaml`)",
+        "`data/validated/<batch>.parquet`, or a report naming every bad column",
         dvc_stage=True,
     ),
     Stage(
         "version",
         Role.DATA_ENGINEER,
         "pipelines.data.version",
-        "validated orders",
-        "train/holdout split `data/dataset/` with a DVC md5 as data version, pushed to the DVC remote",
+        "validated batches",
+        "train/holdout split `data/dataset/` whose DVC md5 is the data version, listed by `relay data versions`",
         dvc_stage=True,
     ),
     Stage(
@@ -128,7 +128,15 @@ STAGES: tuple[Stage, ...] = (
 
 # Paths each role answers for in code review; rendered into .github/CODEOWNERS.
 OWNED_PATHS: dict[Role, tuple[str, ...]] = {
-    Role.DATA_ENGINEER: ("/pipelines/data/", "/pipelines/contract.py", "/tests/unit/data/"),
+    Role.DATA_ENGINEER: (
+        "/pipelines/data/",
+        "/pipelines/contract.py",
+        "/pipelines/dataset.py",
+        "/contract.yaml",
+        "/docs/bring-your-own-data.md",
+        "/docs/examples/",
+        "/tests/unit/data/",
+    ),
     Role.DATA_SCIENTIST: ("/pipelines/training/", "/pipelines/scoring.py", "/tests/unit/training/"),
     Role.ML_ENGINEER: (
         "/pipelines/release/",

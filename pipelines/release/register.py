@@ -103,7 +103,7 @@ def run(
         client.create_registered_model(
             model_name,
             tags=tags_for("register"),
-            description="Predicts at checkout whether an order will be returned for fit.",
+            description=f"Predicts `{contract.target}` for {contract.name} records. {contract.description}",
         )
     mv = _version_for_run(client, model_name, run_id)
     if mv is None:
