@@ -114,3 +114,42 @@ def test_demo_refuses_to_clear_foreign_batches(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match=r"my-orders\.parquet"):
         reset_demo_state(s)
     assert (s.raw_dir / "my-orders.parquet").exists()
+
+
+def test_data_validate_takes_delimiter_and_stamps_the_batch_column(tmp_path: Path) -> None:
+    path = tmp_path / "week.csv"
+    generate_batch(1, 300).drop(columns=["batch_id"]).to_csv(path, index=False, sep=";")
+    wrong = runner.invoke(app, ["data", "validate", str(path)])
+    assert wrong.exit_code == 1 and "';'-delimited" in wrong.output
+    right = runner.invoke(app, ["data", "validate", str(path), "--delimiter", ";"])
+    assert right.exit_code == 0, right.output
+    assert "300 rows valid" in right.output
+
+
+def test_data_contract_prints_every_column() -> None:
+    result = runner.invoke(app, ["data", "contract"])
+    assert result.exit_code == 0
+    for name in ("order_id", "customer_weight_kg", "usual_size", "returned", "unique"):
+        assert name in result.output
+
+
+def test_bad_contract_is_named_and_exits_2(workspace: Path) -> None:
+    (workspace / "contract.yaml").write_text(
+        (workspace / "contract.yaml").read_text().replace("    min: 120\n", "    min: 320\n", 1)
+    )
+    result = runner.invoke(app, ["data", "validate", str(workspace / "params.yaml")])
+    assert result.exit_code == 2
+    assert "columns.customer_height_cm" in result.output and "min" in result.output
+
+
+def test_ingest_folder_lands_good_files_and_exits_1_for_a_bad_one(workspace: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    generate_batch(1, 300).drop(columns=["batch_id"]).to_parquet(inbox / "w01.parquet")
+    generate_batch(2, 300).drop(columns=["batch_id"]).assign(channel="fax").to_parquet(inbox / "w02.parquet")
+    result = runner.invoke(app, ["data", "ingest", "--folder", str(inbox)])
+    assert result.exit_code == 1
+    assert "landed" in result.output and "refused" in result.output and "w02.parquet" in result.output
+    assert sorted(p.name for p in (workspace / "data" / "raw").iterdir()) == ["w01.parquet"]
+    both = runner.invoke(app, ["data", "ingest", "--folder", str(inbox), "--file", str(inbox / "w01.parquet")])
+    assert both.exit_code == 1 and "one source at a time" in both.output
