@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandera.pandas as pa
-import pyarrow as pa_arrow
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipelines.yaml_file import load_model
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+    import pyarrow as pa_arrow
 
 Kind = Literal["id", "batch", "timestamp", "numeric", "categorical", "ordinal", "target"]
 FEATURE_KINDS = ("numeric", "categorical", "ordinal")
@@ -158,24 +161,21 @@ class Contract(BaseModel):
 
     def pandera_schema(self, *, with_target: bool = True) -> pa.DataFrameSchema:
         """The pandera schema of one batch; strict (unknown columns are errors) and coercing (CSV text is fine)."""
+        # pandera and pandas load only here: settings (and so every command) read the contract at start-up.
+        import pandera.pandas as pa
+
         cols = {n: _pandera_column(c, n == self.id_column) for n, c in self.columns.items()}
         if not with_target:
             cols.pop(self.target)
         return pa.DataFrameSchema(cols, strict=True, coerce=True, name=self.name)
 
-    def feature_schema(self) -> pa.DataFrameSchema:
-        """Schema of the model inputs only (what the API accepts and the monitor compares)."""
-        cols = {n: _pandera_column(c, False) for n, c in self.columns.items() if c.is_feature}
-        return pa.DataFrameSchema(cols, strict="filter", coerce=True, name=f"{self.name}-features")
-
     def example_record(self) -> dict[str, Any]:
         return {n: c.example for n, c in self.columns.items() if c.is_feature}
 
-    def dtypes(self) -> dict[str, str]:
-        return {n: _dtype(c) for n, c in self.columns.items()}
-
     def arrow_schema(self) -> pa_arrow.Schema:
         """Column types on disk. Explicit, so a chunk whose optional column is all null still fits the file."""
+        import pyarrow as pa_arrow
+
         types = {
             "float64": pa_arrow.float64(),
             "int64": pa_arrow.int64(),
@@ -196,6 +196,8 @@ def _dtype(c: Column) -> str:
 
 
 def _pandera_column(c: Column, unique: bool) -> pa.Column:
+    import pandera.pandas as pa
+
     checks: list[pa.Check] = []
     if c.minimum is not None:
         checks.append(pa.Check.ge(c.minimum))
@@ -222,19 +224,4 @@ def _pandera_column(c: Column, unique: bool) -> pa.Column:
 
 def load(path: Path) -> Contract:
     """Read and check `contract.yaml`; every problem is reported with the key it is under."""
-    if not path.is_file():
-        raise ContractError(f"data contract not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ContractError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ContractError(f"{path} must hold a mapping (name, id_column, columns, ...)")
-    try:
-        return Contract.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg'].removeprefix('Value error, ')}"
-            for err in exc.errors()
-        )
-        raise ContractError(f"{path}: {problems}") from None
+    return load_model(path, Contract, ContractError, "data contract")

@@ -79,24 +79,36 @@ def ingest(  # noqa: PLR0917 (Typer maps each parameter to one option)
     if batch_id is not None and source not in ("file", "url"):
         raise ValueError("--batch-id names a single file or URL batch; generator batches are named from --batch")
     options = _read_options(s, delimiter, encoding)
-    common = {"max_invalid_share": s.params.validate_.max_invalid_share}
+    tolerance = s.params.validate_.max_invalid_share
     if source == "generator":
         bid = f"batch-{batch:04d}"
         banner("ingest", f"{bid} from the synthetic generator")
         chunks = stage.generator_chunks(batch, p.rows_per_batch, p.seed, scenario or [])
-        _print(stage.run(bid, chunks, s.contract, s.raw_dir, s.quarantine_dir, origin="generator", **common))
+        _print(
+            stage.run(
+                bid, chunks, s.contract, s.raw_dir, s.quarantine_dir, origin="generator", max_invalid_share=tolerance
+            )
+        )
     elif source == "file":
         path = Path(str(location)) if file else s.root / str(location)
         banner("ingest", str(path))
         _print(
-            stage.from_file(path, s.contract, s.raw_dir, s.quarantine_dir, batch=batch_id, options=options, **common)
+            stage.from_file(
+                path,
+                s.contract,
+                s.raw_dir,
+                s.quarantine_dir,
+                batch=batch_id,
+                options=options,
+                max_invalid_share=tolerance,
+            )
         )
     elif source == "folder":
         path = Path(str(location)) if folder else s.root / str(location)
         banner("ingest", f"every file in {path}")
         failed = 0
         for item, outcome in stage.from_folder(
-            path, s.contract, s.raw_dir, s.quarantine_dir, options=options, **common
+            path, s.contract, s.raw_dir, s.quarantine_dir, options=options, max_invalid_share=tolerance
         ):
             if isinstance(outcome, Exception):
                 failed += 1
@@ -117,7 +129,7 @@ def ingest(  # noqa: PLR0917 (Typer maps each parameter to one option)
             options=options,
             timeout_s=p.timeout_s,
             max_bytes=p.max_download_mb << 20,
-            **common,
+            max_invalid_share=tolerance,
         )
         _print(result)
 

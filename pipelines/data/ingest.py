@@ -157,6 +157,7 @@ def from_file(
     batch: str | None = None,
     options: sources.ReadOptions = DEFAULT_OPTIONS,
     max_invalid_share: float = 0.0,
+    origin: str = "",
 ) -> IngestResult:
     """Land one CSV/Parquet file; the batch id defaults to the file name without its suffix."""
     return run(
@@ -166,7 +167,7 @@ def from_file(
         raw_dir,
         quarantine_dir,
         max_invalid_share=max_invalid_share,
-        origin=str(path),
+        origin=origin or str(path),
     )
 
 
@@ -222,12 +223,13 @@ def from_url(
     local = downloads / f"{batch}{suffix}"
     sources.download(url, local, timeout_s=timeout_s, max_bytes=max_bytes)
     try:
-        return run(
-            batch,
-            sources.iter_file(local, options),
+        return from_file(
+            local,
             contract,
             raw_dir,
             quarantine_dir,
+            batch=batch,
+            options=options,
             max_invalid_share=max_invalid_share,
             origin=url,
         )

@@ -68,11 +68,6 @@ def iter_file(path: Path, options: ReadOptions | None = None) -> Iterator[pd.Dat
         yield chunk
 
 
-def read_file(path: Path, options: ReadOptions | None = None) -> pd.DataFrame:
-    frames = list(iter_file(path, options))
-    return frames[0] if len(frames) == 1 else pd.concat(frames)
-
-
 def _iter_parquet(path: Path, options: ReadOptions) -> Iterator[pd.DataFrame]:
     try:
         parquet = pq.ParquetFile(path)
