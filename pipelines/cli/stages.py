@@ -70,4 +70,4 @@ def evaluate() -> None:
     metrics = stage.run(
         s.model_dir, s.dataset_dir, s.metrics_dir, s.plots_dir, contract=s.contract, params=s.params.evaluate
     )
-    console.print("  holdout: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    console.print("  holdout: " + ", ".join(f"{k}={v:g}" for k, v in metrics.items()))

@@ -318,11 +318,11 @@ def _print_summary(
         )
     rows = [
         ("ingest", "weekly order batches landed", "data/raw/"),
-        ("validate", "contract-checked order table", "data/validated/, metrics/validation.json"),
+        ("validate", "batches checked against contract.yaml", "data/validated/, metrics/validation.json"),
         (
             "version",
             f"data version {first['data_version'][:10]} → {data_version(s.root)[:10]}",
-            "dvc.lock, `dvc data status`, local/dvc-remote/",
+            "`relay data versions`, dvc.lock, local/dvc-remote/",
         ),
         ("train", "scikit-learn HistGradientBoosting pipeline", "models/, `dvc repro train`"),
         ("evaluate", auc, "metrics/, plots/, `dvc metrics show`"),
