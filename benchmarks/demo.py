@@ -94,7 +94,8 @@ def main() -> None:
     header = (
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} cores ({cpu}), Python "
         f"{platform.python_version()}, median of {args.runs} run(s). Cold: fresh clone, empty DVC cache. "
-        "Warm: the same clone again (DVC restores train from its run cache; validate and version, whose outputs persist, run again). Before the runs, "
+        "Warm: the same clone again (DVC restores train from its run cache; validate and version, "
+        "whose outputs persist, run again). Before the runs, "
         f"Prefect's first flow in this process tree took {setup:.1f} s (with its one-time database setup if "
         "this machine had none yet)."
     )
