@@ -123,7 +123,7 @@ def test_data_validate_takes_delimiter_and_stamps_the_batch_column(tmp_path: Pat
     assert wrong.exit_code == 1 and "';'-delimited" in wrong.output
     right = runner.invoke(app, ["data", "validate", str(path), "--delimiter", ";"])
     assert right.exit_code == 0, right.output
-    assert "300 rows valid" in right.output
+    assert "300 rows valid" in " ".join(right.output.split())  # rich wraps long temp paths
 
 
 def test_data_contract_prints_every_column() -> None:
