@@ -4,7 +4,25 @@ from __future__ import annotations
 
 import os
 import subprocess
+from enum import StrEnum
 from pathlib import Path
+
+
+class Trigger(StrEnum):
+    """Why a model was trained; tagged on its MLflow run (`relay.trigger`) and shown by the registry views."""
+
+    INITIAL = "initial"  # the first model of a project (the demo's week 1-4)
+    MANUAL = "manual"  # a person ran `relay pipeline` or `dvc repro`
+    SCHEDULED = "scheduled"  # a Prefect schedule
+    DRIFT = "drift"  # the monitor found drift and enough new labels
+
+
+def check_trigger(value: str) -> Trigger:
+    try:
+        return Trigger(value)
+    except ValueError:
+        known = ", ".join(t.value for t in Trigger)
+        raise ValueError(f"unknown training trigger {value!r}; use one of: {known}") from None
 
 
 def git_commit(root: Path) -> str:
@@ -26,13 +44,21 @@ def git_commit(root: Path) -> str:
     return f"{commit}-dirty" if commit != "unknown" and dirty.stdout.strip() else commit
 
 
-def configure_mlflow(tracking_uri: str) -> None:
-    """Point MLflow at `tracking_uri`, failing fast with a clear message if it cannot be reached."""
+def configure_mlflow(tracking_uri: str, *, probe: bool = False) -> None:
+    """Point MLflow at `tracking_uri`, failing fast with a clear message if it cannot be reached.
+
+    With `probe`, a database store is opened too (creating a new SQLite store), so a flow can refuse to
+    start rather than train for minutes and then fail to record the result.
+    """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
     if tracking_uri.startswith("sqlite:///"):
-        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tracking_uri.removeprefix("sqlite:///")).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConnectionError(f"MLflow tracking store {tracking_uri} cannot be created: {exc}") from None
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     if tracking_uri.startswith(("http://", "https://")):
@@ -42,3 +68,25 @@ def configure_mlflow(tracking_uri: str) -> None:
             httpx.get(tracking_uri.rstrip("/") + "/health", timeout=5).raise_for_status()
         except httpx.HTTPError as exc:
             raise ConnectionError(f"MLflow tracking server {tracking_uri} is unreachable: {exc}") from None
+    elif probe:
+        if "://" in tracking_uri and not tracking_uri.startswith(("file:", "sqlite:")):
+            _probe_database(tracking_uri)
+        try:
+            mlflow.MlflowClient().search_experiments(max_results=1)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConnectionError(f"MLflow tracking store {tracking_uri} cannot be used: {first}") from None
+
+
+def _probe_database(uri: str) -> None:
+    """One quick connection attempt: MLflow's own store retries an unreachable database for minutes."""
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": 5}, pool_pre_ping=False)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConnectionError(f"MLflow tracking store {uri} cannot be used: {first}") from None

@@ -90,6 +90,13 @@ STAGES: tuple[Stage, ...] = (
         dvc_stage=True,
     ),
     Stage(
+        "sweep",
+        Role.DATA_SCIENTIST,
+        "pipelines.training.sweep",
+        "the versioned train split + the search space in `params.yaml` (`sweep`)",
+        "one nested MLflow run per trial, the best marked; the values to adopt via `dvc exp run -S` or `--apply`",
+    ),
+    Stage(
         "track",
         Role.DATA_SCIENTIST,
         "pipelines.training.track",

@@ -63,6 +63,50 @@ class EvaluateParams(_Section):
     cost_false_positive: float = Field(1.0, gt=0)
     suggestion_success_rate: float = Field(0.5, ge=0, le=1)
     segments: list[str] = Field(default_factory=lambda: ["channel", "category", "brand"])  # metrics per value
+    min_segment_rows: int = Field(100, ge=1)  # segments smaller than this are listed but not ranked
+    calibration_bins: int = Field(10, ge=2, le=100)
+    importance_rows: int = Field(5000, ge=100)  # holdout rows used for permutation importance
+    importance_repeats: int = Field(5, ge=1, le=50)
+
+
+# The hyperparameters a sweep may vary: the model's, not the seed or the validation slice.
+Tunable = Literal["learning_rate", "max_iter", "max_leaf_nodes", "min_samples_leaf", "l2_regularization"]
+
+
+_INTEGER_KEYS = {"max_iter", "max_leaf_nodes", "min_samples_leaf"}
+
+
+def _default_space() -> dict[Tunable, list[float]]:
+    return {"learning_rate": [0.04, 0.08, 0.15], "max_leaf_nodes": [15, 31, 63]}
+
+
+class SweepParams(_Section):
+    trials: int = Field(8, ge=1, le=1000)
+    parallel: int = Field(2, ge=1, le=64)
+    runner: Literal["processes", "threads", "dask"] = "processes"
+    metric: Literal["roc_auc", "pr_auc", "brier", "f1"] = "roc_auc"
+    seed: int = 0
+    space: dict[Tunable, list[float]] = Field(default_factory=_default_space)
+
+    @model_validator(mode="after")
+    def _space_is_usable(self) -> SweepParams:
+        if not self.space:
+            raise ValueError("sweep.space is empty: name at least one train.* key and the values to try")
+        for key, values in self.space.items():
+            if not values:
+                raise ValueError(f"sweep.space.{key} has no values to try")
+            if len(set(values)) != len(values):
+                raise ValueError(f"sweep.space.{key} lists a value twice: {values}")
+            for value in values:
+                # The same rules as params.yaml's train section, so a bad value fails before any trial runs.
+                try:
+                    TrainParams(**{key: int(value) if key in _INTEGER_KEYS else value})
+                except ValueError as exc:
+                    first = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+                    raise ValueError(f"sweep.space.{key}: {value!r} is not a valid train.{key} ({first})") from None
+                if key in _INTEGER_KEYS and value != int(value):
+                    raise ValueError(f"sweep.space.{key}: {value!r} must be a whole number")
+        return self
 
 
 class PromoteParams(_Section):
@@ -113,6 +157,7 @@ class Params(_Section):
     version: VersionParams = VersionParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    sweep: SweepParams = SweepParams()
     promote: PromoteParams = PromoteParams()
     monitor: MonitorParams = MonitorParams()
     retrain: RetrainParams = RetrainParams()

@@ -11,15 +11,30 @@ from sklearn.metrics import (
     brier_score_loss,
     confusion_matrix,
     f1_score,
+    precision_score,
+    recall_score,
     roc_auc_score,
 )
 
 
-def choose_threshold(y: np.ndarray, proba: np.ndarray, cost_fn: float, cost_fp: float) -> float:
-    """Threshold with the least expected cost: a missed return costs `cost_fn`, a needless hint `cost_fp`."""
-    grid = np.linspace(0.05, 0.95, 91)
-    costs = [cost_fn * np.sum((proba < t) & (y == 1)) + cost_fp * np.sum((proba >= t) & (y == 0)) for t in grid]
-    return round(float(grid[int(np.argmin(costs))]), 4)
+def negative_cost(y: np.ndarray, pred: np.ndarray, *, cost_fn: float, cost_fp: float) -> float:
+    """Minus the total cost of the decisions `pred`: a missed return costs `cost_fn`, a needless hint `cost_fp`."""
+    (_, fp), (fn, _) = confusion_matrix(y, pred, labels=[0, 1])
+    return -float(cost_fn * fn + cost_fp * fp)
+
+
+def choose_threshold(model: Any, x: Any, y: Any, cost_fn: float, cost_fp: float) -> float:
+    """The decision threshold with the least expected cost on (`x`, `y`), rows the fitted `model` never saw.
+
+    scikit-learn's TunedThresholdClassifierCV does the search; `cv="prefit"` keeps the model as fitted.
+    """
+    from sklearn.metrics import make_scorer
+    from sklearn.model_selection import TunedThresholdClassifierCV
+
+    scorer = make_scorer(negative_cost, cost_fn=cost_fn, cost_fp=cost_fp)
+    tuned = TunedThresholdClassifierCV(model, scoring=scorer, cv="prefit", refit=False, thresholds=200)
+    tuned.fit(x, y)
+    return round(float(tuned.best_threshold_), 4)
 
 
 def score(y: np.ndarray, proba: np.ndarray, threshold: float, success_rate: float) -> dict[str, float]:
@@ -33,6 +48,8 @@ def score(y: np.ndarray, proba: np.ndarray, threshold: float, success_rate: floa
         "roc_auc": round(float(roc_auc_score(y, proba)), 6),
         "pr_auc": round(float(average_precision_score(y, proba)), 6),
         "f1": round(float(f1_score(y, pred, zero_division=0)), 6),
+        "precision": round(float(precision_score(y, pred, zero_division=0)), 6),
+        "recall": round(float(recall_score(y, pred, zero_division=0)), 6),
         "brier": round(float(brier_score_loss(y, proba)), 6),
         "returns_avoided_per_1000": round(1000 * tp * success_rate / len(y), 3),
         "threshold": threshold,

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(1000, gt=0)
     # DVC remote for pushes and fetches, e.g. s3://bucket/relay; empty: the default remote in .dvc/config.
     dvc_remote: str = ""
+    # Dask scheduler for `relay train sweep --runner dask` (tcp://host:8786); empty: a local cluster.
+    dask_address: str = ""
     # Rows per chunk when data stages stream files: bounds their memory whatever the batch size.
     chunk_rows: int = Field(200_000, gt=0)
 

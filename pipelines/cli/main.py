@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli import data, model, stages
+from pipelines.cli import data, model, stages, train
 from pipelines.cli.console import console, err, friendly_errors, quiet_tools
+from pipelines.lineage import Trigger
 
 app = typer.Typer(
     help="Relay: an MLOps reference pipeline with role-owned stages.",
@@ -20,6 +21,8 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(model.app, name="model")
 app.add_typer(stages.app, name="stage")
+app.add_typer(train.app, name="train")
+app.add_typer(train.experiments, name="experiments")
 
 
 @app.command("roles")
@@ -56,13 +59,13 @@ def roles(
 @app.command("pipeline")
 @friendly_errors
 def pipeline(
-    trigger: Annotated[str, typer.Option(help="Why training runs: manual, scheduled or drift.")] = "manual",
+    trigger: Annotated[Trigger, typer.Option(help="Why training runs; tagged on the MLflow run.")] = Trigger.MANUAL,
 ) -> None:
     """Training flow: dvc repro → push → track in MLflow → register → promotion gate."""
     quiet_tools()
     from pipelines.flows.training import training_flow
 
-    decision = training_flow(trigger=trigger)
+    decision = training_flow(trigger=trigger.value)
     console.print(
         f"version {decision['version']}: {'promoted' if decision['promoted'] else 'not promoted'} "
         f"({decision['reason']})"

@@ -265,7 +265,11 @@ def run(raw_dir: Path, out_dir: Path, report_path: Path, contract: Contract, *, 
             problems += [{**p, "batch": path.stem} for p in report.problems]
             batches[path.stem] = report.rows
             rows += report.rows
-        report = ValidationReport(str(raw_dir), rows, problems)
+        # Project-relative when possible: the report is a DVC metric, and an absolute path would differ
+        # between clones and DVC's temporary experiment copies, showing up as a change in every diff.
+        label = raw_dir.resolve()
+        label_text = str(label.relative_to(Path.cwd())) if label.is_relative_to(Path.cwd()) else str(label)
+        report = ValidationReport(label_text, rows, problems)
         write_json({**report.to_dict(), "batches": batches}, report_path)
         if not report.ok:
             raise ContractViolation(report)

@@ -95,6 +95,11 @@ def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: s
 def training_flow(trigger: str = "manual", settings: Settings | None = None) -> dict[str, Any]:
     s = settings or get_settings()
     prepare_environment(s)
+    from pipelines.lineage import check_trigger, configure_mlflow
+
+    check_trigger(trigger)
+    # Refuse before any stage runs: a model that cannot be recorded must not be trained or registered.
+    configure_mlflow(s.tracking_uri, probe=True)
     root = str(s.root)
     for name in DVC_STAGES:
         banner(name, f"dvc repro {name}")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipelines.contract import Contract
 from pipelines.dataset import read_split
-from pipelines.lineage import configure_mlflow
+from pipelines.lineage import check_trigger, configure_mlflow
 from pipelines.ownership import stage, tags_for
 
 
@@ -67,6 +67,7 @@ def run(
     reference_rows: int,
     contract: Contract,
 ) -> TrackResult:
+    trigger = check_trigger(trigger).value
     configure_mlflow(tracking_uri)
     import warnings
 
@@ -117,7 +118,10 @@ def run(
         warnings.simplefilter("ignore", UserWarning)
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{data_version[:8]}", tags=tags) as active:
             mlflow.log_params(_flatten("", params))
+            mlflow.log_params({"threshold": info["threshold"], "train_rows": info["train_rows"]})
             mlflow.log_metrics(metrics)
+            # The validation slice chose the threshold; its numbers next to the holdout's show overfitting.
+            mlflow.log_metrics({f"validation_{k}": float(v) for k, v in info.get("validation", {}).items()})
             dataset = from_pandas(
                 train,
                 source=str(dataset_dir / "train"),
@@ -126,8 +130,14 @@ def run(
                 digest=data_version[:8],
             )
             mlflow.log_input(dataset, context="training", tags={"dvc_md5": data_version})
+            # Evaluation JSON and the PNG plots, as the DVC stage wrote them.
             for folder in (metrics_dir, plots_dir):
                 mlflow.log_artifacts(str(folder), artifact_path=folder.name)
+            segments = json.loads((metrics_dir / "segments.json").read_text())
+            # A table artifact: the MLflow UI shows it sortable, so the weakest segments are one click away.
+            mlflow.log_table(
+                pd.DataFrame([{"segment": k, **v} for k, v in segments.items()]), "evaluation/segments.json"
+            )
             mlflow.log_dict(info, "model_info.json")
             with tempfile.TemporaryDirectory() as tmp:
                 # The monitor compares live traffic with this sample, predictions included.

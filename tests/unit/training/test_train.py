@@ -70,14 +70,59 @@ def test_missing_column_is_refused(tmp_path: Path) -> None:
 
 
 def test_threshold_follows_costs() -> None:
+    from sklearn.linear_model import LogisticRegression
+
     rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 2000)
-    proba = np.clip(y * 0.3 + rng.random(2000) * 0.7, 0, 1)
-    cheap_misses = choose_threshold(y, proba, cost_fn=1, cost_fp=4)
-    costly_misses = choose_threshold(y, proba, cost_fn=8, cost_fp=1)
-    assert costly_misses < cheap_misses
+    x = rng.normal(size=(4000, 1))
+    y = (x[:, 0] + rng.normal(size=4000) > 0.5).astype(int)
+    model = LogisticRegression().fit(x[:2000], y[:2000])
+    cheap_misses = choose_threshold(model, x[2000:], y[2000:], cost_fn=1, cost_fp=4)
+    costly_misses = choose_threshold(model, x[2000:], y[2000:], cost_fn=8, cost_fp=1)
+    assert costly_misses < 0.5 < cheap_misses
 
 
 def test_score_refuses_single_class() -> None:
     with pytest.raises(ValueError, match="single class"):
         score(np.zeros(10), np.linspace(0, 1, 10), 0.5, 0.5)
+
+
+def test_data_that_breaks_the_contract_is_refused_before_training(tmp_path: Path) -> None:
+    frame = generate_batch(1, 600)
+    frame.loc[frame.index[:3], "price"] = -5.0
+    frame.loc[frame.index[5], "returned"] = 3
+    write_dataset(tmp_path / "d", frame, generate_batch(2, 300))
+    with pytest.raises(train.TrainingDataError, match="breaks the data contract") as caught:
+        train.run(tmp_path / "d", tmp_path / "m", ORDERS, FAST, EvaluateParams())
+    assert "price" in str(caught.value) and "returned" in str(caught.value)
+    assert not (tmp_path / "m").exists()
+
+
+def test_duplicate_ids_across_batch_files_are_refused(tmp_path: Path) -> None:
+    frame = generate_batch(1, 600)
+    folder = write_dataset(tmp_path / "d", frame, generate_batch(2, 300))
+    frame.head(10).to_parquet(folder / "train" / "batch-0002.parquet", index=False)
+    with pytest.raises(train.TrainingDataError, match="id seen before"):
+        train.run(folder, tmp_path / "m", ORDERS, FAST, EvaluateParams())
+
+
+def test_evaluation_writes_pngs_curves_and_ranks_segments(split: Path, tmp_path: Path) -> None:
+    train.run(split, tmp_path / "m", ORDERS, FAST, EvaluateParams())
+    params = EvaluateParams(min_segment_rows=50, importance_rows=500, importance_repeats=2)
+    metrics = evaluate.run(
+        tmp_path / "m", split, tmp_path / "metrics", tmp_path / "plots", contract=ORDERS, params=params
+    )
+    cells = (
+        metrics["true_positives"] + metrics["false_positives"] + metrics["true_negatives"] + metrics["false_negatives"]
+    )
+    assert cells == metrics["rows"] == 1500
+    for name in ("roc", "pr", "calibration", "confusion", "importance", "segments"):
+        assert (tmp_path / "plots" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    importance = json.loads((tmp_path / "plots" / "importance.json").read_text())["importance"]
+    assert {r["feature"] for r in importance} == set(ORDERS.feature_columns())
+    assert importance[0]["importance"] > 0  # the top feature matters: shuffling it costs AUC
+    calibration = json.loads((tmp_path / "plots" / "calibration.json").read_text())["calibration"]
+    assert len(calibration) == params.calibration_bins
+    segments = json.loads((tmp_path / "metrics" / "segments.json").read_text())
+    small = [k for k, v in segments.items() if v["rows"] < 50]
+    assert all(not segments[k]["ranked"] for k in small)
+    assert all("roc_auc" in v for v in segments.values() if v["ranked"])

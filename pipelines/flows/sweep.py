@@ -1,0 +1,171 @@
+"""Sweep flow (orchestration: MLOps engineer; the trials are the data scientist's `sweep` stage).
+
+Maps `sweep.run_trial` over Prefect workers: a local process pool by default (trials are CPU-bound, and
+threads would share one interpreter), threads for quick runs, or a Dask cluster through `prefect-dask`
+when a user has one. The flow code is the same for all three; only the task runner changes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from prefect import flow, task, unmapped
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+
+from pipelines.flows.common import banner, note, prepare_environment
+from pipelines.ownership import prefect_tags, tags_for
+from pipelines.settings import Settings, get_settings
+from pipelines.training import sweep
+from pipelines.training.sweep import TrialContext
+
+
+@task(name="sweep-trial", tags=prefect_tags("sweep"))
+def trial_task(index: int, params: dict[str, Any], ctx: TrialContext) -> dict[str, Any]:
+    from pipelines.params import TrainParams
+
+    return sweep.run_trial(index, TrainParams(**params), ctx)
+
+
+def warm_worker() -> None:
+    """Import the heavy libraries once per worker process, before its first trial: workers then start
+    trials together instead of one importing while the other already trains, and `trial_seconds`
+    measures the trial rather than the imports."""
+    import mlflow  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+
+    import pipelines.training.train  # noqa: F401
+
+
+def task_runner(kind: str, parallel: int, dask_address: str = "") -> TaskRunner[Any]:
+    if kind == "processes":
+        return ProcessPoolTaskRunner(max_workers=parallel, initializer=warm_worker)
+    if kind == "threads":
+        return ThreadPoolTaskRunner(max_workers=parallel)
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise RuntimeError(
+            "sweep runner 'dask' needs prefect-dask: `uv pip install 'prefect[dask]'` (or use processes/threads)"
+        ) from None
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": parallel, "threads_per_worker": 1})
+
+
+@flow(name="sweep")
+def sweep_flow(trials: list[dict[str, Any]], ctx: TrialContext) -> list[dict[str, Any]]:
+    """Run every trial on the flow's task runner; failed trials are reported, not fatal."""
+    futures = trial_task.map(list(range(len(trials))), trials, unmapped(ctx))
+    results = []
+    for future in futures:
+        future.wait()
+        if future.state.is_completed():
+            results.append(future.result())
+        else:
+            note(f"[red]trial failed[/]: {future.state.message}")
+    return results
+
+
+def run_sweep(
+    settings: Settings | None = None,
+    *,
+    trials: int | None = None,
+    parallel: int | None = None,
+    runner: str | None = None,
+    apply: bool = False,
+) -> dict[str, Any]:
+    """Check the data, open the parent run, map the trials, mark the best; optionally adopt it."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    from pipelines.data.version import data_version
+    from pipelines.lineage import configure_mlflow, git_commit
+    from pipelines.training.track import get_or_create_experiment
+    from pipelines.training.train import read_checked_split, tuning_split
+
+    s = settings or get_settings()
+    prepare_environment(s)
+    p = s.params
+    cfg = p.sweep.model_copy(
+        update={k: v for k, v in {"trials": trials, "parallel": parallel, "runner": runner}.items() if v is not None}
+    )
+    configure_mlflow(s.tracking_uri, probe=True)
+    banner("sweep", f"{cfg.trials} trial(s) + baseline, {cfg.parallel} at a time on {cfg.runner}")
+    # Checked once here rather than in every worker: the trials read the same files.
+    tuning_split(read_checked_split(s.dataset_dir, "train", s.contract), s.contract, p.train)
+    configs = sweep.candidates(p.train, cfg)
+    version = data_version(s.root)
+    client = MlflowClient()
+    experiment_id = get_or_create_experiment(s.experiment_name, s.artifact_location)
+    parent = client.create_run(
+        experiment_id,
+        run_name=f"sweep-{version[:8]}-{time.strftime('%Y%m%d-%H%M%S')}",
+        tags={
+            **tags_for("sweep"),
+            "relay.sweep": "parent",
+            "relay.data_version": version,
+            "relay.git_commit": git_commit(s.root),
+            "relay.sweep.runner": cfg.runner,
+        },
+    )
+    parent_id = parent.info.run_id
+    client.log_batch(
+        parent_id,
+        params=[Param(f"space.{k}", str(v)) for k, v in cfg.space.items()]
+        + [Param(k, str(getattr(cfg, k))) for k in ("trials", "parallel", "runner", "metric", "seed")],
+    )
+    ctx = TrialContext(
+        dataset_dir=s.dataset_dir,
+        contract=s.contract,
+        costs=p.evaluate,
+        tracking_uri=s.tracking_uri,
+        experiment_id=experiment_id,
+        parent_run_id=parent_id,
+        data_version=version,
+        threads=max(1, (os.cpu_count() or 1) // cfg.parallel),
+    )
+    started = time.perf_counter()
+    try:
+        flow_ = sweep_flow.with_options(task_runner=task_runner(cfg.runner, cfg.parallel, s.dask_address))
+        results = flow_([c.model_dump() for c in configs], ctx)
+        best = sweep.best_of(results, cfg.metric)
+    except BaseException:
+        client.set_terminated(parent_id, "FAILED")
+        raise
+    seconds = time.perf_counter() - started
+    now = int(time.time() * 1000)
+    client.set_tag(best["run_id"], "relay.sweep.best", "true")
+    client.log_batch(
+        parent_id,
+        metrics=[Metric(f"best_{k}", float(v), now, 0) for k, v in best["metrics"].items()]
+        + [Metric("trials_finished", float(len(results)), now, 0), Metric("sweep_seconds", seconds, now, 0)],
+        tags=[RunTag("relay.sweep.best_run_id", best["run_id"])],
+    )
+    import pandas as pd
+
+    table = pd.DataFrame(
+        [{"trial": r["index"], "run_id": r["run_id"], **r["params"], **r["metrics"]} for r in results]
+    ).sort_values("trial")
+    client.log_table(parent_id, table, "sweep/trials.json")
+    client.set_terminated(parent_id, "FINISHED")
+
+    from pipelines.params import TrainParams
+
+    adopt = sweep.changed(p.train, TrainParams(**best["params"]))
+    if apply and adopt:
+        sweep.apply_to_params(s.root / "params.yaml", adopt)
+    return {
+        "parent_run_id": parent_id,
+        "experiment_id": experiment_id,
+        "data_version": version,
+        "metric": cfg.metric,
+        "trials": sorted(results, key=lambda r: r["index"]),
+        "failed": len(configs) - len(results),
+        "best": best,
+        "baseline": next((r for r in results if r["index"] == 0), None),
+        "adopt": adopt,
+        "applied": bool(apply and adopt),
+        "seconds": round(seconds, 1),
+    }
