@@ -138,6 +138,7 @@ OWNED_PATHS: dict[Role, tuple[str, ...]] = {
     Role.DATA_ENGINEER: (
         "/pipelines/data/",
         "/pipelines/contract.py",
+        "/pipelines/contract_checks.py",
         "/pipelines/dataset.py",
         "/contract.yaml",
         "/docs/bring-your-own-data.md",

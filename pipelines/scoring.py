@@ -19,7 +19,11 @@ from sklearn.metrics import (
 
 def negative_cost(y: np.ndarray, pred: np.ndarray, *, cost_fn: float, cost_fp: float) -> float:
     """Minus the total cost of the decisions `pred`: a missed return costs `cost_fn`, a needless hint `cost_fp`."""
-    (_, fp), (fn, _) = confusion_matrix(y, pred, labels=[0, 1])
+    # Plain counts: the scorer runs once per candidate threshold, and sklearn's confusion_matrix validates
+    # its inputs each time, which made the search cost more than a prediction over the same rows.
+    y, pred = np.asarray(y), np.asarray(pred)
+    fn = np.count_nonzero((pred == 0) & (y == 1))
+    fp = np.count_nonzero((pred == 1) & (y == 0))
     return -float(cost_fn * fn + cost_fp * fp)
 
 

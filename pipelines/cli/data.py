@@ -142,8 +142,8 @@ def validate(
     encoding: EncodingOpt = None,
 ) -> None:
     """Check a file against the data contract and print the report; stores nothing (exit 0 valid, 1 invalid)."""
+    from pipelines.contract_checks import check_chunks
     from pipelines.data.sources import iter_file
-    from pipelines.data.validate import check_chunks
     from pipelines.settings import get_settings
 
     s = get_settings()

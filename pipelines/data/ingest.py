@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 
 from pipelines.atomic import write_json, write_parquet
 from pipelines.contract import Contract
+from pipelines.contract_checks import ContractViolation, Screen, ValidationReport, to_arrow
 from pipelines.data import sources
-from pipelines.data.validate import ContractViolation, Screen, ValidationReport, to_arrow
 from pipelines.ownership import stage
 
 QUARANTINE_ROWS = 100_000  # failing rows kept per attempt; enough to study, bounded for huge broken files

@@ -20,8 +20,8 @@ import yaml
 
 from pipelines.atomic import replace_dir, write_json
 from pipelines.contract import Contract
+from pipelines.contract_checks import to_arrow
 from pipelines.data import sources
-from pipelines.data.validate import to_arrow
 from pipelines.dataset import MANIFEST, SPLITS
 from pipelines.ownership import stage
 

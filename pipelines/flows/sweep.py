@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prefect import flow, task, unmapped
@@ -57,15 +59,40 @@ def task_runner(kind: str, parallel: int, dask_address: str = "") -> TaskRunner[
 @flow(name="sweep")
 def sweep_flow(trials: list[dict[str, Any]], ctx: TrialContext) -> list[dict[str, Any]]:
     """Run every trial on the flow's task runner; failed trials are reported, not fatal."""
-    futures = trial_task.map(list(range(len(trials))), trials, unmapped(ctx))
+    with _share_temporary_server():
+        futures = trial_task.map(list(range(len(trials))), trials, unmapped(ctx))
+        for future in futures:
+            future.wait()
     results = []
     for future in futures:
-        future.wait()
         if future.state.is_completed():
             results.append(future.result())
         else:
             note(f"[red]trial failed[/]: {future.state.message}")
     return results
+
+
+@contextmanager
+def _share_temporary_server() -> Iterator[None]:
+    """Point worker processes at this flow's Prefect API.
+
+    With no Prefect server configured, the flow runs against a temporary one, and a worker process would
+    start a temporary server of its own (about 5 s each) before its first trial. The process pool copies
+    this process's environment when the first task is submitted, so exporting the URL then is enough.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    with get_client(sync_client=True) as client:
+        url = str(client.api_url)
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
 
 
 def run_sweep(
@@ -94,7 +121,8 @@ def run_sweep(
     configure_mlflow(s.tracking_uri, probe=True)
     banner("sweep", f"{cfg.trials} trial(s) + baseline, {cfg.parallel} at a time on {cfg.runner}")
     # Checked once here rather than in every worker: the trials read the same files.
-    tuning_split(read_checked_split(s.dataset_dir, "train", s.contract), s.contract, p.train)
+    frame = read_checked_split(s.dataset_dir, "train", s.contract)
+    tuning_split(frame, s.contract, p.train)
     configs = sweep.candidates(p.train, cfg)
     version = data_version(s.root)
     client = MlflowClient()
@@ -111,6 +139,8 @@ def run_sweep(
         },
     )
     parent_id = parent.info.run_id
+    _log_dataset(client, parent_id, frame, s, version)
+    del frame
     client.log_batch(
         parent_id,
         params=[Param(f"space.{k}", str(v)) for k, v in cfg.space.items()]
@@ -169,3 +199,24 @@ def run_sweep(
         "applied": bool(apply and adopt),
         "seconds": round(seconds, 1),
     }
+
+
+def _log_dataset(client: Any, run_id: str, frame: Any, s: Settings, version: str) -> None:
+    """The train split as the parent run's dataset input, named and tagged as the training runs name it."""
+    import warnings
+
+    from mlflow.data.pandas_dataset import from_pandas
+    from mlflow.entities import DatasetInput, InputTag
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # MLflow's hint about integer columns does not apply
+        dataset = from_pandas(
+            frame,
+            source=str(s.dataset_dir / "train"),
+            name=f"{s.contract.name}-train",
+            targets=s.contract.target,
+            digest=version[:8],
+        )
+        entity = dataset._to_mlflow_entity()
+    tags = [InputTag("mlflow.data.context", "training"), InputTag("dvc_md5", version)]
+    client.log_inputs(run_id, datasets=[DatasetInput(entity, tags=tags)])

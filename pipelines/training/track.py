@@ -43,10 +43,14 @@ def _flatten(prefix: str, value: Any) -> dict[str, Any]:
 def get_or_create_experiment(name: str, artifact_location: str) -> str:
     import mlflow
 
+    # MLflow 3's UI opens an experiment in its GenAI (traces) view unless it is marked as model training.
+    kind = {"mlflow.experimentKind": "custom_model_development"}
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
+        if "mlflow.experimentKind" not in exp.tags:
+            mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, *next(iter(kind.items())))
         return str(exp.experiment_id)
-    return str(mlflow.create_experiment(name, artifact_location=artifact_location, tags=tags_for("track")))
+    return str(mlflow.create_experiment(name, artifact_location=artifact_location, tags={**tags_for("track"), **kind}))
 
 
 @stage("track")

@@ -38,7 +38,7 @@ def read_checked_split(dataset_dir: Path, split: Split, contract: Contract) -> p
     a file may have been edited by hand; a model must never be fitted or judged on rows the contract
     rejects. Ids are checked across files too: a duplicated order would be counted twice.
     """
-    from pipelines.data.validate import Screen
+    from pipelines.contract_checks import Screen
 
     seen: set[str] = set()
     frames, problems = [], []

@@ -1,0 +1,142 @@
+"""Time and peak memory of the data scientist's stages (train, evaluate, a sweep) at 100k and 1M rows.
+
+The data is made by the data engineer's own stages (ingest → validate → version) in a temporary folder.
+Each step runs in a fresh interpreter, so its peak resident memory is its own (read with wait4). The peer
+is the bare model: the same scikit-learn pipeline fitted on the same rows with no contract check and no
+threshold tuning; the ratio shows what Relay's train stage adds. The sweep runs the same four trials
+with one worker and with two, through the real Prefect flow and MLflow (a throw-away SQLite store); its
+total includes the fixed cost of starting Prefect's temporary server and MLflow's store, so the mapped
+trials are also timed alone.
+
+    .venv/bin/python benchmarks/training.py                  # 100k and 1M rows
+    .venv/bin/python benchmarks/training.py --rows 100000 --sweep-rows 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+PREPARE = """
+from pipelines.data import ingest, validate, version
+ingest.run("batch-0001", ingest.generator_chunks(1, ROWS, 42), c, W / "raw", W / "q")
+validate.run(W / "raw", W / "validated", W / "validation.json", c, chunk_rows=200_000)
+version.run(W / "validated", W / "dataset", c, holdout_share=0.2, chunk_rows=200_000)
+"""
+STEPS = {
+    "train (contract check, fit, threshold)": """
+from pipelines.params import EvaluateParams, TrainParams
+from pipelines.training import train
+info = train.run(W / "dataset", W / "models", c, TrainParams(), EvaluateParams())
+print(f"    boosting rounds {info['iterations']}, threshold {info['threshold']}", flush=True)
+""",
+    "evaluate (metrics, segments, plots)": """
+from pipelines.params import EvaluateParams
+from pipelines.training import evaluate
+m = evaluate.run(W / "models", W / "dataset", W / "metrics", W / "plots", contract=c, params=EvaluateParams())
+print(f"    holdout roc_auc {m['roc_auc']:.4f} on {int(m['rows'])} rows", flush=True)
+""",
+    "peer: bare pipeline.fit on the train split": """
+from pipelines.dataset import read_split
+from pipelines.params import TrainParams
+from pipelines.training.features import build_pipeline
+frame = read_split(W / "dataset", "train")
+build_pipeline(TrainParams(), c).fit(frame[c.feature_columns()], frame[c.target])
+""",
+}
+SWEEP = """
+import os
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+from mlflow import MlflowClient
+from pipelines.flows.sweep import sweep_flow, task_runner
+from pipelines.lineage import configure_mlflow
+from pipelines.params import EvaluateParams, SweepParams, TrainParams
+from pipelines.training.sweep import TrialContext, candidates
+uri = f"sqlite:///{W}/mlflow.db"
+configure_mlflow(uri, probe=True)
+client = MlflowClient()
+exp = client.get_experiment_by_name("bench") or client.get_experiment(client.create_experiment("bench"))
+parent = client.create_run(exp.experiment_id, run_name=f"sweep-parallel-{PARALLEL}")
+space = SweepParams(trials=3, space={"learning_rate": [0.04, 0.15], "max_leaf_nodes": [15, 63]})
+configs = [t.model_dump() for t in candidates(TrainParams(), space)]
+ctx = TrialContext(W / "dataset", c, EvaluateParams(), uri, exp.experiment_id, parent.info.run_id, "bench",
+                   threads=max(1, (os.cpu_count() or 1) // PARALLEL))
+import time
+started = time.perf_counter()
+results = sweep_flow.with_options(task_runner=task_runner("processes", PARALLEL))(configs, ctx)
+flow_seconds = time.perf_counter() - started
+assert len(results) == len(configs), results
+trials = sum(r["metrics"]["trial_seconds"] for r in results)
+(W / f"sweep-{PARALLEL}.txt").write_text(str(flow_seconds))
+print(f"    {len(results)} trials, {trials:.1f} s of trial time, flow {flow_seconds:.1f} s", flush=True)
+"""
+PRELUDE = """
+from pathlib import Path
+from pipelines.contract import load
+c = load(Path({repo!r}) / "contract.yaml")
+W = Path({work!r})
+ROWS = {rows}
+PARALLEL = {parallel}
+"""
+
+
+def run_step(code: str, work: Path, rows: int, parallel: int = 1) -> tuple[float, float]:
+    """Run one step in a fresh interpreter; return (seconds, peak RSS in MiB of the largest process)."""
+    script = PRELUDE.format(repo=str(REPO), work=str(work), rows=rows, parallel=parallel) + code
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=work)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"step failed with exit code {os.waitstatus_to_exitcode(status)}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def row(rows: int, name: str, seconds: float, peak: float | str) -> None:
+    peak_text = f"{peak:>8.0f}" if isinstance(peak, float) else f"{peak:>8}"
+    print(f"{rows:>11,} | {name:<42} | {seconds:>8.1f} | {peak_text}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--sweep-rows", type=int, nargs="*", default=[100_000, 1_000_000], help="sizes to sweep at")
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"{'rows':>11} | {'step':<42} | {'seconds':>8} | {'peak MiB':>8}")
+    print(f"{'-' * 11}-+-{'-' * 42}-+-{'-' * 8}-+-{'-' * 8}")
+    for rows in args.rows:
+        with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
+            work = Path(tmp)
+            seconds, peak = run_step(PREPARE, work, rows)
+            row(rows, "(data: ingest + validate + version)", seconds, peak)
+            results = {}
+            for name, code in STEPS.items():
+                results[name] = run_step(code, work, rows)
+                row(rows, name, *results[name])
+            ours, _ = results["train (contract check, fit, threshold)"]
+            peer, _ = results["peer: bare pipeline.fit on the train split"]
+            row(rows, "train vs peer (time ratio)", ours / peer, "-")
+            if rows in args.sweep_rows:
+                one, peak1 = run_step(SWEEP, work, rows, parallel=1)
+                row(rows, "sweep: baseline + 3 trials, 1 worker", one, peak1)
+                two, peak2 = run_step(SWEEP, work, rows, parallel=2)
+                row(rows, "sweep: baseline + 3 trials, 2 workers", two, peak2)
+                flow1, flow2 = (float((work / f"sweep-{n}.txt").read_text()) for n in (1, 2))
+                row(rows, "  the mapped trials alone, 1 worker", flow1, "-")
+                row(rows, "  the mapped trials alone, 2 workers", flow2, "-")
+                row(rows, "sweep speed-up, 2 workers vs 1 (ratio)", one / two, "-")
+                row(rows, "  the mapped trials alone (ratio)", flow1 / flow2, "-")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""The data contract's row and batch checks, shared by everyone who must not accept bad rows.
+
+Part of the contracts layer (owner: data engineer, who writes `contract.yaml`): ingest screens at the
+door, the validate stage re-checks landed batches, and the data scientist's train and evaluate stages
+refuse a split that no longer meets the contract. Keeping the checks here, below the stages, means no
+stage imports another owner's stage to use them. `Screen` works chunk by chunk, so a batch of any size
+is checked in bounded memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.errors
+import pyarrow as pa
+
+from pipelines.contract import Contract
+
+SAMPLE_ROWS = 5
+STRUCTURAL = ("column_in_dataframe", "column_in_schema")
+BATCH = "<batch>"
+
+
+@dataclass
+class ValidationReport:
+    source: str
+    rows: int
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def failing_columns(self) -> list[str]:
+        return sorted({str(p["column"]) for p in self.problems})
+
+    def summary(self) -> str:
+        kept = f", {self.quarantined} quarantined" if self.quarantined else ""
+        if self.ok:
+            return f"{self.source}: {self.rows} rows valid{kept}"
+        lines = [f"{self.source}: {self.rows} rows{kept}; contract violated in: {', '.join(self.failing_columns)}"]
+        for p in self.problems:
+            where = f" in {p['batch']}" if p.get("batch") else ""
+            rows = f"; rows {p['rows']}" if p.get("rows") else ""
+            lines.append(
+                f"  - {p['column']}{where}: {p['check']} ({p['failures']} failing; e.g. {p['examples']}{rows})"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "ok": self.ok,
+            "quarantined": self.quarantined,
+            "problems": self.problems,
+        }
+
+
+class ContractViolation(ValueError):  # noqa: N818 (reads as what happened: "a contract violation")
+    """A batch does not satisfy the data contract; `report` says where."""
+
+    def __init__(self, report: ValidationReport, note: str = "") -> None:
+        super().__init__(report.summary() + (f"\n{note}" if note else ""))
+        self.report = report
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+class Screen:
+    """Check one batch chunk by chunk: row problems, batch-level rules, and ids against those seen before.
+
+    `screen(chunk)` returns the chunk's valid rows, coerced to the contract's types, and the failing rows
+    with a `_reason` column. `finish(max_invalid_share)` applies the batch rules and the tolerance and
+    returns the report; the batch passes only if that report is ok.
+    """
+
+    def __init__(self, contract: Contract, source: str, seen_ids: set[str] | None = None) -> None:
+        self.contract = contract
+        self.source = source
+        self.seen = seen_ids if seen_ids is not None else set()
+        self.rows = 0
+        self.invalid = 0
+        self.nulls = dict.fromkeys(contract.columns, 0)
+        self._problems: dict[tuple[str, str], dict[str, Any]] = {}
+        self.structural = False
+
+    def _note(self, column: str, check: str, examples: list[Any], rows: list[Any]) -> None:
+        p = self._problems.setdefault(
+            (column, check), {"column": column, "check": check, "failures": 0, "examples": [], "rows": []}
+        )
+        p["failures"] += len(examples)
+        p["examples"] += [_plain(v) for v in examples[: SAMPLE_ROWS - len(p["examples"])]]
+        p["rows"] += [_plain(v) for v in rows[: SAMPLE_ROWS - len(p["rows"])]]
+
+    def screen(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        self.rows += len(chunk)
+        if self.structural:
+            return chunk.iloc[:0], chunk.iloc[:0]
+        present = [c for c in self.contract.columns if c in chunk.columns]
+        for name in present:
+            self.nulls[name] += int(chunk[name].isna().sum())
+        reasons: dict[Any, str] = {}
+        good = chunk
+        # Rows that fail coercion make the column's other checks error out as a whole, so re-check what is left
+        # until only clean rows remain; two rounds settle it in practice.
+        for _ in range(4):
+            try:
+                good = self.contract.pandera_schema().validate(good, lazy=True)
+                break
+            except pandera.errors.SchemaErrors as exc:
+                cases = exc.failure_cases
+                structural = cases[cases["check"].isin(STRUCTURAL)]
+                if len(structural):
+                    for check, group in structural.groupby("check"):
+                        for name in group["failure_case"]:
+                            what = "missing column" if check == "column_in_dataframe" else "column not in contract"
+                            self._note(str(name), what, [str(name)], [])
+                    self.structural = True
+                    return chunk.iloc[:0], chunk.iloc[:0]
+                row_cases = cases[cases["index"].notna()]
+                if row_cases.empty:
+                    for (column, check), group in cases.groupby(["column", "check"], dropna=False):
+                        self._note(str(column), str(check), group["failure_case"].tolist()[:1] or [None], [])
+                    self.structural = True
+                    return chunk.iloc[:0], chunk.iloc[:0]
+                for (column, check), group in row_cases.groupby(["column", "check"], sort=True):
+                    self._note(str(column), str(check), group["failure_case"].tolist(), group["index"].tolist())
+                    for idx in group["index"]:
+                        reasons.setdefault(idx, f"{column}: {check}")
+                good = good.drop(index=[i for i in row_cases["index"].unique() if i in good.index])
+        else:
+            raise RuntimeError(f"{self.source}: validation did not settle after removing failing rows")
+        ids = good[self.contract.id_column]
+        # A set lookup per id: pandas' isin would rebuild a hash table of every id seen so far for each chunk.
+        seen = self.seen
+        repeated = pd.Series(np.fromiter((i in seen for i in ids), bool, len(ids)), index=good.index)
+        if repeated.any():
+            dup = good.index[repeated]
+            self._note(
+                self.contract.id_column, "id seen before (in this or another batch)", ids[repeated].tolist(), list(dup)
+            )
+            for idx in dup:
+                reasons.setdefault(idx, f"{self.contract.id_column}: id seen before")
+            good = good[~repeated]
+        self.seen.update(good[self.contract.id_column])
+        bad = chunk[chunk.index.isin(list(reasons))].astype(object)
+        bad["_reason"] = [reasons[i] for i in bad.index]
+        self.invalid += len(bad)
+        return good[list(self.contract.columns)], bad
+
+    def finish(self, max_invalid_share: float = 0.0) -> ValidationReport:
+        problems = list(self._problems.values())
+        rules = self.contract.batch
+        valid = self.rows - self.invalid
+        if not self.structural:
+            if valid < rules.min_rows:
+                problems.append(
+                    _batch_problem(f"at least {rules.min_rows} valid rows (contract batch.min_rows)", valid)
+                )
+            if rules.max_rows is not None and self.rows > rules.max_rows:
+                problems.append(_batch_problem(f"at most {rules.max_rows} rows (contract batch.max_rows)", self.rows))
+            for name, count in self.nulls.items():
+                ceiling = self.contract.max_null_share(name)
+                share = count / self.rows if self.rows else 0.0
+                if ceiling is not None and count and share > ceiling:
+                    problems.append(
+                        {
+                            "column": name,
+                            "check": f"null share at most {ceiling} (contract max_null_share)",
+                            "failures": count,
+                            "examples": [round(share, 4)],
+                            "rows": [],
+                        }
+                    )
+        quarantined = 0
+        if not self.structural and self.invalid:
+            share = self.invalid / self.rows
+            if share <= max_invalid_share:
+                # Within tolerance: the failing rows go to quarantine and the batch goes on without them.
+                quarantined = self.invalid
+                problems = [p for p in problems if p["column"] == BATCH or "null share" in str(p["check"])]
+            else:
+                problems.append(
+                    _batch_problem(
+                        f"invalid rows at most {max_invalid_share:.2%} of the batch (validate.max_invalid_share)",
+                        f"{share:.2%}",
+                    )
+                )
+        return ValidationReport(self.source, self.rows, problems, quarantined)
+
+
+def _batch_problem(check: str, value: Any) -> dict[str, Any]:
+    return {"column": BATCH, "check": check, "failures": 1, "examples": [value], "rows": []}
+
+
+def check_frame(
+    frame: pd.DataFrame, contract: Contract, source: str, *, max_invalid_share: float = 0.0
+) -> ValidationReport:
+    """Check a frame against the contract without storing anything."""
+    screen = Screen(contract, source)
+    screen.screen(frame)
+    return screen.finish(max_invalid_share)
+
+
+def check_chunks(
+    chunks: Iterator[pd.DataFrame], contract: Contract, source: str, *, max_invalid_share: float = 0.0
+) -> ValidationReport:
+    """Check a stream of chunks (a file of any size) without storing anything."""
+    screen = Screen(contract, source)
+    for chunk in chunks:
+        screen.screen(chunk)
+    return screen.finish(max_invalid_share)
+
+
+def to_arrow(frame: pd.DataFrame, contract: Contract) -> pa.Table:
+    return pa.Table.from_pandas(frame, schema=contract.arrow_schema(), preserve_index=False)
