@@ -66,6 +66,10 @@ mlflow-ui: install
 bench-demo: install
 	$(BIN)/python benchmarks/demo.py --record docs/benchmarks.md
 
+## Time train, evaluate and a sweep at 100k and 1M rows (prints a table; about 9 min)
+bench-training: install
+	$(BIN)/python benchmarks/training.py
+
 ## Remove generated data, models, stores and reports (keeps .venv and DVC's cache)
 clean:
 	rm -rf data/raw data/quarantine data/validated/orders.parquet data/dataset models metrics plots reports \
@@ -75,4 +79,4 @@ clean:
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$0,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 
-.PHONY: install demo test test-fast lint serve pipeline monitor roles mlflow-ui bench-demo clean help
+.PHONY: install demo test test-fast lint serve pipeline monitor roles mlflow-ui bench-demo bench-training clean help

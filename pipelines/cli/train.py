@@ -121,4 +121,10 @@ def compare(
         if any(v is not None for v in values):
             table.add_row(key, *["" if v is None else f"{v:.4g}" for v in values], style="green")
     console.print(table)
+    if not sweep and len({r.data_version for r in rows}) > 1:
+        console.print(
+            "[yellow]note:[/] these runs were scored on different holdouts (their data versions differ), so "
+            "their metrics are not strictly comparable; the promotion gate re-scores champion and challenger "
+            "on the same holdout"
+        )
     console.print("restore a run's data: `relay data checkout <data version>`; diff two commits: `dvc metrics diff`")

@@ -108,6 +108,16 @@ def run(
         "relay.trigger": trigger,
         "relay.model_md5": model_md5,
         "relay.threshold": str(info["threshold"]),
+        # The run's description in the MLflow UI: what a reader needs before the numbers.
+        "mlflow.note.content": (
+            f"Trained by the data scientist's `train` stage on data version `{data_version[:10]}` "
+            f"({info['train_rows']} rows; trigger: {trigger}), evaluated on its holdout by `evaluate`. "
+            f"Decision threshold {info['threshold']} chosen on a validation slice for costs "
+            f"FN={info.get('threshold_costs', {}).get('false_negative', '?')}, "
+            f"FP={info.get('threshold_costs', {}).get('false_positive', '?')}. "
+            "Plots: artifacts `plots/`; weakest segments: `evaluation/segments.json`. "
+            f"Restore the data with `relay data checkout {data_version[:10]}`."
+        ),
     }
     # Pinned explicitly: MLflow's own inference runs the model in a subprocess, slow and no better here.
     requirements = [

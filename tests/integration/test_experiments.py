@@ -163,3 +163,15 @@ def test_dvc_exp_run_takes_params_overrides(
     assert (
         subprocess.run(["git", "diff", "--quiet", "params.yaml"], check=False).returncode == 0
     )  # --temp left it alone
+    # The plots compare across experiments too: JSON curves as data, PNGs as one image per revision.
+    plots = subprocess.run(
+        ["dvc", "plots", "diff", "it20", "--json", "-o", str(tmp_path / "dvc_plots")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(plots.stdout)["data"]
+    assert {"plots/roc.json", "plots/pr.json", "plots/calibration.json", "plots/importance.json"} <= set(data)
+    images = data["plots/segments.png"]
+    assert {tuple(i["revisions"]) for i in images} == {("workspace",), ("it20",)}
+    assert all(Path(i["url"]).read_bytes().startswith(b"\x89PNG") for i in images)

@@ -153,3 +153,12 @@ def test_ingest_folder_lands_good_files_and_exits_1_for_a_bad_one(workspace: Pat
     assert sorted(p.name for p in (workspace / "data" / "raw").iterdir()) == ["w01.parquet"]
     both = runner.invoke(app, ["data", "ingest", "--folder", str(inbox), "--file", str(inbox / "w01.parquet")])
     assert both.exit_code == 1 and "one source at a time" in both.output
+
+
+def test_bad_training_and_sweep_options_exit_2_with_the_choices() -> None:
+    trigger = runner.invoke(app, ["pipeline", "--trigger", "whenever"])
+    assert trigger.exit_code == 2 and "manual" in trigger.output and "drift" in trigger.output
+    sweep = runner.invoke(app, ["train", "sweep", "--runner", "ray"])
+    assert sweep.exit_code == 2 and "processes, threads or dask" in " ".join(sweep.output.split())
+    trials = runner.invoke(app, ["train", "sweep", "--trials", "0"])
+    assert trials.exit_code == 2

@@ -86,9 +86,10 @@ def test_stage_mark_refuses_the_wrong_module() -> None:
 def test_prefect_tasks_carry_their_stage_owner() -> None:
     from prefect import Task
 
-    from pipelines.flows import demo, monitoring, training
+    from pipelines.flows import demo, monitoring, sweep, training
 
-    tasks = [v for m in (training, monitoring, demo) for v in vars(m).values() if isinstance(v, Task)]
+    tasks = [v for m in (training, sweep, monitoring, demo) for v in vars(m).values() if isinstance(v, Task)]
+    assert "sweep-trial" in {t.name for t in tasks}
     assert tasks
     for t in tasks:
         if t.name == "dvc-stage":  # tagged per call with the DVC stage it runs (with_options)
