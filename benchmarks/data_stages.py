@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from measure import run_python  # benchmarks/ is on sys.path when a script here runs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,13 +51,7 @@ ROWS = {rows}
 def run_step(code: str, work: Path, rows: int) -> tuple[float, float]:
     """Run one step in a fresh interpreter; return (seconds, peak RSS in MiB)."""
     script = PRELUDE.format(repo=str(REPO), work=str(work), rows=rows) + code
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"step failed with exit code {os.waitstatus_to_exitcode(status)}")
-    return seconds, usage.ru_maxrss / 1024
+    return run_python(script, REPO)
 
 
 def main() -> None:

@@ -1,0 +1,23 @@
+"""What the benchmark scripts share: run a snippet in a fresh interpreter and measure it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def run_python(script: str, cwd: Path) -> tuple[float, float]:
+    """Run `script` with this interpreter; return (seconds, peak RSS in MiB, read with wait4).
+
+    A fresh process per step means each step's imports and peak memory are its own.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=cwd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"step failed with exit code {os.waitstatus_to_exitcode(status)}")
+    return seconds, usage.ru_maxrss / 1024
