@@ -1,49 +1,76 @@
-"""`relay model ...`: the ML engineer's view of the registry."""
+"""`relay model ...`: the ML engineer's view of the registry, and the way back."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from pipelines.cli.console import console, friendly_errors, quiet_tools
 
-app = typer.Typer(help="ML engineer: registered versions, aliases and promotion decisions.", no_args_is_help=True)
+app = typer.Typer(
+    help="ML engineer: registered versions, aliases, promotion decisions, rollback.", no_args_is_help=True
+)
 
 
 @app.command("status")
 @friendly_errors
 def status() -> None:
-    """Show registered versions with aliases, gate results and who promoted them."""
+    """Versions with aliases, holdout metrics from the gate, and who promoted (or rolled back) what."""
     quiet_tools()
-    from pipelines.lineage import configure_mlflow
+    from pipelines.release.rollback import status as read_status
     from pipelines.settings import get_settings
 
     s = get_settings()
-    configure_mlflow(s.tracking_uri)
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient()
-    try:
-        model = client.get_registered_model(s.model_name)
-    except MlflowException:
-        raise FileNotFoundError(f"no registered model {s.model_name!r} at {s.tracking_uri}; run `make demo`") from None
-    aliases: dict[str, list[str]] = {}
-    for alias, version in (model.aliases or {}).items():
-        aliases.setdefault(str(version), []).append(alias)
+    rows = read_status(s.tracking_uri, s.model_name)
     table = Table(title=f"{s.model_name} @ {s.tracking_uri}")
-    for col in ("version", "aliases", "roc_auc", "data version", "trigger", "gate", "reason", "promoted by"):
-        table.add_column(col)
-    for mv in sorted(client.search_model_versions(f"name = '{s.model_name}'"), key=lambda m: int(m.version)):
-        t = mv.tags
+    for col in ("version", "aliases", "roc_auc", "pr_auc", "brier", "data version", "trigger", "gate", "history"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        history = [r.reason]
+        if r.promoted_by:
+            history.append(f"promoted {r.promoted_at} by {r.promoted_by}")
+        if r.rolled_back:
+            history.append(f"[red]rolled back[/] {r.rolled_back}")
         table.add_row(
-            str(mv.version),
-            ", ".join(aliases.get(str(mv.version), [])),
-            t.get("metric.roc_auc", ""),
-            t.get("relay.data_version", "")[:10],
-            t.get("relay.trigger", ""),
-            t.get("relay.gate", ""),
-            t.get("relay.gate_reason", ""),
-            t.get("relay.promoted_by", ""),
+            r.version,
+            ", ".join(r.aliases),
+            *[_short(r.metrics.get(k, "")) for k in ("roc_auc", "pr_auc", "brier")],
+            r.data_version[:10],
+            r.trigger,
+            r.gate,
+            "\n".join(h for h in history if h),
         )
     console.print(table)
+    console.print("metrics are each version's own gate run, on the holdout of its data version")
+
+
+def _short(value: str) -> str:
+    try:
+        return f"{float(value):.4f}"
+    except ValueError:
+        return value
+
+
+@app.command("rollback")
+@friendly_errors
+def rollback(
+    to: Annotated[str | None, typer.Option(help="Version to restore (default: the champion before this one).")] = None,
+    reason: Annotated[str, typer.Option(help="Why; recorded on both versions.")] = "manual rollback",
+) -> None:
+    """Move `champion` back to the previous champion (or --to VERSION); the service follows on its next poll."""
+    quiet_tools()
+    import getpass
+
+    from pipelines.release.rollback import rollback as do_rollback
+    from pipelines.settings import get_settings
+
+    s = get_settings()
+    before, after = do_rollback(
+        s.tracking_uri, s.model_name, to=to, reason=reason, by=f"ml-engineer {getpass.getuser()} (relay model rollback)"
+    )
+    console.print(
+        f"{s.model_name}: champion moved from version {before} to version {after} ({reason}); "
+        f"a running service switches within RELAY_RELOAD_INTERVAL_S ({s.reload_interval_s:g} s)"
+    )

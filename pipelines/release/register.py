@@ -156,6 +156,10 @@ def run(
         client.set_registered_model_alias(model_name, CHAMPION, version)
         client.set_model_version_tag(model_name, version, "relay.promoted_by", promoted_by)
         client.set_model_version_tag(model_name, version, "relay.promoted_at", now)
+        # Promoted again through the gate: an earlier rollback no longer speaks for this version.
+        for key in ("relay.rolled_back_at", "relay.rolled_back_by", "relay.rolled_back_reason"):
+            if key in mv.tags:
+                client.delete_model_version_tag(model_name, version, key)
         try:
             if str(client.get_model_version_by_alias(model_name, CHALLENGER).version) == version:
                 client.delete_registered_model_alias(model_name, CHALLENGER)
