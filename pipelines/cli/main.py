@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli import data, model, stages, train
+from pipelines.cli import data, lineage, model, stages, train
 from pipelines.cli.console import console, err, friendly_errors, quiet_tools
 from pipelines.lineage import Trigger
 
@@ -23,6 +23,7 @@ app.add_typer(model.app, name="model")
 app.add_typer(stages.app, name="stage")
 app.add_typer(train.app, name="train")
 app.add_typer(train.experiments, name="experiments")
+app.command("lineage")(lineage.command)
 
 
 @app.command("roles")

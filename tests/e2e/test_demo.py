@@ -74,3 +74,28 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert changed == "", changed
     run = client.get_run(client.get_model_version_by_alias("relay-returns", "champion").run_id)
     assert not run.data.tags["relay.git_commit"].endswith("-dirty")
+
+    # "Where did this prediction come from?": one served request, followed back to its data version.
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(s.prediction_log)
+    with engine.connect() as conn:
+        request_id = conn.execute(sa.text("SELECT request_id FROM predictions ORDER BY id LIMIT 1")).scalar_one()
+    engine.dispose()
+    traced = subprocess.run(
+        [str(relay), "lineage", request_id, "--json"], check=True, cwd=root, env=env, capture_output=True, text=True
+    )
+    links = {link["stage"]: link for link in json.loads(traced.stdout)}
+    assert list(links) == ["serve", "register", "track", "version", "code"]
+    assert links["serve"]["owner"] == "ML engineer" and links["version"]["owner"] == "Data engineer"
+    v1 = client.get_model_version("relay-returns", "1")
+    assert links["serve"]["facts"]["model"] == "relay-returns version 1"  # week 5 was served by the first champion
+    assert links["track"]["what"].startswith(f"MLflow run {v1.run_id}")
+    first_data = client.get_run(v1.run_id).data.tags["relay.data_version"]
+    assert links["version"]["facts"]["md5"] == first_data and summary["first"]["data_version"] == first_data
+    assert links["version"]["restore"] == f"relay data checkout {first_data[:10]}"
+    assert (
+        "batch-0004" in links["version"]["facts"]["batches"]
+        and "batch-0005" not in links["version"]["facts"]["batches"]
+    )
+    assert links["code"]["restore"].startswith("git checkout ")

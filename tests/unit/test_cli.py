@@ -162,3 +162,8 @@ def test_bad_training_and_sweep_options_exit_2_with_the_choices() -> None:
     assert sweep.exit_code == 2 and "processes, threads or dask" in " ".join(sweep.output.split())
     trials = runner.invoke(app, ["train", "sweep", "--trials", "0"])
     assert trials.exit_code == 2
+
+
+def test_lineage_of_an_unknown_request_is_a_clear_error(workspace: Path) -> None:
+    result = runner.invoke(app, ["lineage", "0123abcd"])
+    assert result.exit_code == 1 and "no prediction log" in " ".join(result.output.split())
