@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=0, le=65535)
     reload_interval_s: float = Field(10.0, gt=0)
     max_batch_size: int = Field(1000, gt=0)
+    # Micro-batching: concurrent requests are scored together, up to this many records per model call,
+    # waiting at most this long for company (0: only what is already queued).
+    batch_max_records: int = Field(1024, gt=0)
+    batch_max_wait_ms: float = Field(1.0, ge=0, le=1000)
     # DVC remote for pushes and fetches, e.g. s3://bucket/relay; empty: the default remote in .dvc/config.
     dvc_remote: str = ""
     # Dask scheduler for `relay train sweep --runner dask` (tcp://host:8786); empty: a local cluster.

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
 from pipelines.prediction_log import PredictionLogWriter
 from pipelines.settings import Settings
-from services.api.model_store import LoadedModel, ModelStore
+from services.api.batcher import MicroBatcher
+from services.api.model_store import ModelStore
 
 
 def get_store(request: Request) -> ModelStore:
@@ -16,16 +18,19 @@ def get_store(request: Request) -> ModelStore:
     return store
 
 
-def get_model(store: Annotated[ModelStore, Depends(get_store)]) -> LoadedModel:
-    current = store.current
-    if current is None:
-        raise HTTPException(503, detail=store.last_error or "model not loaded yet")
-    return current
+@dataclass(frozen=True)
+class Scoring:
+    """What a prediction route needs: the batcher that scores, the store that says if a model is loaded,
+    and the prediction log."""
+
+    batcher: MicroBatcher
+    store: ModelStore
+    log: PredictionLogWriter
 
 
-def get_log(request: Request) -> PredictionLogWriter:
-    writer: PredictionLogWriter = request.app.state.prediction_log
-    return writer
+def get_scoring(request: Request) -> Scoring:
+    state = request.app.state
+    return Scoring(state.batcher, state.models, state.prediction_log)
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -34,6 +39,5 @@ def get_app_settings(request: Request) -> Settings:
 
 
 StoreDep = Annotated[ModelStore, Depends(get_store)]
-ModelDep = Annotated[LoadedModel, Depends(get_model)]
-LogDep = Annotated[PredictionLogWriter, Depends(get_log)]
+ScoringDep = Annotated[Scoring, Depends(get_scoring)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

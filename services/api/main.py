@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the lifespan loads the champion, starts the poller and the log writer."""
     from pipelines.lineage import configure_mlflow
     from pipelines.prediction_log import PredictionLogWriter
+    from services.api.batcher import MicroBatcher
     from services.api.model_store import ModelStore
     from services.api.routes import health, model, predict
 
@@ -42,9 +43,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if store.current is None:
             log.warning("starting without a model: %s", store.last_error)
         store.start_polling()
+        app.state.batcher = batcher = MicroBatcher(
+            lambda: store.current, max_records=s.batch_max_records, max_wait_ms=s.batch_max_wait_ms
+        )
+        batcher.start()
         try:
             yield
         finally:
+            # Requests already accepted are scored and logged before the log is closed.
+            await batcher.stop()
             store.stop()
             lost = app.state.prediction_log.close()
             if not lost:

@@ -4,23 +4,28 @@ import time
 import uuid
 from typing import Any
 
-import pandas as pd
 from fastapi import APIRouter, HTTPException, Response
 
 from pipelines.contract import Contract
 from pipelines.prediction_log import now_utc
-from services.api.deps import LogDep, ModelDep, SettingsDep
+from services.api.batcher import NoModelError
+from services.api.deps import ScoringDep, SettingsDep
 from services.api.schemas import Prediction, PredictionResponse, request_models
 
 
-def _predict(records: list[dict[str, Any]], model: ModelDep, log: LogDep, response: Response) -> PredictionResponse:
+async def _predict(records: list[dict[str, Any]], scoring: ScoringDep, response: Response) -> PredictionResponse:
+    if scoring.store.current is None:
+        raise HTTPException(503, detail=scoring.store.last_error or "model not loaded yet")
     started = time.perf_counter()
     request_id = uuid.uuid4().hex
-    proba = model.predict_proba(pd.DataFrame.from_records(records))
+    try:
+        proba, model = await scoring.batcher.predict(records)
+    except NoModelError as exc:
+        raise HTTPException(503, detail=str(exc)) from None
     latency_ms = (time.perf_counter() - started) * 1000
     ts = now_utc()
     preds = [Prediction(return_probability=round(float(p), 6), flagged=bool(p >= model.threshold)) for p in proba]
-    log.log(
+    scoring.log.log(
         [
             {
                 **rec,
@@ -50,12 +55,12 @@ def build_router(contract: Contract) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["predict"])
 
     @router.post("/predict", response_model=PredictionResponse, summary="Predict the return risk of one order")
-    def predict_one(order: one, model: ModelDep, log: LogDep, response: Response) -> PredictionResponse:
-        return _predict([order.model_dump()], model, log, response)
+    async def predict_one(order: one, scoring: ScoringDep, response: Response) -> PredictionResponse:
+        return await _predict([order.model_dump()], scoring, response)
 
     @router.post("/predict/batch", response_model=PredictionResponse, summary="Predict the return risk of many orders")
-    def predict_batch(
-        batch: many, model: ModelDep, log: LogDep, settings: SettingsDep, response: Response
+    async def predict_batch(
+        batch: many, scoring: ScoringDep, settings: SettingsDep, response: Response
     ) -> PredictionResponse:
         if len(batch.records) > settings.max_batch_size:
             raise HTTPException(
@@ -68,6 +73,6 @@ def build_router(contract: Contract) -> APIRouter:
                     }
                 ],
             )
-        return _predict([r.model_dump() for r in batch.records], model, log, response)
+        return await _predict([r.model_dump() for r in batch.records], scoring, response)
 
     return router
