@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelines.contract import Contract
@@ -70,6 +71,13 @@ class Settings(BaseSettings):
     # waiting at most this long for company (0: only what is already queued).
     batch_max_records: int = Field(1024, gt=0)
     batch_max_wait_ms: float = Field(1.0, ge=0, le=1000)
+    # Requests with a larger body get 413 before anything parses them (a 1,000-record batch is about 250 KB).
+    max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    # When set, /v1/ routes need it as X-API-Key (or Authorization: Bearer); health, metrics and docs stay open.
+    api_key: SecretStr | None = None
+    # Browser origins allowed to call the API (CORS), e.g. ["https://shop.example"]; empty: none.
+    cors_origins: list[str] = Field(default_factory=list)
+    log_format: Literal["json", "text"] = "json"
     # DVC remote for pushes and fetches, e.g. s3://bucket/relay; empty: the default remote in .dvc/config.
     dvc_remote: str = ""
     # Dask scheduler for `relay train sweep --runner dask` (tcp://host:8786); empty: a local cluster.

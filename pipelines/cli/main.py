@@ -97,6 +97,7 @@ def serve(
     import uvicorn
 
     from pipelines.settings import get_settings
+    from services.api.observability import log_config
 
     s = get_settings()
     uvicorn.run(
@@ -105,6 +106,7 @@ def serve(
         host=host if host is not None else s.api_host,
         port=port if port is not None else s.api_port,
         log_level="info",
+        log_config=log_config(s.log_format),
         access_log=False,
     )
 

@@ -25,7 +25,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from pipelines.prediction_log import PredictionLogWriter
     from services.api.batcher import MicroBatcher
     from services.api.model_store import ModelStore
+    from services.api.observability import Guard, Metrics
     from services.api.routes import health, model, predict
+    from services.api.routes.metrics import router as metrics_router
 
     s = settings or get_settings()
 
@@ -44,7 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("starting without a model: %s", store.last_error)
         store.start_polling()
         app.state.batcher = batcher = MicroBatcher(
-            lambda: store.current, max_records=s.batch_max_records, max_wait_ms=s.batch_max_wait_ms
+            lambda: store.current,
+            max_records=s.batch_max_records,
+            max_wait_ms=s.batch_max_wait_ms,
+            on_batch=app.state.metrics.on_batch,
         )
         batcher.start()
         try:
@@ -65,8 +70,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.metrics = metrics = Metrics()
+    if s.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=s.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key", "Authorization", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    # Added last, so it runs first: every request, including CORS preflights and refusals, gets an id.
+    app.add_middleware(
+        Guard,
+        metrics=metrics,
+        max_body_bytes=s.max_body_bytes,
+        api_key=s.api_key.get_secret_value() if s.api_key else None,
+    )
     _self_hosted_docs(app)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     app.include_router(model.router)
     app.include_router(predict.build_router(s.contract))
     return app

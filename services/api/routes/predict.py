@@ -4,7 +4,7 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 
 from pipelines.contract import Contract
 from pipelines.prediction_log import now_utc
@@ -13,11 +13,14 @@ from services.api.deps import ScoringDep, SettingsDep
 from services.api.schemas import Prediction, PredictionResponse, request_models
 
 
-async def _predict(records: list[dict[str, Any]], scoring: ScoringDep, response: Response) -> PredictionResponse:
+async def _predict(
+    records: list[dict[str, Any]], scoring: ScoringDep, request: Request, response: Response
+) -> PredictionResponse:
     if scoring.store.current is None:
         raise HTTPException(503, detail=scoring.store.last_error or "model not loaded yet")
     started = time.perf_counter()
-    request_id = uuid.uuid4().hex
+    # The id the Guard middleware gave this request: the same in the response header, logs and prediction log.
+    request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
     try:
         proba, model = await scoring.batcher.predict(records)
     except NoModelError as exc:
@@ -25,6 +28,14 @@ async def _predict(records: list[dict[str, Any]], scoring: ScoringDep, response:
     latency_ms = (time.perf_counter() - started) * 1000
     ts = now_utc()
     preds = [Prediction(return_probability=round(float(p), 6), flagged=bool(p >= model.threshold)) for p in proba]
+    metrics = request.app.state.metrics
+    flagged = sum(p.flagged for p in preds)
+    if flagged:
+        metrics.predictions.labels(model.version, "true").inc(flagged)
+    if len(preds) - flagged:
+        metrics.predictions.labels(model.version, "false").inc(len(preds) - flagged)
+    for p in proba:
+        metrics.probability.observe(float(p))
     scoring.log.log(
         [
             {
@@ -39,7 +50,6 @@ async def _predict(records: list[dict[str, Any]], scoring: ScoringDep, response:
             for rec, p in zip(records, preds, strict=True)
         ]
     )
-    response.headers["X-Request-ID"] = request_id
     return PredictionResponse(
         request_id=request_id, model_name=model.name, model_version=model.version, predictions=preds
     )
@@ -55,12 +65,12 @@ def build_router(contract: Contract) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["predict"])
 
     @router.post("/predict", response_model=PredictionResponse, summary="Predict the return risk of one order")
-    async def predict_one(order: one, scoring: ScoringDep, response: Response) -> PredictionResponse:
-        return await _predict([order.model_dump()], scoring, response)
+    async def predict_one(order: one, scoring: ScoringDep, request: Request, response: Response) -> PredictionResponse:
+        return await _predict([order.model_dump()], scoring, request, response)
 
     @router.post("/predict/batch", response_model=PredictionResponse, summary="Predict the return risk of many orders")
     async def predict_batch(
-        batch: many, scoring: ScoringDep, settings: SettingsDep, response: Response
+        batch: many, scoring: ScoringDep, settings: SettingsDep, request: Request, response: Response
     ) -> PredictionResponse:
         if len(batch.records) > settings.max_batch_size:
             raise HTTPException(
@@ -73,6 +83,6 @@ def build_router(contract: Contract) -> APIRouter:
                     }
                 ],
             )
-        return await _predict([r.model_dump() for r in batch.records], scoring, response)
+        return await _predict([r.model_dump() for r in batch.records], scoring, request, response)
 
     return router

@@ -1,0 +1,230 @@
+"""What the service tells its operators (owner: ML engineer): Prometheus metrics, JSON logs with request ids,
+and the guards every request passes (body size, API key, no stack traces in responses).
+
+Each app gets its own metrics registry, so two apps in one process (tests, or a user embedding the
+service) never share counters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+log = logging.getLogger("relay.api")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "relay_http_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "relay_http_request_duration_seconds",
+            "Request latency by route",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.predictions = Counter(
+            "relay_predictions",
+            "Records scored, by model version and decision",
+            ["model_version", "flagged"],
+            registry=r,
+        )
+        self.probability = Histogram(
+            "relay_prediction_probability",
+            "Distribution of predicted probabilities",
+            buckets=tuple(i / 10 for i in range(1, 11)),
+            registry=r,
+        )
+        self.batch_records = Histogram(
+            "relay_batch_records",
+            "Records per model call (micro-batching at work)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+            registry=r,
+        )
+        self.model_version = Gauge(
+            "relay_model_info", "The model being served (value 1)", ["model_name", "version"], registry=r
+        )
+
+    def on_batch(self, requests: int, records: int, seconds: float) -> None:
+        self.batch_records.observe(records)
+
+    def serving(self, model_name: str, version: str | None) -> None:
+        self.model_version.clear()
+        if version is not None:
+            self.model_version.labels(model_name, version).set(1)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the request id of the request being handled (or "-")."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": REQUEST_ID.get(),
+        }
+        for key in ("method", "path", "status", "duration_ms"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def log_config(fmt: str, level: str = "INFO") -> dict[str, Any]:
+    """A logging dictConfig for uvicorn and Relay's loggers: JSON lines, or plain text for a terminal."""
+    formatter = {"()": JsonFormatter} if fmt == "json" else {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {
+            "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn.error": {"handlers": ["default"], "level": level, "propagate": False},
+            "relay": {"handlers": ["default"], "level": level, "propagate": False},
+        },
+    }
+
+
+class Guard:
+    """Pure ASGI middleware around every HTTP request.
+
+    - gives the request an id (the caller's `X-Request-ID` if it is a sane token, else a new one), echoed in
+      the response and carried by every log line;
+    - refuses bodies over `max_body_bytes` with 413, by Content-Length or while streaming;
+    - asks for the API key on `/v1/` routes when one is set (401 without it);
+    - turns any unhandled error into a 500 with the request id and no stack trace (the trace goes to the log);
+    - counts requests and their latency by route for Prometheus.
+    """
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, api_key: str | None) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.api_key = api_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        given = headers.get("x-request-id", "")
+        request_id = given if _CLIENT_ID.match(given) else uuid.uuid4().hex
+        token = REQUEST_ID.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = {"code": 500, "sent": False}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                status["sent"] = True
+                message.setdefault("headers", [])
+                message["headers"] = [h for h in message["headers"] if h[0].lower() != b"x-request-id"]
+                message["headers"].append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            problem = self._refuse(scope["path"], headers)
+            if problem is not None:
+                await _json(send_with_id, problem[0], {"detail": problem[1], "request_id": request_id})
+                return
+            body = await self._read_body(receive)
+            if body is None:
+                detail = f"request body over {self.max_body_bytes} bytes"
+                await _json(send_with_id, 413, {"detail": detail, "request_id": request_id})
+                return
+            await self.app(scope, _replay(body, receive), send_with_id)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope.get("method"), scope["path"])
+            if not status["sent"]:
+                await _json(send_with_id, 500, {"detail": "internal error", "request_id": request_id})
+        finally:
+            route = _route_of(scope)
+            elapsed = time.perf_counter() - started
+            self.metrics.requests.labels(route, scope.get("method", ""), str(status["code"])).inc()
+            self.metrics.latency.labels(route).observe(elapsed)
+            REQUEST_ID.reset(token)
+
+    def _refuse(self, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            return 413, f"request body over {self.max_body_bytes} bytes"
+        if self.api_key and path.startswith("/v1/"):
+            given = headers.get("x-api-key", "")
+            if not given and headers.get("authorization", "").lower().startswith("bearer "):
+                given = headers["authorization"][7:]
+            if not secrets.compare_digest(given.encode(), self.api_key.encode()):
+                return 401, "missing or wrong API key (send it as X-API-Key or Authorization: Bearer)"
+        return None
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or None once it passes the limit (chunked uploads have no Content-Length)."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Hand the app the body already read, then the real channel (for the disconnect message)."""
+    sent = False
+
+    async def wrapped() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return wrapped
+
+
+def _route_of(scope: Scope) -> str:
+    """The route template (`/v1/predict`), not the raw path, so metrics have few labels; unknown paths pool."""
+    route = scope.get("route")
+    return str(getattr(route, "path", "<unmatched>"))
+
+
+async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
