@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(model.router)
-    app.include_router(predict.build_router(s.contract))
+    app.include_router(predict.build_router(s.contract, s.max_batch_size))
     return app
 
 

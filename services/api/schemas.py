@@ -22,8 +22,9 @@ def _field(c: Column) -> tuple[Any, Any]:
     return (kind | None if c.nullable else kind), field
 
 
-def request_models(contract: Contract) -> tuple[type[BaseModel], type[BaseModel]]:
-    """The request models for one record and for a batch: exactly the contract's feature columns."""
+def request_models(contract: Contract, max_batch: int | None = None) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The request models for one record and for a batch (at most `max_batch` records, stated in the
+    OpenAPI schema): exactly the contract's feature columns."""
     example = contract.example_record()
     features: type[BaseModel] = create_model(  # type: ignore[call-overload]
         "Features",
@@ -33,7 +34,7 @@ def request_models(contract: Contract) -> tuple[type[BaseModel], type[BaseModel]
     batch: type[BaseModel] = create_model(
         "BatchRequest",
         __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [{"records": [example]}]}),
-        records=(list[features], Field(..., min_length=1)),
+        records=(list[features], Field(..., min_length=1, max_length=max_batch)),
     )
     return features, batch
 

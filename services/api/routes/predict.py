@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pipelines.contract import Contract
 from pipelines.prediction_log import now_utc
 from services.api.batcher import NoModelError
-from services.api.deps import ScoringDep, SettingsDep
+from services.api.deps import ScoringDep
 from services.api.schemas import Prediction, PredictionResponse, request_models
 
 
@@ -55,10 +55,10 @@ async def _predict(
     )
 
 
-def build_router(contract: Contract) -> APIRouter:
+def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
     # No `from __future__ import annotations` in this module: FastAPI must see the request models themselves,
     # which exist only once the contract is known.
-    features, batch_request = request_models(contract)
+    features, batch_request = request_models(contract, max_batch_size)
     # FastAPI reads the request models from the annotations; mypy cannot follow classes made at run time.
     one: Any = features
     many: Any = batch_request
@@ -70,19 +70,8 @@ def build_router(contract: Contract) -> APIRouter:
 
     @router.post("/predict/batch", response_model=PredictionResponse, summary="Predict the return risk of many orders")
     async def predict_batch(
-        batch: many, scoring: ScoringDep, settings: SettingsDep, request: Request, response: Response
+        batch: many, scoring: ScoringDep, request: Request, response: Response
     ) -> PredictionResponse:
-        if len(batch.records) > settings.max_batch_size:
-            raise HTTPException(
-                422,
-                detail=[
-                    {
-                        "loc": ["body", "records"],
-                        "type": "too_long",
-                        "msg": f"at most {settings.max_batch_size} records per batch, got {len(batch.records)}",
-                    }
-                ],
-            )
         return await _predict([r.model_dump() for r in batch.records], scoring, request, response)
 
     return router
