@@ -1,0 +1,151 @@
+"""The real service (uvicorn in a subprocess) under bounded load on 127.0.0.1: a champion swap fails no
+request, and SIGTERM loses no answered prediction. Each load run stops by itself after a few seconds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pipelines.flows.demo import wait_until_ready
+from pipelines.prediction_log import read_window
+from pipelines.settings import Settings
+from tests.helpers import ORDERS
+
+pytestmark = pytest.mark.integration
+CLIENTS = 8
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def workspace_copy(trained_workspace: Path, tmp_path: Path) -> Path:
+    """Its own registry and log, so moving the champion here touches no other test."""
+    ws = tmp_path / "ws"
+    shutil.copytree(trained_workspace, ws, symlinks=True)
+    return ws
+
+
+def _serve(root: Path, tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], str, str]:
+    port = _free_port()
+    log_url = f"sqlite:///{tmp_path}/log.db"
+    child = Settings(root=root).child_env() | {"RELAY_PREDICTION_LOG_URL": log_url, **env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli.main", "serve", "--port", str(port)],
+        env=child,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "api.log", "wb"),  # noqa: SIM115 (closed with the process)
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_ready(proc, url, tmp_path / "api.log")
+    return proc, url, log_url
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+class Load:
+    """CLIENTS threads posting one record each, in a loop, until told to stop or `seconds` pass."""
+
+    def __init__(self, url: str, seconds: float) -> None:
+        self.url, self.deadline = url, time.monotonic() + seconds
+        self.stop = threading.Event()
+        self.ok: list[tuple[str, str]] = []  # (request id, model version) of answered requests
+        self.failed: list[str] = []
+        self.refused = 0  # connection refused or reset: the server had stopped listening
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(CLIENTS)]
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            while not self.stop.is_set() and time.monotonic() < self.deadline:
+                try:
+                    r = client.post("/v1/predict", json=ORDERS.example_record())
+                except httpx.TransportError:
+                    with self.lock:
+                        self.refused += 1
+                    return
+                with self.lock:
+                    if r.status_code == 200:
+                        self.ok.append((r.json()["request_id"], r.json()["model_version"]))
+                    else:
+                        self.failed.append(f"{r.status_code} {r.text[:200]}")
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=15)
+
+
+@pytest.fixture
+def second_version(workspace_copy: Path) -> Iterator[str]:
+    """Version 2: the same model registered again, not yet champion."""
+    from mlflow import MlflowClient
+
+    from pipelines.lineage import configure_mlflow
+
+    configure_mlflow(Settings(root=workspace_copy).tracking_uri)
+    client = MlflowClient()
+    v1 = client.get_model_version("relay-returns", "1")
+    v2 = client.create_model_version("relay-returns", source=v1.source, run_id=v1.run_id, tags=v1.tags)
+    yield str(v2.version)
+
+
+def test_champion_swap_under_load_fails_no_request(workspace_copy: Path, second_version: str, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    proc, url, _ = _serve(workspace_copy, tmp_path, RELAY_RELOAD_INTERVAL_S="0.2")
+    try:
+        with Load(url, seconds=6) as load:
+            time.sleep(1.5)
+            MlflowClient().set_registered_model_alias("relay-returns", "champion", second_version)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and httpx.get(f"{url}/v1/model").json()["version"] != second_version:
+                time.sleep(0.1)
+            time.sleep(1.0)  # keep the load on after the swap
+    finally:
+        _stop(proc)
+    versions = {v for _, v in load.ok}
+    assert load.failed == [] and load.refused == 0
+    assert versions == {"1", second_version}, "the swap did not happen while requests were flowing"
+    assert len(load.ok) > 50
+
+
+def test_sigterm_under_load_loses_no_answered_prediction(workspace_copy: Path, tmp_path: Path) -> None:
+    proc, url, log_url = _serve(workspace_copy, tmp_path)
+    try:
+        with Load(url, seconds=8) as load:
+            time.sleep(2.0)
+            proc.send_signal(signal.SIGTERM)  # requests are in flight right now
+            # uvicorn shuts down gracefully, then re-raises the signal it caught.
+            assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        _stop(proc)
+    answered = {rid for rid, _ in load.ok}
+    logged = read_window(log_url, ORDERS, 100_000)
+    assert load.failed == [] and len(answered) > 20
+    assert answered <= set(logged["request_id"]), "an answered prediction is missing from the log"
+    assert len(logged) == len(answered)  # nothing logged that was not answered either
