@@ -88,12 +88,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=s.max_body_bytes,
         api_key=s.api_key.get_secret_value() if s.api_key else None,
     )
+    _validation_errors_as_json(app)
     _self_hosted_docs(app)
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(model.router)
     app.include_router(predict.build_router(s.contract, s.max_batch_size))
     return app
+
+
+def _validation_errors_as_json(app: FastAPI) -> None:
+    """422 answers that can always be written: the rejected input is echoed, and JSON cannot hold NaN or
+    Infinity, so those are echoed as text (FastAPI's default handler would fail with a 500)."""
+    import math
+    from typing import Any
+
+    from fastapi import Request
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [finite(v) for v in value]
+        return value
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": finite(jsonable_encoder(exc.errors()))})
 
 
 def _self_hosted_docs(app: FastAPI) -> None:

@@ -13,7 +13,11 @@ from pipelines.contract import Column, Contract
 def _field(c: Column) -> tuple[Any, Any]:
     kind: Any
     if c.kind == "numeric":
-        kind, field = float, Field(..., ge=c.minimum, le=c.maximum, description=c.description, examples=[c.example])
+        kind = float
+        # NaN and Infinity are not numbers a customer can have; JSON parsers accept them, the model must not.
+        field = Field(
+            ..., ge=c.minimum, le=c.maximum, allow_inf_nan=False, description=c.description, examples=[c.example]
+        )
     elif c.allowed is not None:
         kind, field = Literal[c.allowed], Field(..., description=c.description, examples=[c.example])
     else:
