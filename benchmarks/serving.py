@@ -220,9 +220,8 @@ def main() -> None:
         )
     for load in ("1 record, concurrency 1", "1 record, concurrency 16", "1,000-record batches"):
         ours, theirs = results["relay", load], results["mlflow", load]
-        print(
-            f"relay / mlflow, {load}: {ours['req_s'] / theirs['req_s']:.2f}x req/s, p99 {ours['p99']:.1f} vs {theirs['p99']:.1f} ms"
-        )
+        ratio = ours["req_s"] / theirs["req_s"]
+        print(f"relay / mlflow, {load}: {ratio:.2f}x req/s, p99 {ours['p99']:.1f} vs {theirs['p99']:.1f} ms")
 
 
 if __name__ == "__main__":
