@@ -13,9 +13,7 @@ from services.api.deps import ScoringDep
 from services.api.schemas import Prediction, PredictionResponse, request_models
 
 
-async def _predict(
-    records: list[dict[str, Any]], scoring: ScoringDep, request: Request, response: Response
-) -> PredictionResponse:
+async def _predict(records: list[dict[str, Any]], scoring: ScoringDep, request: Request) -> Response:
     if scoring.store.current is None:
         raise HTTPException(503, detail=scoring.store.last_error or "model not loaded yet")
     started = time.perf_counter()
@@ -50,9 +48,12 @@ async def _predict(
             for rec, p in zip(records, preds, strict=True)
         ]
     )
-    return PredictionResponse(
+    answer = PredictionResponse(
         request_id=request_id, model_name=model.name, model_version=model.version, predictions=preds
     )
+    # Serialised by pydantic directly: FastAPI's generic encoder took 5 ms for a 1,000-record answer, as much
+    # as the model itself. The route still declares `response_model`, so the OpenAPI schema is unchanged.
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
@@ -65,13 +66,11 @@ def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["predict"])
 
     @router.post("/predict", response_model=PredictionResponse, summary="Predict the return risk of one order")
-    async def predict_one(order: one, scoring: ScoringDep, request: Request, response: Response) -> PredictionResponse:
-        return await _predict([order.model_dump()], scoring, request, response)
+    async def predict_one(order: one, scoring: ScoringDep, request: Request) -> Response:
+        return await _predict([order.model_dump()], scoring, request)
 
     @router.post("/predict/batch", response_model=PredictionResponse, summary="Predict the return risk of many orders")
-    async def predict_batch(
-        batch: many, scoring: ScoringDep, request: Request, response: Response
-    ) -> PredictionResponse:
-        return await _predict([r.model_dump() for r in batch.records], scoring, request, response)
+    async def predict_batch(batch: many, scoring: ScoringDep, request: Request) -> Response:
+        return await _predict([r.model_dump() for r in batch.records], scoring, request)
 
     return router
