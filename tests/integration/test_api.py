@@ -84,7 +84,9 @@ def test_not_ready_without_a_champion(tmp_path: Path) -> None:
     with TestClient(create_app(s)) as client:
         r = client.get("/health/ready")
         assert r.status_code == 503 and "champion" in r.json()["reason"]
-        assert client.post("/v1/predict", json=ORDERS.example_record()).status_code == 503
+        assert client.get("/health/live").status_code == 200
+        refused = client.post("/v1/predict", json=ORDERS.example_record())
+        assert refused.status_code == 503 and "champion" in refused.json()["detail"]
 
 
 def _free_port() -> int:
