@@ -11,12 +11,10 @@ compare Relay's chunked stages with it on the same data in the same run.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 from pathlib import Path
 
-from measure import run_python  # benchmarks/ is on sys.path when a script here runs
+from measure import print_header, run_python  # benchmarks/ is on sys.path when a script here runs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,9 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"{'rows':>11} | {'step':<34} | {'seconds':>8} | {'peak MiB':>8}")
-    print(f"{'-' * 11}-+-{'-' * 34}-+-{'-' * 8}-+-{'-' * 8}")
+    print_header(34)
     for rows in args.rows:
         with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
             results = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -21,3 +22,10 @@ def run_python(script: str, cwd: Path) -> tuple[float, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"step failed with exit code {os.waitstatus_to_exitcode(status)}")
     return seconds, usage.ru_maxrss / 1024
+
+
+def print_header(step_width: int) -> None:
+    """The machine line and the table header every benchmark here prints."""
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"{'rows':>11} | {'step':<{step_width}} | {'seconds':>8} | {'peak MiB':>8}")
+    print(f"{'-' * 11}-+-{'-' * step_width}-+-{'-' * 8}-+-{'-' * 8}")

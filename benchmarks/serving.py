@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import platform
-import signal
 import socket
 import statistics
 import subprocess
@@ -125,6 +124,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40, help="1,000-record batches per server")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
+    from pipelines.flows.demo import stop_service
     from pipelines.settings import get_settings
 
     s = get_settings()
@@ -199,13 +199,7 @@ def main() -> None:
             results[name, "1,000-record batches"] = r
     finally:
         for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_service(proc)
 
     one_ms, thousand_ms = floors(s.tracking_uri, f"models:/{s.model_name}@champion", record)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")

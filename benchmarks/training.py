@@ -15,12 +15,10 @@ trials are also timed alone.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 from pathlib import Path
 
-from measure import run_python  # benchmarks/ is on sys.path when a script here runs
+from measure import print_header, run_python  # benchmarks/ is on sys.path when a script here runs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,9 +102,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--sweep-rows", type=int, nargs="*", default=[100_000, 1_000_000], help="sizes to sweep at")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"{'rows':>11} | {'step':<42} | {'seconds':>8} | {'peak MiB':>8}")
-    print(f"{'-' * 11}-+-{'-' * 42}-+-{'-' * 8}-+-{'-' * 8}")
+    print_header(42)
     for rows in args.rows:
         with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
             work = Path(tmp)

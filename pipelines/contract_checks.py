@@ -160,7 +160,9 @@ class Screen:
         self.invalid += len(bad)
         return good[list(self.contract.columns)], bad
 
-    def finish(self, max_invalid_share: float = 0.0) -> ValidationReport:
+    def finish(self, max_invalid_share: float | None = 0.0) -> ValidationReport:
+        """The report. `max_invalid_share=None` means no quarantine tolerance applies at all (a consumer such as
+        training, which refuses any failing row): the failing rows are reported without the tolerance line."""
         problems = list(self._problems.values())
         rules = self.contract.batch
         valid = self.rows - self.invalid
@@ -187,11 +189,11 @@ class Screen:
         quarantined = 0
         if not self.structural and self.invalid:
             share = self.invalid / self.rows
-            if share <= max_invalid_share:
+            if max_invalid_share is not None and share <= max_invalid_share:
                 # Within tolerance: the failing rows go to quarantine and the batch goes on without them.
                 quarantined = self.invalid
                 problems = [p for p in problems if p["column"] == BATCH or "null share" in str(p["check"])]
-            else:
+            elif max_invalid_share is not None:
                 problems.append(
                     _batch_problem(
                         f"invalid rows at most {max_invalid_share:.2%} of the batch (validate.max_invalid_share)",

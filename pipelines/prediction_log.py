@@ -86,6 +86,20 @@ def read_window(url: str, contract: Contract, rows: int, model_version: str | No
     return frame.iloc[::-1].reset_index(drop=True)
 
 
+def read_request(url: str, request_id: str) -> pd.DataFrame:
+    """Every logged row of one request (a batch request logs one row per record), in order."""
+    engine = engine_for(url)
+    try:
+        if not sa.inspect(engine).has_table(TABLE):
+            raise FileNotFoundError(f"no prediction log at {url}: serve some traffic first")
+        table = sa.Table(TABLE, sa.MetaData(), autoload_with=engine)
+        query = sa.select(table).where(table.c.request_id == request_id).order_by(table.c.id)
+        with engine.connect() as conn:
+            return pd.read_sql(query, conn)
+    finally:
+        engine.dispose()
+
+
 def count_rows(url: str) -> int:
     engine = engine_for(url)
     try:

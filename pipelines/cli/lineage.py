@@ -35,21 +35,9 @@ def _link(stage: str, what: str, facts: dict[str, Any], restore: str = "") -> Li
 
 
 def _prediction(url: str, request_id: str) -> list[dict[str, Any]]:
-    import pandas as pd
-    import sqlalchemy as sa
+    from pipelines.prediction_log import read_request
 
-    from pipelines.prediction_log import TABLE, engine_for
-
-    engine = engine_for(url)
-    try:
-        if not sa.inspect(engine).has_table(TABLE):
-            raise FileNotFoundError(f"no prediction log at {url}: serve some traffic first")
-        with engine.connect() as conn:
-            frame = pd.read_sql(
-                sa.text(f"SELECT * FROM {TABLE} WHERE request_id = :rid ORDER BY id"), conn, params={"rid": request_id}
-            )
-    finally:
-        engine.dispose()
+    frame = read_request(url, request_id)
     if frame.empty:
         raise KeyError(f"no prediction with request id {request_id!r} in {url} (the X-Request-ID response header)")
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]

@@ -135,7 +135,9 @@ def run(
     }
     # Everything is computed before anything is written, so a failure leaves the last evaluation whole.
     write_json(metrics, metrics_dir / "holdout.json")
-    write_json({s.pop("segment"): s for s in [dict(r) for r in segments]}, metrics_dir / "segments.json")
+    write_json(
+        {r["segment"]: {k: v for k, v in r.items() if k != "segment"} for r in segments}, metrics_dir / "segments.json"
+    )
     for name, points in curves.items():
         if name != "confusion":
             write_json({name: points}, plots_dir / f"{name}.json")

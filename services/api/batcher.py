@@ -59,7 +59,6 @@ class MicroBatcher:
         # One inference thread: the model itself spreads a call over the cores (OpenMP), so two calls at
         # once would only fight over them.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
-        self.batches = 0
         self._inflight = 0  # requests submitted and not yet answered (event-loop thread only)
 
     def start(self) -> None:
@@ -122,7 +121,6 @@ class MicroBatcher:
                 proba = await loop.run_in_executor(self._executor, _score, model, records)
                 if self._on_batch is not None:
                     self._on_batch(len(batch), len(records), time.perf_counter() - started)
-                self.batches += 1
                 offset = 0
                 for p in batch:
                     n = len(p.records)
