@@ -1,34 +1,51 @@
-"""Serving speed: Relay's service against MLflow's own scoring server, on the same champion.
+"""Serving speed: Relay's service against MLflow's scoring server and BentoML, on the same champion.
 
-Both servers run as local subprocesses with one worker each, and the same asyncio client drives them on
-127.0.0.1: single-record requests at concurrency 1 and 16, then batches of 1,000 records. Relay's service
-logs every prediction (as in production); MLflow's server logs nothing. The floors are the champion's
-own `predict_proba` in this process, for one record and for 1,000.
+Each server runs as a local subprocess with one worker, and the same client drives all three on
+127.0.0.1: single-record requests at concurrency 1 and 16, then 1,000-record batches at concurrency 1.
+Relay's service logs every prediction (as in production); the peers log nothing.
+
+- MLflow: `mlflow models serve --env-manager local -w 1` on `models:/<name>@champion`.
+- BentoML: `benchmarks/bentoml_service.py`, adaptive batching (`@bentoml.api(batchable=True)`) with
+  `max_latency_ms` 1000 (at 10 ms it sheds most requests as 503 at concurrency 16), in a venv of its own
+  built by `benchmarks/bentoml_env.py` (BentoML is no dependency of Relay), on a joblib export of the champion.
+- Thread settings: Relay uses its defaults (one OpenMP thread for small calls, all cores for big ones). Each
+  peer gets the setting that suits the load: OMP_NUM_THREADS=1 for single records (two threads spin for the
+  core the server's event loop needs), its default (all cores) for 1,000-record batches.
+
+The client is the standard library's `http.client` on keep-alive connections, one thread per connection,
+with the bodies encoded once: httpx cost about a millisecond a request in the client, which is noise shared
+by every server but hides what the servers themselves do. Errors (BentoML's 503 "overloaded", say) are
+counted and not in req/s. The floors are the champion's own `predict_proba` in a process of its own.
 
 Needs a champion in the configured MLflow store (run `make demo` first). Every process started here is
-stopped by its PID at the end; each load run is bounded by its request count.
+stopped by its PID (BentoML by its process group) at the end; each load run is bounded by its request count.
 
-    .venv/bin/python benchmarks/serving.py [--requests 2000]
+    .venv/bin/python benchmarks/serving.py [--requests 3000] [--batches 60] [--servers relay,mlflow,bentoml]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import http.client
+import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+SINGLE_1, SINGLE_16, BATCH = "1 record, concurrency 1", "1 record, concurrency 16", "1,000-record batches"
 
 
 def free_port() -> int:
@@ -37,7 +54,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 90) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -51,35 +68,58 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 90) -> 
     raise SystemExit(f"{url} not ready within {seconds:.0f} s")
 
 
-async def drive(url: str, body: dict[str, Any], concurrency: int, total: int) -> dict[str, float]:
+def drive(port: int, path: str, body: Any, concurrency: int, total: int) -> dict[str, float]:
+    """`total` POSTs of `body`, `concurrency` at a time; successful req/s, p50/p99 latency, errors."""
+    content = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    per_worker = max(1, total // concurrency)
     latencies: list[float] = []
     errors = 0
-    per_worker = total // concurrency
+    lock = threading.Lock()
+    start = threading.Barrier(concurrency + 1)
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    def worker() -> None:
         nonlocal errors
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        failed = 0
+        for _ in range(5):  # warm-up: the connection, first-call costs
+            conn.request("POST", path, body=content, headers=headers)
+            conn.getresponse().read()
+        start.wait()
         for _ in range(per_worker):
-            started = time.perf_counter()
+            began = time.perf_counter()
             try:
-                r = await client.post(url, json=body)
-                ok = r.status_code == 200
-            except httpx.HTTPError:
+                conn.request("POST", path, body=content, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 200
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 ok = False
-            latencies.append((time.perf_counter() - started) * 1000)
-            errors += not ok
+            if ok:
+                mine.append((time.perf_counter() - began) * 1000)
+            else:
+                failed += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors += failed
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        for _ in range(min(20, total)):  # warm-up: connections, first-call costs
-            await client.post(url, json=body)
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    start.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
     latencies.sort()
     return {
         "req_s": len(latencies) / elapsed,
-        "p50": statistics.median(latencies),
-        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "p50": statistics.median(latencies) if latencies else float("nan"),
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan"),
         "errors": errors,
     }
 
@@ -106,8 +146,6 @@ print(json.dumps(out))
 def floors(tracking_uri: str, model_uri: str, record: dict[str, Any]) -> tuple[float, float]:
     """The bare model's time for one record and for 1,000, in a process of its own: a model run in the
     client's process would leave OpenMP threads spinning there and slow the client down."""
-    import json
-
     out = subprocess.run(
         [sys.executable, "-c", FLOORS, tracking_uri, model_uri, json.dumps(record)],
         check=True,
@@ -118,10 +156,34 @@ def floors(tracking_uri: str, model_uri: str, record: dict[str, Any]) -> tuple[f
     return float(one), float(thousand)
 
 
+@dataclass
+class Server:
+    """How to start one server and what to send it."""
+
+    name: str
+    start: Callable[[int, dict[str, str]], subprocess.Popen[bytes]]
+    stop: Callable[[subprocess.Popen[bytes]], object]
+    ready_path: str
+    single: tuple[str, Any]
+    batch: tuple[str, Any]
+
+
+@contextmanager
+def running(server: Server, env: dict[str, str]) -> Iterator[int]:
+    port = free_port()
+    proc = server.start(port, env)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}{server.ready_path}", proc)
+        yield port
+    finally:
+        server.stop(proc)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="single-record requests per load run")
-    parser.add_argument("--batches", type=int, default=40, help="1,000-record batches per server")
+    parser.add_argument("--requests", type=int, default=3000, help="single-record requests per load run")
+    parser.add_argument("--batches", type=int, default=60, help="1,000-record batches per server")
+    parser.add_argument("--servers", default="relay,mlflow,bentoml", help="comma-separated subset to run")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from pipelines.flows.demo import stop_service
@@ -129,93 +191,118 @@ def main() -> None:
 
     s = get_settings()
     record = s.contract.example_record()
+    records = [record] * 1000
     work = Path(tempfile.mkdtemp(prefix="relay-serving-"))
-    env = s.child_env() | {
+    base_env = s.child_env() | {
         "RELAY_PREDICTION_LOG_URL": f"sqlite:///{work}/log.db",
         "RELAY_LOG_FORMAT": "text",
         "MLFLOW_TRACKING_URI": s.tracking_uri,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    ours_port, mlflow_port = free_port(), free_port()
-    procs = {
-        "relay": subprocess.Popen(
+    champion = f"models:/{s.model_name}@champion"
+
+    def popen(cmd: list[str], env: dict[str, str], log: str, cwd: Path) -> subprocess.Popen[bytes]:
+        with open(work / log, "ab") as out:
+            return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=out)
+
+    servers = {
+        "relay": Server(
+            "relay",
             # The installed `relay` script, not `python -m`: with -m the current folder's copy of the code
             # would shadow the installed one.
-            [str(Path(sys.executable).parent / "relay"), "serve", "--port", str(ours_port)],
-            env=env,
-            cwd=s.root,
-            stdout=subprocess.DEVNULL,
-            stderr=open(work / "relay.log", "wb"),  # noqa: SIM115
+            lambda port, env: popen(
+                [str(Path(sys.executable).parent / "relay"), "serve", "--port", str(port)], env, "relay.log", s.root
+            ),
+            stop_service,
+            "/health/ready",
+            ("/v1/predict", record),
+            ("/v1/predict/batch", {"records": records}),
         ),
-        "mlflow": subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "models",
-                "serve",
-                "-m",
-                f"models:/{s.model_name}@champion",
-                "--env-manager",
-                "local",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(mlflow_port),
-                "-w",
-                "1",
-            ],
-            env=env,
-            cwd=work,
-            stdout=subprocess.DEVNULL,
-            stderr=open(work / "mlflow.log", "wb"),  # noqa: SIM115
+        "mlflow": Server(
+            "mlflow",
+            lambda port, env: popen(
+                [
+                    *(sys.executable, "-m", "mlflow", "models", "serve", "-m", champion, "--env-manager", "local"),
+                    *("-h", "127.0.0.1", "-p", str(port), "-w", "1"),
+                ],
+                env,
+                "mlflow.log",
+                work,
+            ),
+            stop_service,
+            "/ping",
+            ("/invocations", {"dataframe_records": [record]}),
+            ("/invocations", {"dataframe_records": records}),
         ),
     }
-    try:
-        wait_ready(f"http://127.0.0.1:{ours_port}/health/ready", procs["relay"])
-        wait_ready(f"http://127.0.0.1:{mlflow_port}/ping", procs["mlflow"])
-        targets = {
-            "relay": (
-                f"http://127.0.0.1:{ours_port}/v1/predict",
-                record,
-                f"http://127.0.0.1:{ours_port}/v1/predict/batch",
-                {"records": [record] * 1000},
-            ),
-            "mlflow": (
-                f"http://127.0.0.1:{mlflow_port}/invocations",
-                {"dataframe_records": [record]},
-                f"http://127.0.0.1:{mlflow_port}/invocations",
-                {"dataframe_records": [record] * 1000},
-            ),
-        }
-        results: dict[tuple[str, str], dict[str, float]] = {}
-        for name, (single_url, single, batch_url, batch) in targets.items():
-            for conc in (1, 16):
-                results[name, f"1 record, concurrency {conc}"] = asyncio.run(
-                    drive(single_url, single, conc, args.requests)
-                )
-            r = asyncio.run(drive(batch_url, batch, 1, args.batches))
-            r["records_s"] = r["req_s"] * 1000
-            results[name, "1,000-record batches"] = r
-    finally:
-        for proc in procs.values():
-            stop_service(proc)
+    wanted = args.servers.split(",")
+    if "bentoml" in wanted:
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        import bentoml_env
+        import joblib
+        import mlflow
 
-    one_ms, thousand_ms = floors(s.tracking_uri, f"models:/{s.model_name}@champion", record)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+        started = time.perf_counter()
+        python = bentoml_env.ensure_env(s.root)
+        print(f"bentoml venv ready in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        mlflow.set_tracking_uri(s.tracking_uri)
+        model = mlflow.sklearn.load_model(champion)
+        joblib.dump(model, work / "champion.joblib")
+        columns = list(model.feature_names_in_)
+        servers["bentoml"] = Server(
+            "bentoml",
+            lambda port, env: bentoml_env.start(
+                python,
+                work / "champion.joblib",
+                columns,
+                port,
+                max_latency_ms=1000,
+                log=work / f"bentoml-{port}.log",
+                extra_env=env,
+            ),
+            bentoml_env.stop,
+            "/readyz",
+            ("/predict", bentoml_env.single_body(record)),
+            ("/predict_many", bentoml_env.batch_body(records)),
+        )
+
+    results: dict[tuple[str, str], dict[str, float]] = {}
+    for name in wanted:
+        server = servers[name]
+        # Relay decides its model threads per call; a peer gets the setting that suits each load.
+        single_env = base_env if name == "relay" else base_env | {"OMP_NUM_THREADS": "1"}
+        with running(server, single_env) as port:
+            for conc, label in ((1, SINGLE_1), (16, SINGLE_16)):
+                results[name, label] = drive(port, *server.single, conc, args.requests)
+                print(f"{name:<8} {label}: {results[name, label]}", file=sys.stderr)
+        batch_env = base_env
+        with running(server, batch_env) as port:
+            r = drive(port, *server.batch, 1, args.batches)
+            r["records_s"] = r["req_s"] * 1000
+            results[name, BATCH] = r
+            print(f"{name:<8} {BATCH}: {r}", file=sys.stderr)
+
+    one_ms, thousand_ms = floors(s.tracking_uri, champion, record)
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; logs in {work}")
     print(f"floor: predict_proba of 1 record {one_ms:.2f} ms, of 1,000 records {thousand_ms:.2f} ms")
-    print(f"{'server':<7} | {'load':<26} | {'req/s':>8} | {'records/s':>10} | {'p50 ms':>7} | {'p99 ms':>7} | errors")
-    print(f"{'-' * 7}-+-{'-' * 26}-+-{'-' * 8}-+-{'-' * 10}-+-{'-' * 7}-+-{'-' * 7}-+-------")
+    print(f"{'server':<8} | {'load':<26} | {'req/s':>7} | {'records/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | errors")
+    print(f"{'-' * 8}-+-{'-' * 26}-+-{'-' * 7}-+-{'-' * 9}-+-{'-' * 7}-+-{'-' * 7}-+-------")
     for (name, load), r in results.items():
-        records = r.get("records_s", r["req_s"])
+        rec_s = r.get("records_s", r["req_s"])
         print(
-            f"{name:<7} | {load:<26} | {r['req_s']:>8.0f} | {records:>10.0f} | {r['p50']:>7.1f} | {r['p99']:>7.1f} | "
+            f"{name:<8} | {load:<26} | {r['req_s']:>7.0f} | {rec_s:>9.0f} | {r['p50']:>7.1f} | {r['p99']:>7.1f} | "
             f"{int(r['errors'])}"
         )
-    for load in ("1 record, concurrency 1", "1 record, concurrency 16", "1,000-record batches"):
-        ours, theirs = results["relay", load], results["mlflow", load]
-        ratio = ours["req_s"] / theirs["req_s"]
-        print(f"relay / mlflow, {load}: {ratio:.2f}x req/s, p99 {ours['p99']:.1f} vs {theirs['p99']:.1f} ms")
+    if "relay" not in wanted:
+        return
+    print(f"relay p50 at concurrency 1 is {results['relay', SINGLE_1]['p50'] - one_ms:+.1f} ms from the floor")
+    for peer in (p for p in wanted if p != "relay"):
+        for load in (SINGLE_1, SINGLE_16, BATCH):
+            ours, theirs = results["relay", load], results[peer, load]
+            print(
+                f"relay / {peer}, {load}: {ours['req_s'] / theirs['req_s']:.2f}x req/s, "
+                f"p99 {ours['p99']:.1f} vs {theirs['p99']:.1f} ms"
+            )
 
 
 if __name__ == "__main__":

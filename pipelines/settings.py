@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     # waiting at most this long for company (0: only what is already queued).
     batch_max_records: int = Field(1024, gt=0)
     batch_max_wait_ms: float = Field(1.0, ge=0, le=1000)
+    # OpenMP threads for one model call. One leaves the other core to the event loop and the prediction-log
+    # writer; with two, the model's threads spin-wait for a core someone else holds. In one run of
+    # benchmarks/serving.py, 1,000-record batches gave 45k records/s (p99 39 ms) with one, 33k (p99 139 ms)
+    # with two. Raise it on a machine with cores to spare.
+    inference_threads: int = Field(1, gt=0, le=256)
     # Requests with a larger body get 413 before anything parses them (a 1,000-record batch is about 250 KB).
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
     # When set, /v1/ routes need it as X-API-Key (or Authorization: Bearer); health, metrics and docs stay open.
@@ -78,6 +83,9 @@ class Settings(BaseSettings):
     # Browser origins allowed to call the API (CORS), e.g. ["https://shop.example"]; empty: none.
     cors_origins: list[str] = Field(default_factory=list)
     log_format: Literal["json", "text"] = "json"
+    # Running prediction services to tell about a new champion (POST <url>/v1/model/reload) after a promotion
+    # or rollback, e.g. ["http://127.0.0.1:8000"]; each also polls the registry every reload_interval_s.
+    service_urls: list[str] = Field(default_factory=list)
     # DVC remote for pushes and fetches, e.g. s3://bucket/relay; empty: the default remote in .dvc/config.
     dvc_remote: str = ""
     # Dask scheduler for `relay train sweep --runner dask` (tcp://host:8786); empty: a local cluster.

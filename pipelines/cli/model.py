@@ -59,7 +59,10 @@ def rollback(
     to: Annotated[str | None, typer.Option(help="Version to restore (default: the champion before this one).")] = None,
     reason: Annotated[str, typer.Option(help="Why; recorded on both versions.")] = "manual rollback",
 ) -> None:
-    """Move `champion` back to the previous champion (or --to VERSION); the service follows on its next poll."""
+    """Move `champion` back to the previous champion (or --to VERSION); running services follow.
+
+    Services in RELAY_SERVICE_URLS switch at once; any other switches on its next registry poll.
+    """
     quiet_tools()
     import getpass
 
@@ -70,7 +73,14 @@ def rollback(
     before, after = do_rollback(
         s.tracking_uri, s.model_name, to=to, reason=reason, by=f"ml-engineer {getpass.getuser()} (relay model rollback)"
     )
-    console.print(
-        f"{s.model_name}: champion moved from version {before} to version {after} ({reason}); "
-        f"a running service switches within RELAY_RELOAD_INTERVAL_S ({s.reload_interval_s:g} s)"
-    )
+    console.print(f"{s.model_name}: champion moved from version {before} to version {after} ({reason})")
+    if not s.service_urls:
+        console.print(
+            f"a running service switches within RELAY_RELOAD_INTERVAL_S ({s.reload_interval_s:g} s); "
+            "set RELAY_SERVICE_URLS to switch it at once"
+        )
+    from pipelines.release.notify import notify_services
+
+    key = s.api_key.get_secret_value() if s.api_key else None
+    for notice in notify_services(s.service_urls, api_key=key):
+        console.print(notice.describe())

@@ -269,7 +269,9 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
         with timed("retrain"):
             request = retrain_decision(s, decision, labelled["rows"])
         banner("retrain", ("[bold]retraining[/]: " if request["retrain"] else "no retraining: ") + request["reason"])
-        second = training_flow(trigger="drift", settings=s) if request["retrain"] else None
+        # The promotion step tells the running service, so it switches at once rather than at its next poll.
+        told = s.model_copy(update={"service_urls": [url]})
+        second = training_flow(trigger="drift", settings=told) if request["retrain"] else None
         lap("retrain")
         if second and second["promoted"]:
             with timed("serve"):

@@ -91,6 +91,15 @@ def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: s
     return decision.to_dict()
 
 
+@task(name="notify-services", tags=prefect_tags("register"))
+def tell_services(settings: Settings) -> list[str]:
+    """Ask the running services to load the new champion now, instead of at their next poll."""
+    from pipelines.release.notify import notify_services
+
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    return [n.describe() for n in notify_services(settings.service_urls, api_key=key)]
+
+
 @flow(name="training")
 def training_flow(trigger: str = "manual", settings: Settings | None = None) -> dict[str, Any]:
     s = settings or get_settings()
@@ -131,4 +140,9 @@ def training_flow(trigger: str = "manual", settings: Settings | None = None) -> 
         decision = register_model(s, tracked["run_id"], tracked["model_uri"], "training")
     verdict = "[green]promoted to champion[/]" if decision["promoted"] else "[yellow]kept as challenger[/]"
     note(f"version {decision['version']}: {verdict}: {decision['reason']}")
-    return {**decision, "run_id": tracked["run_id"], "data_version": version, "trigger": trigger}
+    notified = []
+    if decision["promoted"] and s.service_urls:
+        notified = tell_services(s)
+        for line in notified:
+            note(line)
+    return {**decision, "run_id": tracked["run_id"], "data_version": version, "trigger": trigger, "notified": notified}

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from services.api.model_store import LoadedModel
 
@@ -48,6 +47,7 @@ class MicroBatcher:
         *,
         max_records: int = 1024,
         max_wait_ms: float = 1.0,
+        threads: int = 1,
         on_batch: Callable[[int, int, float], None] | None = None,
     ) -> None:
         self._current_model = current_model
@@ -58,7 +58,9 @@ class MicroBatcher:
         self._worker: asyncio.Task[None] | None = None
         # One inference thread: the model itself spreads a call over the cores (OpenMP), so two calls at
         # once would only fight over them.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="inference", initializer=_limit_threads, initargs=(threads,)
+        )
         self._inflight = 0  # requests submitted and not yet answered (event-loop thread only)
 
     def start(self) -> None:
@@ -118,7 +120,7 @@ class MicroBatcher:
                     raise NoModelError("no champion model is loaded")
                 records = [r for p in batch for r in p.records]
                 started = time.perf_counter()
-                proba = await loop.run_in_executor(self._executor, _score, model, records)
+                proba = await loop.run_in_executor(self._executor, model.predict_records, records)
                 if self._on_batch is not None:
                     self._on_batch(len(batch), len(records), time.perf_counter() - started)
                 offset = 0
@@ -136,5 +138,9 @@ class MicroBatcher:
                     queue.task_done()
 
 
-def _score(model: LoadedModel, records: list[dict[str, Any]]) -> np.ndarray:
-    return model.predict_proba(pd.DataFrame.from_records(records))
+def _limit_threads(threads: int) -> None:
+    # OpenMP's thread count belongs to the calling thread: this limits the model's calls from the inference
+    # thread only, whatever else the process runs.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads, user_api="openmp")

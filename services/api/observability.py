@@ -11,12 +11,18 @@ import json
 import logging
 import re
 import secrets
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
@@ -47,7 +53,7 @@ class Metrics:
             ["model_version", "flagged"],
             registry=r,
         )
-        self.probability = Histogram(
+        self.probability = BatchHistogram(
             "relay_prediction_probability",
             "Distribution of predicted probabilities",
             buckets=tuple(i / 10 for i in range(1, 11)),
@@ -70,6 +76,41 @@ class Metrics:
         self.model_version.clear()
         if version is not None:
             self.model_version.labels(model_name, version).set(1)
+
+
+class BatchHistogram(Collector):
+    """A Prometheus histogram observed a whole array at a time.
+
+    prometheus-client's `Histogram.observe` takes one value per call under a lock; for the probabilities
+    of a 1,000-record batch that was about 1 ms on the request path. This keeps the bucket counts in a
+    numpy array and exposes them in the same exposition format.
+    """
+
+    def __init__(self, name: str, documentation: str, *, buckets: tuple[float, ...], registry: CollectorRegistry):
+        self.name, self.documentation = name, documentation
+        self._upper = np.asarray(buckets, dtype=float)
+        self._counts = np.zeros(len(buckets) + 1, dtype=np.int64)  # the last bucket is +Inf
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe_many(self, values: np.ndarray) -> None:
+        # Prometheus buckets are "less than or equal": a value on a bound belongs to that bound's bucket.
+        counts = np.bincount(np.searchsorted(self._upper, values, side="left"), minlength=len(self._counts))
+        with self._lock:
+            self._counts += counts
+            self._sum += float(np.sum(values))
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            cumulative, total = np.cumsum(self._counts), self._sum
+        bounds = [floatToGoString(b) for b in self._upper] + ["+Inf"]
+        yield HistogramMetricFamily(
+            self.name,
+            self.documentation,
+            buckets=[(b, float(c)) for b, c in zip(bounds, cumulative, strict=True)],
+            sum_value=total,
+        )
 
 
 class JsonFormatter(logging.Formatter):

@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from pipelines.flows.demo import wait_until_ready
 from pipelines.prediction_log import read_window
 from pipelines.settings import Settings
+from services.api.schemas import PredictionResponse
 from tests.helpers import ORDERS, REPO
 
 pytestmark = pytest.mark.integration
@@ -48,12 +50,23 @@ def test_predictions_are_served_and_logged(service: tuple[TestClient, Settings])
     body = one.json()
     assert 0 <= body["predictions"][0]["return_probability"] <= 1
     assert one.headers["X-Request-ID"] == body["request_id"]
-    batch = client.post("/v1/predict/batch", json={"records": [ORDERS.example_record()] * 5})
+    records = [ORDERS.example_record() | {"price": 20.0 + 30 * i, "discount": 0.1 * i} for i in range(5)]
+    batch = client.post("/v1/predict/batch", json={"records": records})
     assert batch.status_code == 200 and len(batch.json()["predictions"]) == 5
+    # The answer is written from plain lists; it must still be the declared response model, and its numbers
+    # must be the champion's own, in the order of the records.
+    answer = PredictionResponse.model_validate_json(batch.content)
+    model = client.app.state.models.current  # type: ignore[attr-defined]
+    expected = model.predict_proba(pd.DataFrame.from_records(records))
+    assert [p.return_probability for p in answer.predictions] == pytest.approx(expected, abs=1e-6)
+    assert [p.flagged for p in answer.predictions] == [bool(x >= model.threshold) for x in expected]
     client.app.state.prediction_log.close()  # type: ignore[attr-defined]
     logged = read_window(s.prediction_log, ORDERS, 100)
     assert len(logged) == 6 and set(logged["model_version"]) == {"1"}
     assert set(ORDERS.feature_columns()) <= set(logged.columns)
+    mine = logged[logged["request_id"] == answer.request_id].sort_values("id")
+    assert mine["prediction"].tolist() == [p.return_probability for p in answer.predictions]
+    assert mine["price"].tolist() == [r["price"] for r in records]
 
 
 def test_bad_requests_name_every_field(service: tuple[TestClient, Settings]) -> None:

@@ -149,3 +149,25 @@ def test_sigterm_under_load_loses_no_answered_prediction(workspace_copy: Path, t
     assert load.failed == [] and len(answered) > 20
     assert answered <= set(logged["request_id"]), "an answered prediction is missing from the log"
     assert len(logged) == len(answered)  # nothing logged that was not answered either
+
+
+def test_promotion_notice_switches_at_once(workspace_copy: Path, second_version: str, tmp_path: Path) -> None:
+    """With a poll interval of an hour, only the notice (POST /v1/model/reload) can make the switch."""
+    from mlflow import MlflowClient
+
+    from pipelines.release.notify import notify_services
+
+    proc, url, _ = _serve(workspace_copy, tmp_path, RELAY_RELOAD_INTERVAL_S="3600", RELAY_API_KEY="s3cret")
+    try:
+        MlflowClient().set_registered_model_alias("relay-returns", "champion", second_version)
+        refused, unreachable = notify_services([url, f"http://127.0.0.1:{_free_port()}"], timeout_s=5)
+        assert refused.error is not None and "HTTP 401" in refused.error
+        assert unreachable.error is not None and "unreachable" in unreachable.error
+        assert "next poll" in unreachable.describe()
+        assert httpx.get(f"{url}/v1/model", headers={"X-API-Key": "s3cret"}).json()["version"] == "1"
+        [told] = notify_services([url], api_key="s3cret")
+        assert told.error is None and told.serving == second_version
+        r = httpx.post(f"{url}/v1/predict", json=ORDERS.example_record(), headers={"X-API-Key": "s3cret"})
+        assert r.json()["model_version"] == second_version
+    finally:
+        _stop(proc)

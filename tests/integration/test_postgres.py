@@ -6,10 +6,11 @@ import os
 import uuid
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipelines.prediction_log import PredictionLogWriter, read_window
+from pipelines.prediction_log import PredictionLogWriter, now_utc, read_request, read_window
 from tests.helpers import ORDERS
 from tests.unit.services.test_prediction_log import rows
 
@@ -38,3 +39,18 @@ def test_prediction_log_on_postgresql(database: str) -> None:
     assert writer.close() == 0
     window = read_window(database, ORDERS, 1000, model_version="3")
     assert len(window) == 250 and window["ts"].dt.tz is not None
+
+
+def test_request_rows_on_postgresql_keep_their_values(database: str) -> None:
+    """The service's path: one request's records, predictions and shared columns, built by the writer."""
+    records = [ORDERS.example_record() | {"price": 10.0 + i} for i in range(30)]
+    writer = PredictionLogWriter(database, ORDERS)
+    ts = now_utc()
+    preds = [i / 100 for i in range(30)]
+    flags = [i % 2 == 0 for i in range(30)]
+    writer.log_predictions(records, preds, flags, request_id="req-1", ts=ts, model_version="4", latency_ms=2.5)
+    assert writer.close() == 0 and writer.written == 30
+    got = read_request(database, "req-1")
+    assert got["price"].tolist() == [r["price"] for r in records]
+    assert got["prediction"].tolist() == preds and got["flagged"].tolist() == flags
+    assert set(got["model_version"]) == {"4"} and got["ts"].iloc[0] == pd.Timestamp(ts)

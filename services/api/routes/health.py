@@ -9,12 +9,12 @@ router = APIRouter(prefix="/health", tags=["health"])
 
 
 @router.get("/live", summary="The process is up")
-def live() -> dict[str, str]:
+async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get("/ready", summary="A champion model is loaded and serving", responses={503: {"description": "Not ready"}})
-def ready(store: StoreDep) -> JSONResponse:
+async def ready(store: StoreDep) -> JSONResponse:
     if store.current is None:
         return JSONResponse({"status": "not ready", "reason": store.last_error or "model loading"}, status_code=503)
     return JSONResponse({"status": "ready", "model_version": store.current.version})

@@ -9,7 +9,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     m = request.app.state.metrics
     store = request.app.state.models
     # The model gauge is read at scrape time, so it always matches what /v1/model reports.

@@ -1,15 +1,38 @@
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 
 from services.api.deps import StoreDep
+from services.api.model_store import ModelStore
 from services.api.schemas import ModelInfo
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
 
 @router.get("/model", response_model=ModelInfo, summary="The model being served")
-def model_info(store: StoreDep) -> ModelInfo:
+async def model_info(store: StoreDep) -> ModelInfo:
+    return _info(store)
+
+
+@router.post(
+    "/model/reload",
+    response_model=ModelInfo,
+    summary="Load the registry's champion now",
+    description=(
+        "Called by the promotion step and by `relay model rollback` (RELAY_SERVICE_URLS), so a new champion "
+        "is served at once instead of at the next poll. The model loads off the event loop and is swapped in "
+        "atomically; requests in flight keep the model they started with. A champion that fails to load leaves "
+        "the old one serving and is reported in `last_reload_error`."
+    ),
+)
+async def reload_model(store: StoreDep) -> ModelInfo:
+    await asyncio.to_thread(store.refresh)
+    return _info(store)
+
+
+def _info(store: ModelStore) -> ModelInfo:
     m = store.current
     return ModelInfo(
         name=store.model_name,

@@ -1,16 +1,22 @@
 """Prediction routes, built for the data contract in force: the request models come from `contract.yaml`."""
 
+from __future__ import annotations
+
 import time
 import uuid
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import to_json
 
 from pipelines.contract import Contract
 from pipelines.prediction_log import now_utc
 from services.api.batcher import NoModelError
 from services.api.deps import ScoringDep
-from services.api.schemas import Prediction, PredictionResponse, request_models
+from services.api.schemas import PredictionResponse, request_models
 
 
 async def _predict(records: list[dict[str, Any]], scoring: ScoringDep, request: Request) -> Response:
@@ -25,52 +31,95 @@ async def _predict(records: list[dict[str, Any]], scoring: ScoringDep, request: 
         raise HTTPException(503, detail=str(exc)) from None
     latency_ms = (time.perf_counter() - started) * 1000
     ts = now_utc()
-    preds = [Prediction(return_probability=round(float(p), 6), flagged=bool(p >= model.threshold)) for p in proba]
+    flagged = proba >= model.threshold
+    probabilities, decisions = np.round(proba, 6).tolist(), flagged.tolist()
     metrics = request.app.state.metrics
-    flagged = sum(p.flagged for p in preds)
-    if flagged:
-        metrics.predictions.labels(model.version, "true").inc(flagged)
-    if len(preds) - flagged:
-        metrics.predictions.labels(model.version, "false").inc(len(preds) - flagged)
-    for p in proba:
-        metrics.probability.observe(float(p))
-    scoring.log.log(
-        [
-            {
-                **rec,
-                "request_id": request_id,
-                "ts": ts,
-                "model_version": model.version,
-                "prediction": p.return_probability,
-                "flagged": p.flagged,
-                "latency_ms": latency_ms,
-            }
-            for rec, p in zip(records, preds, strict=True)
-        ]
+    n_flagged = int(flagged.sum())
+    if n_flagged:
+        metrics.predictions.labels(model.version, "true").inc(n_flagged)
+    if len(records) - n_flagged:
+        metrics.predictions.labels(model.version, "false").inc(len(records) - n_flagged)
+    metrics.probability.observe_many(proba)
+    scoring.log.log_predictions(
+        records,
+        probabilities,
+        decisions,
+        request_id=request_id,
+        ts=ts,
+        model_version=model.version,
+        latency_ms=latency_ms,
     )
-    answer = PredictionResponse(
-        request_id=request_id, model_name=model.name, model_version=model.version, predictions=preds
-    )
-    # Serialised by pydantic directly: FastAPI's generic encoder took 5 ms for a 1,000-record answer, as much
-    # as the model itself. The route still declares `response_model`, so the OpenAPI schema is unchanged.
-    return Response(answer.model_dump_json(), media_type="application/json")
+    # Written straight from lists: building a pydantic model per record and dumping it took 2.4 ms for a
+    # 1,000-record answer. The shape is `PredictionResponse`, which the routes declare for the OpenAPI schema
+    # (a unit test holds the two together).
+    answer = {
+        "request_id": request_id,
+        "model_name": model.name,
+        "model_version": model.version,
+        "predictions": [{"return_probability": p, "flagged": f} for p, f in zip(probabilities, decisions, strict=True)],
+    }
+    return Response(to_json(answer), media_type="application/json")
+
+
+def _parse(adapter: TypeAdapter[Any], body: bytes) -> Any:
+    """Validate the raw body in one pass (pydantic parses and checks the JSON together); errors come out as
+    FastAPI's own would, with `body` first in each location."""
+    if not body:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
+    try:
+        return adapter.validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError([_located(e) for e in exc.errors(include_url=False)]) from None
+
+
+def _located(error: Any) -> dict[str, Any]:
+    out = {**error, "loc": ("body", *error["loc"])}
+    if isinstance(out.get("input"), bytes):
+        # A body that is not JSON is echoed back as text; it may not even be UTF-8 (found by schemathesis).
+        out["input"] = out["input"][:200].decode("utf-8", errors="replace")
+    return out
+
+
+def _documented_body(name: str) -> dict[str, Any]:
+    # The route reads the body itself, so FastAPI cannot infer its schema; state it (main.py adds the
+    # components), as FastAPI's docs show for custom request bodies.
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
 def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
-    # No `from __future__ import annotations` in this module: FastAPI must see the request models themselves,
-    # which exist only once the contract is known.
+    """The prediction routes. Their bodies are validated with `validate_json` on the raw bytes instead of
+    FastAPI's `json.loads` then validation: 1.4 ms against 2.9 ms for a 1,000-record batch."""
     features, batch_request = request_models(contract, max_batch_size)
-    # FastAPI reads the request models from the annotations; mypy cannot follow classes made at run time.
-    one: Any = features
-    many: Any = batch_request
+    one: TypeAdapter[Any] = TypeAdapter(features)
+    many: TypeAdapter[Any] = TypeAdapter(batch_request)
     router = APIRouter(prefix="/v1", tags=["predict"])
 
-    @router.post("/predict", response_model=PredictionResponse, summary="Predict the return risk of one order")
-    async def predict_one(order: one, scoring: ScoringDep, request: Request) -> Response:
-        return await _predict([order.model_dump()], scoring, request)
+    @router.post(
+        "/predict",
+        response_model=PredictionResponse,
+        summary="Predict the return risk of one order",
+        openapi_extra=_documented_body("Features"),
+    )
+    async def predict_one(request: Request, scoring: ScoringDep) -> Response:
+        return await _predict([_parse(one, await request.body())], scoring, request)
 
-    @router.post("/predict/batch", response_model=PredictionResponse, summary="Predict the return risk of many orders")
-    async def predict_batch(batch: many, scoring: ScoringDep, request: Request) -> Response:
-        return await _predict([r.model_dump() for r in batch.records], scoring, request)
+    @router.post(
+        "/predict/batch",
+        response_model=PredictionResponse,
+        summary="Predict the return risk of many orders",
+        openapi_extra=_documented_body("BatchRequest"),
+    )
+    async def predict_batch(request: Request, scoring: ScoringDep) -> Response:
+        return await _predict(_parse(many, await request.body())["records"], scoring, request)
 
     return router
+
+
+def openapi_components(contract: Contract, max_batch_size: int) -> dict[str, Any]:
+    """JSON schemas of the two request bodies, for the OpenAPI document's components."""
+    _, batch_request = request_models(contract, max_batch_size)
+    schema = TypeAdapter(batch_request).json_schema(ref_template="#/components/schemas/{model}")
+    components: dict[str, Any] = schema.pop("$defs", {})
+    components["BatchRequest"] = schema
+    return components

@@ -3,10 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipelines.prediction_log import PredictionLogWriter, count_rows, now_utc, read_window
+from pipelines.prediction_log import PredictionLogWriter, count_rows, now_utc, read_request, read_window
 from tests.helpers import ORDERS
 
 
@@ -61,3 +62,20 @@ def test_missing_log_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="serve some traffic first"):
         read_window(f"sqlite:///{tmp_path}/none.db", ORDERS, 10)
     assert count_rows(f"sqlite:///{tmp_path}/none.db") == 0
+
+
+def test_request_rows_keep_their_values_and_order(tmp_path: Path) -> None:
+    """The service's path: one request's records and predictions, the shared columns given once."""
+    url = f"sqlite:///{tmp_path}/log.db"
+    records = [ORDERS.example_record() | {"price": 10.0 + i, "customer_weight_kg": None} for i in range(25)]
+    writer = PredictionLogWriter(url, ORDERS)
+    ts = now_utc()
+    preds, flags = [i / 100 for i in range(25)], [i % 3 == 0 for i in range(25)]
+    writer.log_predictions(records, preds, flags, request_id="req-1", ts=ts, model_version="2", latency_ms=1.5)
+    assert writer.close() == 0 and writer.written == 25
+    got = read_request(url, "req-1")
+    assert got["price"].tolist() == [r["price"] for r in records]
+    assert got["customer_weight_kg"].isna().all()
+    assert got["prediction"].tolist() == preds and got["flagged"].tolist() == flags
+    assert set(got["model_version"]) == {"2"} and (got["latency_ms"] == 1.5).all()
+    assert got["ts"].iloc[0] == pd.Timestamp(ts)

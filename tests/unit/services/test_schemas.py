@@ -1,31 +1,68 @@
 from __future__ import annotations
 
-import pytest
-from pydantic import ValidationError
+import json
+import typing
 
-from services.api.schemas import request_models
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from services.api.schemas import PredictionResponse, request_models
 from tests.helpers import ORDERS
 
-OrderFeatures, BatchRequest = request_models(ORDERS)
+OrderFeatures, BatchRequest = request_models(ORDERS, max_batch=3)
+ONE: TypeAdapter[dict[str, object]] = TypeAdapter(OrderFeatures)
+MANY: TypeAdapter[dict[str, object]] = TypeAdapter(BatchRequest)
 
 
 def test_request_model_is_the_contract() -> None:
-    assert list(OrderFeatures.model_fields) == ORDERS.feature_columns()
-    OrderFeatures.model_validate(ORDERS.example_record())
+    assert list(typing.get_type_hints(OrderFeatures)) == ORDERS.feature_columns()
+    assert ONE.validate_python(ORDERS.example_record()) == ORDERS.example_record()
 
 
 def test_every_bad_field_is_named() -> None:
     bad = ORDERS.example_record() | {"usual_size": "XXXL", "price": -1, "brand": "Not A Slug"}
     with pytest.raises(ValidationError) as info:
-        OrderFeatures.model_validate(bad)
+        ONE.validate_python(bad)
     assert {e["loc"][0] for e in info.value.errors()} == {"usual_size", "price", "brand"}
 
 
-def test_unknown_field_is_rejected() -> None:
+def test_unknown_and_missing_fields_are_rejected() -> None:
     with pytest.raises(ValidationError, match="colour"):
-        OrderFeatures.model_validate(ORDERS.example_record() | {"colour": "red"})
+        ONE.validate_python(ORDERS.example_record() | {"colour": "red"})
+    record = ORDERS.example_record()
+    del record["price"]
+    with pytest.raises(ValidationError, match="price"):
+        ONE.validate_python(record)
 
 
-def test_empty_batch_is_rejected() -> None:
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_rejected(value: str) -> None:
+    body = json.dumps(ORDERS.example_record()).replace('"price": 49.9', f'"price": {value}')
+    assert value in body
+    with pytest.raises(ValidationError, match="price"):
+        ONE.validate_json(body)
+
+
+def test_batch_bounds() -> None:
     with pytest.raises(ValidationError):
-        BatchRequest.model_validate({"records": []})
+        MANY.validate_python({"records": []})
+    with pytest.raises(ValidationError, match="at most 3"):
+        MANY.validate_python({"records": [ORDERS.example_record()] * 4})
+
+
+def test_schema_carries_the_contract_example() -> None:
+    schema = ONE.json_schema()
+    assert schema["additionalProperties"] is False
+    assert schema["examples"] == [ORDERS.example_record()]
+    assert set(schema["required"]) == set(ORDERS.feature_columns())
+
+
+def test_response_shape_is_the_declared_model() -> None:
+    # The route writes its answer from plain lists for speed; this is the shape it must keep.
+    answer = {
+        "request_id": "abc",
+        "model_name": "m",
+        "model_version": "1",
+        "predictions": [{"return_probability": 0.25, "flagged": False}],
+    }
+    assert PredictionResponse.model_validate(answer).model_dump() == answer
