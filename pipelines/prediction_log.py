@@ -11,7 +11,7 @@ import logging
 import multiprocessing as mp
 import queue
 import signal
-import time
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from itertools import repeat
@@ -136,37 +136,46 @@ _Item = tuple[list[dict[str, Any]], dict[str, Any], list[float] | None, list[boo
 class PredictionLogWriter:
     """Writes prediction-log rows from a process of its own; `close()` flushes everything and stops it.
 
-    `log()` only queues the rows (pickled by the queue's feeder thread). A writer thread in the service
-    competed with the request path for the interpreter lock: building SQLAlchemy parameters for a
-    1,000-record batch took longer than scoring it. The writer process waits up to `linger_s` after the
-    first request's rows for more (or until `batch_size` rows), so under load one transaction carries many
-    requests, and when it is quiet a row waits at most `linger_s`.
+    A request only appends its rows to a list in memory. Every `linger_s` a hand-off thread passes what has
+    gathered to the writer process in one piece, which writes it in transactions of up to `batch_size`
+    rows. So under load one transaction carries many requests, neither the hand-off nor the writer wakes
+    once per request, and when it is quiet a row reaches the store within about `linger_s`. A writer thread
+    in the service itself competed with the request path for the interpreter lock: building SQLAlchemy's
+    parameters for a 1,000-record batch took longer than scoring it.
 
     The table is checked against the contract here, before the process starts, so a mismatched store is
-    a clear error at start-up. The process ignores SIGINT and SIGTERM: the service's own shutdown sends it
-    the stop sign after the last answered request, so Ctrl-C or `docker stop` loses no logged prediction.
+    a clear error at start-up. The process ignores SIGINT and SIGTERM: the service's own shutdown hands it
+    the last rows and the stop sign after the last answered request, so Ctrl-C or `docker stop` loses no
+    logged prediction. It is started with `spawn`, so a script that creates the service itself needs the
+    usual `if __name__ == "__main__":` guard.
     """
 
     def __init__(self, url: str, contract: Contract, *, batch_size: int = 2000, linger_s: float = 0.2) -> None:
         self.url = url
+        self.linger_s = linger_s
         engine = engine_for(url)
         try:
             ensure_table(engine, contract)
         finally:
             engine.dispose()
         ctx = mp.get_context("spawn")  # never fork a process that already runs threads (uvicorn, the model)
-        self._queue: mp.Queue[_Item | None] = ctx.Queue()
+        self._queue: mp.Queue[list[_Item] | None] = ctx.Queue()
         self._written = ctx.Value("q", 0)
         self._failed = ctx.Value("q", 0)
         self._closed = False
+        self._pending: list[_Item] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
         self._process = ctx.Process(
             target=_write_until_stopped,
             args=(url, contract, self._queue, (self._written, self._failed)),
-            kwargs={"batch_size": batch_size, "linger_s": linger_s},
+            kwargs={"batch_size": batch_size},
             name="prediction-log",
             daemon=True,
         )
         self._process.start()
+        self._handoff = threading.Thread(target=self._hand_off_every, name="prediction-log-handoff", daemon=True)
+        self._handoff.start()
 
     @property
     def written(self) -> int:
@@ -178,31 +187,47 @@ class PredictionLogWriter:
 
     def log(self, rows: Sequence[dict[str, Any]]) -> None:
         """Queue whole rows (every column of the table but `id`)."""
-        if self._closed:
-            raise RuntimeError("the prediction log is closed")
         if rows:
-            self._queue.put((list(rows), {}, None, None))
+            self._add((list(rows), {}, None, None))
 
     def log_predictions(
         self, records: list[dict[str, Any]], predictions: list[float], flagged: list[bool], **meta: Any
     ) -> None:
         """Queue one request's records with their predictions; `meta` (request id, time, model version,
         latency) is the same for every row. The writer process builds the rows, off the request path."""
-        if self._closed:
-            raise RuntimeError("the prediction log is closed")
         if records:
-            self._queue.put((records, meta, predictions, flagged))
+            self._add((records, meta, predictions, flagged))
+
+    def _add(self, item: _Item) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the prediction log is closed")
+            self._pending.append(item)
+
+    def _hand_off(self) -> None:
+        with self._lock:
+            parcel, self._pending = self._pending, []
+        if parcel:
+            self._queue.put(parcel)
+
+    def _hand_off_every(self) -> None:
+        while not self._stop.wait(self.linger_s):
+            self._hand_off()
 
     def close(self, timeout: float = 60.0) -> int:
         """Flush and stop; returns how many rows were not written (0 on a clean close)."""
-        if self._closed:
-            return self.failed
-        self._closed = True
+        with self._lock:
+            if self._closed:
+                return self.failed
+            self._closed = True
+        self._stop.set()
+        self._handoff.join()
+        self._hand_off()
         self._queue.put(None)
         self._process.join(timeout)
         unwritten = self.failed
         if self._process.is_alive():
-            unwritten += sum(len(item[0]) for item in _drain(self._queue) if item)
+            unwritten += sum(len(item[0]) for parcel in _drain(self._queue) if parcel for item in parcel)
             log.error("prediction log still writing after %.0f s; %d queued rows may be lost", timeout, unwritten)
             self._process.terminate()
             self._process.join(5)
@@ -216,11 +241,10 @@ class PredictionLogWriter:
 def _write_until_stopped(
     url: str,
     contract: Contract,
-    q: mp.Queue[_Item | None],
+    q: mp.Queue[list[_Item] | None],
     counters: tuple[Synchronized[int], Synchronized[int]],
     *,
     batch_size: int,
-    linger_s: float,
 ) -> None:
     """The writer process: batches of rows into the table until the stop sign, then whatever is left.
     `counters` are the rows written and the rows that failed, shared with the service."""
@@ -256,31 +280,18 @@ def _write_until_stopped(
             failed.value += lost
             log.exception("could not write %d prediction-log rows to %s", lost, url)
 
-    stopping = False
-    while not stopping:
+    while True:
         try:
-            first = q.get(timeout=1.0)
+            parcel = q.get(timeout=1.0)
         except queue.Empty:
             if parent is not None and not parent.is_alive():
                 break  # the service was killed without a clean stop; write what reached us and go
             continue
-        if first is None:
+        if parcel is None:
             break
-        items, size = [first], len(first[0])
-        deadline = time.monotonic() + linger_s
-        while size < batch_size and (remaining := deadline - time.monotonic()) > 0:
-            try:
-                item = q.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if item is None:
-                stopping = True
-                break
-            items.append(item)
-            size += len(item[0])
-        write(items)
-    # After the stop sign nothing more is sent, but rows queued before it are still written.
-    rest = [item for item in _drain(q) if item]
+        write(parcel)
+    # The stop sign comes last; if the service died instead, what already reached the pipe is still written.
+    rest = [item for parcel in _drain(q) if parcel for item in parcel]
     if rest:
         write(rest)
     engine.dispose()
@@ -344,7 +355,7 @@ class _Insert:
         return [{n: (f(r[n]) if f else r[n]) for n, f in converters} for r in rows]
 
 
-def _drain(q: mp.Queue[_Item | None]) -> list[_Item | None]:
+def _drain(q: mp.Queue[list[_Item] | None]) -> list[list[_Item] | None]:
     items = []
     while True:
         try:
