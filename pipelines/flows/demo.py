@@ -276,7 +276,11 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
         if second and second["promoted"]:
             with timed("serve"):
                 waited = wait_for_version(url, second["version"])
-            banner("serve", f"service hot-swapped to version {second['version']} after {waited:.1f} s, with no restart")
+            banner(
+                "serve",
+                f"service hot-swapped to version {second['version']} with no restart: the promotion step told it "
+                f"(POST /v1/model/reload), {waited:.1f} s after the gate",
+            )
         lap("reload")
     finally:
         if proc is not None:
