@@ -15,7 +15,8 @@ Relay's service logs every prediction (as in production); the peers log nothing.
 The client is the standard library's `http.client` on keep-alive connections, one thread per connection,
 with the bodies encoded once: httpx cost about a millisecond a request in the client, which is noise shared
 by every server but hides what the servers themselves do. Errors (BentoML's 503 "overloaded", say) are
-counted and not in req/s. The floors are the champion's own `predict_proba` in a process of its own.
+counted and not in req/s. The floors are the champion's own `predict_proba` in a process of its own, back
+to back, and for one record also with the model idle 2 ms between calls, as it is at concurrency 1.
 
 Needs a champion in the configured MLflow store (run `make demo` first). Every process started here is
 stopped by its PID (BentoML by its process group) at the end; each load run is bounded by its request count.
@@ -125,7 +126,7 @@ def drive(port: int, path: str, body: Any, concurrency: int, total: int) -> dict
 
 
 FLOORS = """
-import json, sys, time
+import json, statistics, sys, time
 import mlflow, pandas as pd
 mlflow.set_tracking_uri(sys.argv[1])
 model = mlflow.sklearn.load_model(sys.argv[2])
@@ -139,21 +140,31 @@ for frame, n in ((one, 300), (many, 30)):
     for _ in range(n):
         model.predict_proba(frame)
     out.append((time.perf_counter() - started) / n * 1000)
+# One record again, with the model idle 2 ms between calls as it is at concurrency 1 (the rest of a round
+# trip): on this machine that alone makes the call 1.5-3 ms slower than back to back.
+idle = []
+for _ in range(300):
+    time.sleep(0.002)
+    started = time.perf_counter()
+    model.predict_proba(one)
+    idle.append((time.perf_counter() - started) * 1000)
+out.append(statistics.median(idle))
 print(json.dumps(out))
 """
 
 
-def floors(tracking_uri: str, model_uri: str, record: dict[str, Any]) -> tuple[float, float]:
-    """The bare model's time for one record and for 1,000, in a process of its own: a model run in the
-    client's process would leave OpenMP threads spinning there and slow the client down."""
+def floors(tracking_uri: str, model_uri: str, record: dict[str, Any]) -> tuple[float, float, float]:
+    """The bare model's time for one record and for 1,000 back to back, and for one record with 2 ms idle
+    between calls (p50), in a process of its own: a model run in the client's process would leave OpenMP
+    threads spinning there and slow the client down."""
     out = subprocess.run(
         [sys.executable, "-c", FLOORS, tracking_uri, model_uri, json.dumps(record)],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    one, thousand = json.loads(out.strip().splitlines()[-1])
-    return float(one), float(thousand)
+    one, thousand, idle = json.loads(out.strip().splitlines()[-1])
+    return float(one), float(thousand), float(idle)
 
 
 @dataclass
@@ -286,12 +297,13 @@ def main() -> None:
             print(f"{name:<8} {BATCH}: {r}", file=sys.stderr)
 
     floors_after = floors(s.tracking_uri, champion, record)
-    one_ms, thousand_ms = (min(pair) for pair in zip(floors_before, floors_after, strict=True))
+    one_ms, thousand_ms, idle_ms = (min(pair) for pair in zip(floors_before, floors_after, strict=True))
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; logs in {work}")
     print(
-        f"floor: predict_proba of 1 record {one_ms:.2f} ms, of 1,000 records {thousand_ms:.2f} ms "
-        f"(before the servers {floors_before[0]:.2f} / {floors_before[1]:.2f} ms, "
-        f"after {floors_after[0]:.2f} / {floors_after[1]:.2f} ms)"
+        f"floor: predict_proba of 1 record {one_ms:.2f} ms, of 1,000 records {thousand_ms:.2f} ms, "
+        f"of 1 record with 2 ms idle between calls {idle_ms:.2f} ms "
+        f"(before the servers {' / '.join(f'{x:.2f}' for x in floors_before)} ms, "
+        f"after {' / '.join(f'{x:.2f}' for x in floors_after)} ms)"
     )
     print(f"{'server':<8} | {'load':<26} | {'req/s':>7} | {'records/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | errors")
     print(f"{'-' * 8}-+-{'-' * 26}-+-{'-' * 7}-+-{'-' * 9}-+-{'-' * 7}-+-{'-' * 7}-+-------")
@@ -303,7 +315,11 @@ def main() -> None:
         )
     if "relay" not in wanted:
         return
-    print(f"relay p50 at concurrency 1 is {results['relay', SINGLE_1]['p50'] - one_ms:+.1f} ms from the floor")
+    p50 = results["relay", SINGLE_1]["p50"]
+    print(
+        f"relay p50 at concurrency 1 is {p50 - one_ms:+.1f} ms from the back-to-back floor, "
+        f"{p50 - idle_ms:+.1f} ms from the idle-between-calls floor"
+    )
     for peer in (p for p in wanted if p != "relay"):
         for load in (SINGLE_1, SINGLE_16, BATCH):
             ours, theirs = results["relay", load], results[peer, load]

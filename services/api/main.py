@@ -70,9 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.info("prediction log flushed: %d rows written", app.state.prediction_log.written)
 
     app = FastAPI(
-        title="Relay returns-risk service",
+        title=f"Relay prediction service: {s.model_name}",
         version="1",
-        summary="Predicts at checkout whether an order will be returned for fit (owner: ML engineer).",
+        summary=f"Scores records of the data contract for `{s.contract.target}` (owner: ML engineer).",
+        description=s.contract.description,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,

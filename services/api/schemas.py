@@ -43,7 +43,9 @@ def request_models(contract: Contract, max_batch: int | None = None) -> tuple[An
 
 
 class Prediction(BaseModel):
-    return_probability: float = Field(..., description="Probability that the order is returned for fit.")
+    probability: float = Field(
+        ..., description="Probability that the contract's target is 1 (in the demo: the order comes back for fit)."
+    )
     flagged: bool = Field(..., description="True when the probability reaches the model's decision threshold.")
 
 

@@ -88,5 +88,5 @@ def test_bring_your_own_data_guide_runs_as_written(tmp_path: Path) -> None:
     with TestClient(create_app(s)) as client:
         r = client.post("/v1/predict", json=record)
         assert r.status_code == 200, r.text
-        assert 0 <= r.json()["predictions"][0]["return_probability"] <= 1
+        assert 0 <= r.json()["predictions"][0]["probability"] <= 1
         assert client.post("/v1/predict", json=record | {"contract_type": "weekly"}).status_code == 422

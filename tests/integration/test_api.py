@@ -48,7 +48,7 @@ def test_predictions_are_served_and_logged(service: tuple[TestClient, Settings])
     one = client.post("/v1/predict", json=ORDERS.example_record())
     assert one.status_code == 200, one.text
     body = one.json()
-    assert 0 <= body["predictions"][0]["return_probability"] <= 1
+    assert 0 <= body["predictions"][0]["probability"] <= 1
     assert one.headers["X-Request-ID"] == body["request_id"]
     records = [ORDERS.example_record() | {"price": 20.0 + 30 * i, "discount": 0.1 * i} for i in range(5)]
     batch = client.post("/v1/predict/batch", json={"records": records})
@@ -58,14 +58,14 @@ def test_predictions_are_served_and_logged(service: tuple[TestClient, Settings])
     answer = PredictionResponse.model_validate_json(batch.content)
     model = client.app.state.models.current  # type: ignore[attr-defined]
     expected = model.predict_proba(pd.DataFrame.from_records(records))
-    assert [p.return_probability for p in answer.predictions] == pytest.approx(expected, abs=1e-6)
+    assert [p.probability for p in answer.predictions] == pytest.approx(expected, abs=1e-6)
     assert [p.flagged for p in answer.predictions] == [bool(x >= model.threshold) for x in expected]
     client.app.state.prediction_log.close()  # type: ignore[attr-defined]
     logged = read_window(s.prediction_log, ORDERS, 100)
     assert len(logged) == 6 and set(logged["model_version"]) == {"1"}
     assert set(ORDERS.feature_columns()) <= set(logged.columns)
     mine = logged[logged["request_id"] == answer.request_id].sort_values("id")
-    assert mine["prediction"].tolist() == [p.return_probability for p in answer.predictions]
+    assert mine["prediction"].tolist() == [p.probability for p in answer.predictions]
     assert mine["price"].tolist() == [r["price"] for r in records]
 
 

@@ -56,7 +56,7 @@ async def _predict(records: list[dict[str, Any]], scoring: ScoringDep, request: 
         "request_id": request_id,
         "model_name": model.name,
         "model_version": model.version,
-        "predictions": [{"return_probability": p, "flagged": f} for p, f in zip(probabilities, decisions, strict=True)],
+        "predictions": [{"probability": p, "flagged": f} for p, f in zip(probabilities, decisions, strict=True)],
     }
     return Response(to_json(answer), media_type="application/json")
 
@@ -98,7 +98,7 @@ def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
     @router.post(
         "/predict",
         response_model=PredictionResponse,
-        summary="Predict the return risk of one order",
+        summary="Score one record",
         openapi_extra=_documented_body("Features"),
     )
     async def predict_one(request: Request, scoring: ScoringDep) -> Response:
@@ -107,7 +107,7 @@ def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
     @router.post(
         "/predict/batch",
         response_model=PredictionResponse,
-        summary="Predict the return risk of many orders",
+        summary="Score a batch of records",
         openapi_extra=_documented_body("BatchRequest"),
     )
     async def predict_batch(request: Request, scoring: ScoringDep) -> Response:
