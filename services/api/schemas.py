@@ -49,6 +49,20 @@ class Prediction(BaseModel):
     flagged: bool = Field(..., description="True when the probability reaches the model's decision threshold.")
 
 
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(..., description='Where the problem is, e.g. ["body", "records", 3, "price"].')
+    msg: str
+    type: str
+
+
+class ValidationProblem(BaseModel):
+    detail: list[FieldError] = Field(..., description="Every failing field, not only the first.")
+
+
+class Problem(BaseModel):
+    detail: str
+
+
 class PredictionResponse(BaseModel):
     request_id: str
     model_name: str

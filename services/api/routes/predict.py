@@ -16,7 +16,7 @@ from pipelines.contract import Contract
 from pipelines.prediction_log import now_utc
 from services.api.batcher import NoModelError
 from services.api.deps import ScoringDep
-from services.api.schemas import PredictionResponse, request_models
+from services.api.schemas import PredictionResponse, Problem, ValidationProblem, request_models
 
 
 async def _predict(records: list[dict[str, Any]], scoring: ScoringDep, request: Request) -> Response:
@@ -87,6 +87,15 @@ def _documented_body(name: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
+# What the routes answer besides 200, for the OpenAPI document (the Guard middleware adds 401 and 413).
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "RELAY_API_KEY is set and the request did not send it"},
+    413: {"model": Problem, "description": "The body is over RELAY_MAX_BODY_BYTES"},
+    422: {"model": ValidationProblem, "description": "The body breaks the data contract"},
+    503: {"model": Problem, "description": "No champion model is loaded yet"},
+}
+
+
 def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
     """The prediction routes. Their bodies are validated with `validate_json` on the raw bytes instead of
     FastAPI's `json.loads` then validation: 1.4 ms against 2.9 ms for a 1,000-record batch."""
@@ -100,6 +109,7 @@ def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
         response_model=PredictionResponse,
         summary="Score one record",
         openapi_extra=_documented_body("Features"),
+        responses=_ANSWERS,
     )
     async def predict_one(request: Request, scoring: ScoringDep) -> Response:
         return await _predict([_parse(one, await request.body())], scoring, request)
@@ -109,6 +119,7 @@ def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
         response_model=PredictionResponse,
         summary="Score a batch of records",
         openapi_extra=_documented_body("BatchRequest"),
+        responses=_ANSWERS,
     )
     async def predict_batch(request: Request, scoring: ScoringDep) -> Response:
         return await _predict(_parse(many, await request.body())["records"], scoring, request)
