@@ -7,11 +7,15 @@ decision and the latency. The store is any SQLAlchemy URL: SQLite by default, Po
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing as mp
+import multiprocessing.util
 import queue
 import signal
 import threading
+import time
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from itertools import repeat
@@ -144,13 +148,22 @@ class PredictionLogWriter:
     parameters for a 1,000-record batch took longer than scoring it.
 
     The table is checked against the contract here, before the process starts, so a mismatched store is
-    a clear error at start-up. The process ignores SIGINT and SIGTERM: the service's own shutdown hands it
-    the last rows and the stop sign after the last answered request, so Ctrl-C or `docker stop` loses no
-    logged prediction. It is started with `spawn`, so a script that creates the service itself needs the
-    usual `if __name__ == "__main__":` guard.
+    a clear error at start-up. The service's own shutdown hands the process the last rows and a stop sign
+    after the last answered request. So the process ignores SIGINT (Ctrl-C reaches the whole process group)
+    and, on SIGTERM, keeps writing until that stop sign, for at most `stop_grace_s`. A writer its owner
+    forgot to close is closed at interpreter exit. It is started with `spawn`, so a script that creates the
+    service itself needs the usual `if __name__ == "__main__":` guard.
     """
 
-    def __init__(self, url: str, contract: Contract, *, batch_size: int = 2000, linger_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        url: str,
+        contract: Contract,
+        *,
+        batch_size: int = 2000,
+        linger_s: float = 0.2,
+        stop_grace_s: float = 30.0,
+    ) -> None:
         self.url = url
         self.linger_s = linger_s
         engine = engine_for(url)
@@ -169,13 +182,14 @@ class PredictionLogWriter:
         self._process = ctx.Process(
             target=_write_until_stopped,
             args=(url, contract, self._queue, (self._written, self._failed)),
-            kwargs={"batch_size": batch_size},
+            kwargs={"batch_size": batch_size, "stop_grace_s": stop_grace_s},
             name="prediction-log",
             daemon=True,
         )
         self._process.start()
         self._handoff = threading.Thread(target=self._hand_off_every, name="prediction-log-handoff", daemon=True)
         self._handoff.start()
+        _OPEN.add(self)
 
     @property
     def written(self) -> int:
@@ -235,7 +249,21 @@ class PredictionLogWriter:
             log.error("%d prediction-log rows could not be written", self.failed)
         self._queue.close()
         self._queue.join_thread()
+        _OPEN.discard(self)
         return unwritten
+
+
+# Writers not closed by their owner (a script that exits without the service's shutdown, a test). Closing
+# them at exit writes their rows; without it, multiprocessing's own exit handler would wait for a process
+# that waits for a stop sign. `multiprocessing.util` is imported above so that its handler is registered
+# first and therefore runs after this one.
+_OPEN: weakref.WeakSet[PredictionLogWriter] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_forgotten_writers() -> None:
+    for writer in list(_OPEN):
+        writer.close(timeout=30)
 
 
 def _write_until_stopped(
@@ -245,12 +273,14 @@ def _write_until_stopped(
     counters: tuple[Synchronized[int], Synchronized[int]],
     *,
     batch_size: int,
+    stop_grace_s: float,
 ) -> None:
     """The writer process: batches of rows into the table until the stop sign, then whatever is left.
     `counters` are the rows written and the rows that failed, shared with the service."""
     written, failed = counters
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    asked_to_stop: list[float] = []
+    signal.signal(signal.SIGTERM, lambda *_: asked_to_stop.append(time.monotonic()))
     engine = engine_for(url)
     insert = _Insert(engine, ensure_table(engine, contract))
     parent = mp.parent_process()
@@ -286,6 +316,9 @@ def _write_until_stopped(
         except queue.Empty:
             if parent is not None and not parent.is_alive():
                 break  # the service was killed without a clean stop; write what reached us and go
+            if asked_to_stop and time.monotonic() - asked_to_stop[0] > stop_grace_s:
+                log.error("prediction-log writer: no stop sign %.0f s after SIGTERM; stopping", stop_grace_s)
+                break
             continue
         if parcel is None:
             break

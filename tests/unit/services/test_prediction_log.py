@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.prediction_log import PredictionLogWriter, count_rows, now_utc, read_request, read_window
-from tests.helpers import ORDERS
+from tests.helpers import ORDERS, REPO
 
 
 def rows(n: int, version: str = "1") -> list[dict[str, Any]]:
@@ -79,3 +84,44 @@ def test_request_rows_keep_their_values_and_order(tmp_path: Path) -> None:
     assert got["prediction"].tolist() == preds and got["flagged"].tolist() == flags
     assert set(got["model_version"]) == {"2"} and (got["latency_ms"] == 1.5).all()
     assert got["ts"].iloc[0] == pd.Timestamp(ts)
+
+
+FORGETFUL = """
+import sys
+from pipelines.prediction_log import PredictionLogWriter
+from tests.helpers import ORDERS
+from tests.unit.services.test_prediction_log import rows
+
+if __name__ == "__main__":
+    writer = PredictionLogWriter(sys.argv[1], ORDERS)
+    writer.log(rows(40))
+    # exits without writer.close()
+"""
+
+
+def test_a_writer_nobody_closed_is_flushed_at_exit(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/log.db"
+    script = tmp_path / "forgetful.py"
+    script.write_text(FORGETFUL)
+    cmd = [sys.executable, str(script), url]
+    done = subprocess.run(cmd, check=False, cwd=REPO, timeout=60, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert count_rows(url) == 40
+
+
+def test_sigterm_without_a_stop_sign_ends_the_writer_after_its_grace(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/log.db"
+    writer = PredictionLogWriter(url, ORDERS, stop_grace_s=1.0)
+    writer.log(rows(5))
+    deadline = time.monotonic() + 30
+    while writer.written < 5 and time.monotonic() < deadline:  # the process is up and has written them
+        time.sleep(0.05)
+    process = writer._process  # the test plays the process supervisor
+    assert process.pid is not None
+    os.kill(process.pid, signal.SIGTERM)
+    writer.log(rows(3))  # still accepted and written: SIGTERM alone does not stop the writer
+    time.sleep(0.5)
+    process.join(timeout=10)
+    assert not process.is_alive(), "the writer ignored SIGTERM for longer than its grace"
+    assert count_rows(url) == 8
+    writer.close(timeout=5)
