@@ -117,7 +117,9 @@ class PromoteParams(_Section):
 
 
 class MonitorParams(_Section):
+    # The window: the newest `window_rows` predictions, and only those of the last `window_hours` when set.
     window_rows: int = Field(5000, gt=0)
+    window_hours: float | None = Field(None, gt=0)
     min_rows: int = Field(200, gt=0)
     drift_share: float = Field(0.3, gt=0, le=1)
 

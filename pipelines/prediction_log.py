@@ -89,9 +89,11 @@ def ensure_table(engine: sa.Engine, contract: Contract) -> sa.Table:
     return table
 
 
-def read_window(url: str, contract: Contract, rows: int, model_version: str | None = None) -> pd.DataFrame:
-    """The newest `rows` predictions (of one model version, if given), oldest first; a clear error when the
-    log does not exist."""
+def read_window(
+    url: str, contract: Contract, rows: int, model_version: str | None = None, since: datetime | None = None
+) -> pd.DataFrame:
+    """The newest `rows` predictions (of one model version, and not older than `since`, if given), oldest
+    first; a clear error when the log does not exist."""
     engine = engine_for(url)
     try:
         if not sa.inspect(engine).has_table(TABLE):
@@ -100,6 +102,8 @@ def read_window(url: str, contract: Contract, rows: int, model_version: str | No
         query = sa.select(table).order_by(table.c.id.desc()).limit(rows)
         if model_version is not None:
             query = query.where(table.c.model_version == model_version)
+        if since is not None:
+            query = query.where(table.c.ts >= since)
         with engine.connect() as conn:
             frame = pd.read_sql(query, conn)
     finally:

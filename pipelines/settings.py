@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = ""
     mlflow_artifact_location: str = ""
     prediction_log_url: str = ""
+    # Where the monitor keeps one row per run (any SQLAlchemy URL); empty: SQLite under local/monitoring/.
+    monitoring_url: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
     reload_interval_s: float = Field(10.0, gt=0)
@@ -165,6 +167,12 @@ class Settings(BaseSettings):
         if self.prediction_log_url:
             return self.prediction_log_url
         return f"sqlite:///{self.local_dir / 'predictions' / 'predictions.db'}"
+
+    @property
+    def monitoring_store(self) -> str:
+        if self.monitoring_url:
+            return self.monitoring_url
+        return f"sqlite:///{self.local_dir / 'monitoring' / 'history.db'}"
 
     @property
     def contract_path(self) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow, task
@@ -42,7 +42,10 @@ def drift_report(settings: Settings, reference: Any, reference_version: str, mod
     p = settings.params.monitor
     # Only traffic the champion scored: its reference holds its own predictions, so mixing in rows scored by
     # an earlier model would read as prediction drift.
-    window = read_window(settings.prediction_log, settings.contract, p.window_rows, model_version=model_version)
+    since = datetime.now(UTC) - timedelta(hours=p.window_hours) if p.window_hours else None
+    window = read_window(
+        settings.prediction_log, settings.contract, p.window_rows, model_version=model_version, since=since
+    )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return drift.run(
         window,
@@ -56,6 +59,13 @@ def drift_report(settings: Settings, reference: Any, reference_version: str, mod
     )
 
 
+@task(name="record-history", tags=prefect_tags("monitor"))
+def record_history(settings: Settings, decision: dict[str, Any]) -> str:
+    from pipelines.monitoring import history
+
+    return str(history.record(decision, settings.monitoring_store, settings.reports_dir / "monitoring"))
+
+
 @flow(name="monitoring")
 def monitoring_flow(settings: Settings | None = None) -> dict[str, Any]:
     s = settings or get_settings()
@@ -64,6 +74,7 @@ def monitoring_flow(settings: Settings | None = None) -> dict[str, Any]:
     with timed("monitor"):
         reference, ref_version, model_version = load_reference(s)
         decision = drift_report(s, reference, ref_version, model_version)
+        decision["index"] = record_history(s, decision)
     colour = "red" if decision["drift"] else "green"
     note(
         f"[{colour}]drift={decision['drift']}[/] share of drifted columns {decision['drift_share']:.2f} "
@@ -71,5 +82,5 @@ def monitoring_flow(settings: Settings | None = None) -> dict[str, Any]:
     )
     if decision["new_categories"]:
         note(f"new categories: {decision['new_categories']}")
-    note(f"report: {decision['report']}")
+    note(f"report: {decision['report']}; every run: {decision['index']}")
     return decision

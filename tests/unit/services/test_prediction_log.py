@@ -125,3 +125,17 @@ def test_sigterm_without_a_stop_sign_ends_the_writer_after_its_grace(tmp_path: P
     assert not process.is_alive(), "the writer ignored SIGTERM for longer than its grace"
     assert count_rows(url) == 8
     writer.close(timeout=5)
+
+
+def test_window_can_be_limited_to_recent_hours(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    url = f"sqlite:///{tmp_path}/log.db"
+    writer = PredictionLogWriter(url, ORDERS)
+    old = [{**r, "ts": now_utc() - timedelta(hours=30)} for r in rows(7)]
+    writer.log(old)
+    writer.log(rows(4))
+    writer.close()
+    assert len(read_window(url, ORDERS, 100)) == 11
+    recent = read_window(url, ORDERS, 100, since=now_utc() - timedelta(hours=24))
+    assert len(recent) == 4

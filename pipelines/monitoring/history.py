@@ -1,0 +1,168 @@
+"""Monitoring history (owner: MLOps engineer, part of the monitor stage): every run, and the page that lists them.
+
+Takes the monitor's decision; hands over one row in the history table (SQLite under `local/monitoring/` by
+default, any SQLAlchemy URL with RELAY_MONITORING_URL) and `reports/monitoring/index.html`: the newest
+decision in words, then every run, newest first, with its window, reference and model, the drifted features
+and links to its report and decision. The page is rebuilt from the table on every run, so it never lists a
+report the table does not know, and a failed run leaves the last page as it was.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from pipelines.atomic import atomic_path
+
+TABLE = "monitoring_runs"
+
+
+def _table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        TABLE,
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("created_at", sa.String(32), nullable=False, index=True),
+        sa.Column("drift", sa.Boolean, nullable=False),
+        sa.Column("drift_share", sa.Float, nullable=False),
+        sa.Column("drift_share_threshold", sa.Float, nullable=False),
+        sa.Column("drifted_features", sa.Text, nullable=False),
+        sa.Column("prediction_drift", sa.Boolean, nullable=False),
+        sa.Column("window_rows", sa.Integer, nullable=False),
+        sa.Column("window_from", sa.String(40)),
+        sa.Column("window_to", sa.String(40)),
+        sa.Column("reference_version", sa.String(64), nullable=False),
+        sa.Column("model_version", sa.String(32), nullable=False),
+        sa.Column("report", sa.Text, nullable=False),
+    )
+
+
+def _engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return sa.create_engine(url, future=True)
+
+
+def record(decision: dict[str, Any], url: str, index_dir: Path) -> Path:
+    """Add the run to the history table and rebuild the index page; returns the page's path."""
+    engine = _engine(url)
+    try:
+        table = _table(sa.MetaData())
+        table.metadata.create_all(engine)
+        window = decision.get("window", {})
+        row = {
+            "created_at": decision["created_at"],
+            "drift": bool(decision["drift"]),
+            "drift_share": float(decision["drift_share"]),
+            "drift_share_threshold": float(decision["drift_share_threshold"]),
+            "drifted_features": ",".join(decision["drifted_features"]),
+            "prediction_drift": bool(decision.get("prediction_drift", False)),
+            "window_rows": int(window.get("rows", 0)),
+            "window_from": window.get("from"),
+            "window_to": window.get("to"),
+            "reference_version": str(decision["reference_version"]),
+            "model_version": str(decision["model_version"]),
+            "report": str(decision["report"]),
+        }
+        with engine.begin() as conn:
+            conn.execute(sa.insert(table), [row])
+        runs = read(url, engine=engine)
+    finally:
+        engine.dispose()
+    page = index_dir / "index.html"
+    with atomic_path(page) as tmp:
+        tmp.write_text(render(runs, index_dir), encoding="utf-8")
+    return page
+
+
+def read(url: str, *, engine: sa.Engine | None = None) -> pd.DataFrame:
+    """Every recorded run, newest first (empty when the monitor has never run)."""
+    own = engine is None
+    engine = engine or _engine(url)
+    try:
+        if not sa.inspect(engine).has_table(TABLE):
+            return pd.DataFrame(columns=[c.name for c in _table(sa.MetaData()).columns])
+        table = sa.Table(TABLE, sa.MetaData(), autoload_with=engine)
+        with engine.connect() as conn:
+            return pd.read_sql(sa.select(table).order_by(table.c.id.desc()), conn)
+    finally:
+        if own:
+            engine.dispose()
+
+
+def _link(report: str, index_dir: Path) -> str:
+    """The report's path relative to the index page, so the folder can be moved or served as it is."""
+    path = Path(report)
+    try:
+        return path.relative_to(index_dir).as_posix()
+    except ValueError:
+        return path.as_uri() if path.is_absolute() else path.as_posix()
+
+
+def _headline(run: pd.Series) -> str:
+    if run["drift"]:
+        features = run["drifted_features"].replace(",", ", ") or "the prediction"
+        return f"Drift detected in {html.escape(features)}"
+    return "No drift"
+
+
+def render(runs: pd.DataFrame, index_dir: Path) -> str:
+    """The index page: newest decision first, then a table of every run."""
+    e = html.escape
+    rows = []
+    for _, run in runs.iterrows():
+        link = e(_link(str(run["report"]), index_dir))
+        decision = link.removesuffix("report.html") + "decision.json"
+        verdict = "drift" if run["drift"] else "no drift"
+        rows.append(
+            f'<tr class="{"drift" if run["drift"] else "quiet"}">'
+            f"<td>{e(str(run['created_at']))}</td>"
+            f"<td><strong>{verdict}</strong></td>"
+            f"<td>{run['drift_share']:.2f} (threshold {run['drift_share_threshold']:.2f})</td>"
+            f"<td>{e(str(run['drifted_features']).replace(',', ', ')) or '-'}</td>"
+            f"<td>{'yes' if run['prediction_drift'] else 'no'}</td>"
+            f"<td>{int(run['window_rows'])} rows<br><small>{e(str(run['window_from']))} to "
+            f"{e(str(run['window_to']))}</small></td>"
+            f"<td>data {e(str(run['reference_version']))}<br>model v{e(str(run['model_version']))}</td>"
+            f'<td><a href="{link}">report</a> · <a href="{decision}">decision</a></td>'
+            "</tr>"
+        )
+    if runs.empty:
+        latest = "<p>The monitor has not run yet: <code>relay monitor</code>.</p>"
+    else:
+        newest = runs.iloc[0]
+        latest = (
+            f'<p class="latest {"drift" if newest["drift"] else "quiet"}" id="latest">'
+            f"Latest run ({e(str(newest['created_at']))}): <strong>{_headline(newest)}</strong> "
+            f'— <a href="{e(_link(str(newest["report"]), index_dir))}">open the report</a></p>'
+        )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Relay monitoring: drift decisions</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: .45rem .6rem; text-align: left; vertical-align: top; }}
+th {{ background: #f4f4f4; }}
+tr.drift td:nth-child(2), p.drift strong {{ color: #b00020; }}
+tr.quiet td:nth-child(2), p.quiet strong {{ color: #1b5e20; }}
+p.latest {{ font-size: 1.25rem; }}
+small {{ color: #666; }}
+</style></head>
+<body>
+<h1>Relay monitoring</h1>
+<p>Owner: MLOps engineer. Each run compares a window of the prediction log with the champion's training data
+(Evidently). Dataset drift means the share of drifted columns reached the threshold in
+<code>params.yaml</code> (<code>monitor.drift_share</code>).</p>
+{latest}
+<table>
+<thead><tr><th>run (UTC)</th><th>decision</th><th>drifted share</th><th>drifted features</th>
+<th>prediction drift</th><th>window</th><th>reference</th><th>files</th></tr></thead>
+<tbody>
+{"".join(rows)}
+</tbody></table>
+</body></html>
+"""

@@ -1,0 +1,85 @@
+"""`relay monitor` on inputs it cannot judge: a clear message and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from pipelines.prediction_log import PredictionLogWriter, now_utc
+from pipelines.settings import Settings
+from tests.helpers import ORDERS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def workspace(trained_workspace: Path, tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    shutil.copytree(trained_workspace, ws, symlinks=True)
+    return ws
+
+
+def monitor(ws: Path) -> subprocess.CompletedProcess[str]:
+    env = Settings(root=ws).child_env() | {"RELAY_ROOT": str(ws), "PREFECT_HOME": str(ws / "local" / "prefect")}
+    env.pop("RELAY_DEBUG", None)
+    relay = Path(sys.executable).parent / "relay"
+    return subprocess.run(
+        [str(relay), "monitor"], cwd=ws, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+
+
+def log_rows(ws: Path, n: int, version: str = "1") -> None:
+    writer = PredictionLogWriter(Settings(root=ws).prediction_log, ORDERS)
+    meta = {"request_id": "r", "ts": now_utc(), "model_version": version, "latency_ms": 1.0}
+    writer.log_predictions([ORDERS.example_record()] * n, [0.3] * n, [False] * n, **meta)
+    assert writer.close() == 0
+
+
+def assert_refused(done: subprocess.CompletedProcess[str], *phrases: str) -> None:
+    assert done.returncode == 1, done.stdout + done.stderr
+    for phrase in phrases:
+        assert phrase in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_no_prediction_log_yet(workspace: Path) -> None:
+    assert_refused(monitor(workspace), "no prediction log", "serve some traffic first")
+
+
+def test_window_too_small(workspace: Path) -> None:
+    log_rows(workspace, 50)
+    assert_refused(monitor(workspace), "has 50 rows", "at least 200", "monitor.min_rows")
+
+
+def test_window_of_another_model_does_not_count(workspace: Path) -> None:
+    log_rows(workspace, 500, version="7")  # traffic of a model that is not the champion
+    assert_refused(monitor(workspace), "has 0 rows")
+
+
+def test_log_missing_columns(workspace: Path) -> None:
+    url = Settings(root=workspace).prediction_log
+    path = Path(url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE predictions (id INTEGER PRIMARY KEY, ts TEXT, price REAL)"))
+    engine.dispose()
+    assert_refused(monitor(workspace), "does not match the data contract", "missing")
+
+
+def test_no_champion_no_reference(workspace: Path) -> None:
+    from mlflow import MlflowClient
+
+    from pipelines.lineage import configure_mlflow
+
+    log_rows(workspace, 500)
+    configure_mlflow(Settings(root=workspace).tracking_uri)
+    MlflowClient().delete_registered_model_alias("relay-returns", "champion")
+    assert_refused(monitor(workspace), "has no champion", "run the training flow first")
+    assert os.path.exists(workspace)

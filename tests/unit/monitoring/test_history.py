@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipelines.monitoring import history
+
+
+def decision(reports: Path, stamp: str, drift: bool, features: list[str]) -> dict[str, Any]:
+    return {
+        "drift": drift,
+        "drift_share": 0.4 if drift else 0.1,
+        "drift_share_threshold": 0.25,
+        "drifted_features": features,
+        "prediction_drift": drift,
+        "window": {"rows": 5000, "from": "2026-11-20 10:00:00+00:00", "to": "2026-11-20 12:00:00+00:00"},
+        "reference_version": "d7b6696293",
+        "model_version": "2",
+        "created_at": stamp,
+        "report": str(reports / stamp / "report.html"),
+    }
+
+
+def test_runs_are_listed_newest_first_with_relative_links(tmp_path: Path) -> None:
+    url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "reports" / "monitoring"
+    history.record(decision(reports, "20261120T100000Z", False, []), url, reports)
+    page = history.record(decision(reports, "20261121T100000Z", True, ["brand", "price"]), url, reports)
+    runs = history.read(url)
+    assert runs["created_at"].tolist() == ["20261121T100000Z", "20261120T100000Z"]
+    assert runs["drift"].tolist() == [True, False]
+    text = page.read_text()
+    assert "Drift detected in brand, price" in text
+    assert text.index("20261121T100000Z") < text.index("20261120T100000Z")
+    assert 'href="20261121T100000Z/report.html"' in text and 'href="20261121T100000Z/decision.json"' in text
+
+
+def test_no_runs_yet(tmp_path: Path) -> None:
+    assert history.read(f"sqlite:///{tmp_path}/none.db").empty
+    assert "has not run yet" in history.render(history.read(f"sqlite:///{tmp_path}/none.db"), tmp_path)
+
+
+def test_feature_names_are_escaped(tmp_path: Path) -> None:
+    url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "m"
+    page = history.record(decision(reports, "20261122T000000Z", True, ["<script>"]), url, reports)
+    assert "<script>" not in page.read_text() and "&lt;script&gt;" in page.read_text()
