@@ -122,6 +122,8 @@ class MonitorParams(_Section):
     window_hours: float | None = Field(None, gt=0)
     min_rows: int = Field(200, gt=0)
     drift_share: float = Field(0.3, gt=0, le=1)
+    # Data quality: a column's share of missing values may exceed the reference's by at most this much.
+    max_missing_increase: float = Field(0.05, ge=0, le=1)
 
     @model_validator(mode="after")
     def _window_can_be_judged(self) -> MonitorParams:

@@ -54,6 +54,7 @@ def drift_report(settings: Settings, reference: Any, reference_version: str, mod
         settings.contract,
         drift_share=p.drift_share,
         min_rows=p.min_rows,
+        max_missing_increase=p.max_missing_increase,
         reference_version=reference_version,
         model_version=model_version,
     )
@@ -80,7 +81,8 @@ def monitoring_flow(settings: Settings | None = None) -> dict[str, Any]:
         f"[{colour}]drift={decision['drift']}[/] share of drifted columns {decision['drift_share']:.2f} "
         f"(threshold {decision['drift_share_threshold']}); drifted: {', '.join(decision['drifted_features']) or '-'}"
     )
-    if decision["new_categories"]:
-        note(f"new categories: {decision['new_categories']}")
+    quality = decision["data_quality"]
+    if quality["problems"]:
+        note(f"[yellow]data quality[/]: {'; '.join(quality['problems'])}")
     note(f"report: {decision['report']}; every run: {decision['index']}")
     return decision

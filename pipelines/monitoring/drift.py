@@ -3,7 +3,9 @@
 Takes a window of the prediction log and the champion's reference sample (logged with its MLflow run,
 predictions included); hands over an Evidently HTML report and a JSON decision under
 `reports/monitoring/<timestamp>/`: whether the dataset drifted, which features, their scores and
-thresholds. Evidently's own drift tests make the call; this module only reads their verdicts.
+thresholds, whether the predictions drifted, and data quality (missing values against the reference,
+values outside the contract's ranges, empty columns, categories the reference never had). Evidently's own
+metrics and tests make the calls; this module only reads their verdicts.
 """
 
 from __future__ import annotations
@@ -40,6 +42,18 @@ def _check(frame: pd.DataFrame, contract: Contract, what: str, min_rows: int) ->
         raise MonitoringError(f"{what} has {len(frame)} rows; the monitor needs at least {min_rows} (monitor.min_rows)")
 
 
+def _plain(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Numbers as float64 and categories as objects with None for missing: Evidently 0.7's drift preset
+    crashes on pandas' nullable dtypes (Int64, Float64, string), which a parquet reference can come back as."""
+    numeric, categorical = _columns(contract)
+    out = frame[numeric + categorical].reset_index(drop=True).copy()
+    for col in numeric:
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+    for col in categorical:
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out
+
+
 def _new_categories(current: pd.DataFrame, reference: pd.DataFrame, contract: Contract) -> dict[str, list[str]]:
     _, categorical = _columns(contract)
     found = {}
@@ -59,24 +73,52 @@ def run(
     *,
     drift_share: float,
     min_rows: int,
+    max_missing_increase: float = 0.05,
     reference_version: str,
     model_version: str,
 ) -> dict[str, Any]:
     _check(window, contract, "the prediction-log window", min_rows)
     _check(reference, contract, "the reference sample", min_rows)
     from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import MissingValueCount, OutRangeValueCount
     from evidently.presets import DataDriftPreset
+    from evidently.tests import Reference, eq, lte
 
     numeric, categorical = _columns(contract)
+    current_frame, reference_frame = _plain(window, contract), _plain(reference, contract)
+    # A column with no value at all cannot be compared (Evidently refuses the whole report); it is a data
+    # quality finding in itself, and the other columns are still judged.
+    empty = sorted(c for c in numeric + categorical if current_frame[c].isna().all() or reference_frame[c].isna().all())
+    numeric = [c for c in numeric if c not in empty]
+    categorical = [c for c in categorical if c not in empty]
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     cols = numeric + categorical
-    current = Dataset.from_pandas(window[cols].reset_index(drop=True), data_definition=definition)
-    ref = Dataset.from_pandas(reference[cols].reset_index(drop=True), data_definition=definition)
-    snapshot = Report([DataDriftPreset(drift_share=drift_share)], include_tests=True).run(current, ref)
+    current = Dataset.from_pandas(current_frame[cols], data_definition=definition)
+    ref = Dataset.from_pandas(reference_frame[cols], data_definition=definition)
+    quality: list[Any] = [
+        # Missing values never count as drift (the drift tests drop them), so a jump in them is checked here.
+        MissingValueCount(column=c, tests=[], share_tests=[lte(Reference(absolute=max_missing_increase))])
+        for c in cols
+    ]
+    bounds = {c: contract.column(c) for c in numeric if c != PREDICTION}
+    quality += [
+        OutRangeValueCount(
+            column=c,
+            left=col.minimum if col.minimum is not None else float("-inf"),
+            right=col.maximum if col.maximum is not None else float("inf"),
+            tests=[eq(0)],
+            share_tests=[],
+        )
+        for c, col in bounds.items()
+        if col.minimum is not None or col.maximum is not None
+    ]
+    snapshot = Report([DataDriftPreset(drift_share=drift_share), *quality], include_tests=True).run(current, ref)
 
     result = snapshot.dict()
     share = next(m["value"]["share"] for m in result["metrics"] if m["config"]["type"].endswith("DriftedColumnsCount"))
     columns: dict[str, dict[str, Any]] = {}
+    missing: dict[str, dict[str, Any]] = {}
+    out_of_range: dict[str, int] = {}
     for metric in result["metrics"]:
         cfg = metric["config"]
         if cfg["type"].endswith("ValueDrift"):
@@ -86,13 +128,36 @@ def run(
                 "threshold": cfg["threshold"],
                 "drifted": False,
             }
+        elif cfg["type"].endswith("MissingValueCount"):
+            col = cfg["column"]
+            missing[col] = {
+                "share": round(float(metric["value"]["share"]), 4),
+                "reference_share": round(float(reference_frame[col].isna().mean()), 4),
+                "failed": False,
+            }
+        elif cfg["type"].endswith("OutRangeValueCount"):
+            out_of_range[cfg["column"]] = int(metric["value"]["count"])
+    by_id = {m["id"]: m["config"] for m in result["metrics"]}
     dataset_drift = False
     for test in result["tests"]:
         params = test["metric_config"]["params"]
-        if params["type"].endswith("ValueDrift") and test["status"] == "FAIL":
+        failed = test["status"] == "FAIL"
+        kind = str(params["type"])
+        if kind.endswith("ValueDrift") and failed:
             columns[params["column"]]["drifted"] = True
-        if params["type"].endswith("DriftedColumnsCount"):
-            dataset_drift = test["status"] == "FAIL"
+        elif kind.endswith("DriftedColumnsCount"):
+            dataset_drift = failed
+        elif kind.endswith("MissingValueCount") and failed:
+            missing[by_id.get(test["metric_config"]["metric_id"], params)["column"]]["failed"] = True
+    new_categories = _new_categories(window, reference, contract)
+    problems = [f"{c} is empty in the window or the reference" for c in empty]
+    problems += [
+        f"{c}: {v['share']:.1%} missing against {v['reference_share']:.1%} in the reference"
+        for c, v in missing.items()
+        if v["failed"]
+    ]
+    problems += [f"{c}: {n} value(s) outside the contract's range" for c, n in out_of_range.items() if n]
+    problems += [f"{c}: new value(s) {', '.join(v)}" for c, v in new_categories.items()]
 
     out_dir.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(out_dir / "report.html"))
@@ -103,7 +168,15 @@ def run(
         "drifted_features": sorted(c for c, v in columns.items() if v["drifted"] and c != PREDICTION),
         "prediction_drift": columns.get(PREDICTION, {}).get("drifted", False),
         "columns": columns,
-        "new_categories": _new_categories(window, reference, contract),
+        "new_categories": new_categories,
+        "data_quality": {
+            "ok": not problems,
+            "problems": problems,
+            "missing": missing,
+            "out_of_range": out_of_range,
+            "empty_columns": empty,
+            "max_missing_increase": max_missing_increase,
+        },
         "window": {
             "rows": len(window),
             "from": str(window["ts"].min()) if "ts" in window else None,

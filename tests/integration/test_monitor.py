@@ -57,3 +57,58 @@ def test_clean_week_stays_quiet(reference: pd.DataFrame, tmp_path: Path, batch: 
         model_version="1",
     )
     assert d["drift"] is False and d["drifted_features"] == []
+
+
+def test_data_quality_names_missing_values_and_new_categories(reference: pd.DataFrame, tmp_path: Path) -> None:
+    window = frame(6, 3000)
+    window.loc[window.index[:900], "customer_height_cm"] = None  # 30% missing; the reference has none
+    window["customer_weight_kg"] = window["customer_weight_kg"].astype("Float64")  # a nullable dtype
+    window.loc[window.index[:5], "channel"] = "kiosk"
+    d = drift.run(
+        window,
+        reference,
+        tmp_path,
+        ORDERS,
+        drift_share=0.25,
+        min_rows=200,
+        reference_version="ref",
+        model_version="1",
+    )
+    quality = d["data_quality"]
+    assert quality["ok"] is False
+    assert quality["missing"]["customer_height_cm"]["failed"] is True
+    assert quality["missing"]["customer_height_cm"]["share"] == 0.3
+    assert not any(v["failed"] for c, v in quality["missing"].items() if c != "customer_height_cm")
+    assert any("customer_height_cm: 30.0% missing" in p for p in quality["problems"])
+    assert any("channel: new value(s) kiosk" in p for p in quality["problems"])
+
+
+def test_an_empty_column_is_reported_and_the_rest_still_judged(reference: pd.DataFrame, tmp_path: Path) -> None:
+    window = frame(5, 3000, ("new_brand", "promotion")).assign(customer_weight_kg=None)
+    d = drift.run(
+        window,
+        reference,
+        tmp_path,
+        ORDERS,
+        drift_share=0.25,
+        min_rows=200,
+        reference_version="ref",
+        model_version="1",
+    )
+    assert d["data_quality"]["empty_columns"] == ["customer_weight_kg"]
+    assert {"brand", "discount", "price"} <= set(d["drifted_features"])
+
+
+def test_clean_week_has_clean_data(reference: pd.DataFrame, tmp_path: Path) -> None:
+    d = drift.run(
+        frame(6, 3000),
+        reference,
+        tmp_path,
+        ORDERS,
+        drift_share=0.25,
+        min_rows=200,
+        reference_version="ref",
+        model_version="1",
+    )
+    assert d["data_quality"]["ok"] is True, d["data_quality"]["problems"]
+    assert d["data_quality"]["out_of_range"] and not any(d["data_quality"]["out_of_range"].values())
