@@ -1,8 +1,11 @@
-"""`relay monitor` on inputs it cannot judge: a clear message and a non-zero exit, never a traceback."""
+"""The monitor on inputs it cannot judge: a clear message and a non-zero exit, never a traceback.
+
+One case goes through `relay monitor` in a subprocess (exit code, message, no traceback); the others call
+the monitoring flow in this process, which is what the command runs, and check the message.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -52,14 +55,22 @@ def test_no_prediction_log_yet(workspace: Path) -> None:
     assert_refused(monitor(workspace), "no prediction log", "serve some traffic first")
 
 
+def judge(ws: Path) -> None:
+    from pipelines.flows.monitoring import monitoring_flow
+
+    monitoring_flow(settings=Settings(root=ws))
+
+
 def test_window_too_small(workspace: Path) -> None:
     log_rows(workspace, 50)
-    assert_refused(monitor(workspace), "has 50 rows", "at least 200", "monitor.min_rows")
+    with pytest.raises(ValueError, match=r"has 50 rows; the monitor needs at least 200 \(monitor.min_rows\)"):
+        judge(workspace)
 
 
 def test_window_of_another_model_does_not_count(workspace: Path) -> None:
     log_rows(workspace, 500, version="7")  # traffic of a model that is not the champion
-    assert_refused(monitor(workspace), "has 0 rows")
+    with pytest.raises(ValueError, match="has 0 rows"):
+        judge(workspace)
 
 
 def test_log_missing_columns(workspace: Path) -> None:
@@ -70,7 +81,8 @@ def test_log_missing_columns(workspace: Path) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE predictions (id INTEGER PRIMARY KEY, ts TEXT, price REAL)"))
     engine.dispose()
-    assert_refused(monitor(workspace), "does not match the data contract", "missing")
+    with pytest.raises(RuntimeError, match="does not match the data contract: missing"):
+        judge(workspace)
 
 
 def test_no_champion_no_reference(workspace: Path) -> None:
@@ -81,5 +93,5 @@ def test_no_champion_no_reference(workspace: Path) -> None:
     log_rows(workspace, 500)
     configure_mlflow(Settings(root=workspace).tracking_uri)
     MlflowClient().delete_registered_model_alias("relay-returns", "champion")
-    assert_refused(monitor(workspace), "has no champion", "run the training flow first")
-    assert os.path.exists(workspace)
+    with pytest.raises(FileNotFoundError, match=r"has no champion.*run the training flow first"):
+        judge(workspace)
