@@ -32,6 +32,7 @@ def _table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("drift_share_threshold", sa.Float, nullable=False),
         sa.Column("drifted_features", sa.Text, nullable=False),
         sa.Column("prediction_drift", sa.Boolean, nullable=False),
+        sa.Column("data_quality", sa.Text, nullable=False),  # "ok", or the problems found, "; "-separated
         sa.Column("window_rows", sa.Integer, nullable=False),
         sa.Column("window_from", sa.String(40)),
         sa.Column("window_to", sa.String(40)),
@@ -52,6 +53,15 @@ def record(decision: dict[str, Any], url: str, index_dir: Path) -> Path:
     engine = _engine(url)
     try:
         table = _table(sa.MetaData())
+        inspector = sa.inspect(engine)
+        if inspector.has_table(TABLE):
+            found = {c["name"] for c in inspector.get_columns(TABLE)}
+            if found != {c.name for c in table.columns}:
+                raise RuntimeError(
+                    f"the monitoring history at {engine.url.render_as_string(hide_password=True)} has other "
+                    f"columns than this version of Relay writes ({sorted(found ^ {c.name for c in table.columns})}); "
+                    "point RELAY_MONITORING_URL at a new store (or migrate the table)"
+                )
         table.metadata.create_all(engine)
         window = decision.get("window", {})
         row = {
@@ -61,6 +71,7 @@ def record(decision: dict[str, Any], url: str, index_dir: Path) -> Path:
             "drift_share_threshold": float(decision["drift_share_threshold"]),
             "drifted_features": ",".join(decision["drifted_features"]),
             "prediction_drift": bool(decision.get("prediction_drift", False)),
+            "data_quality": "; ".join(decision.get("data_quality", {}).get("problems", [])) or "ok",
             "window_rows": int(window.get("rows", 0)),
             "window_from": window.get("from"),
             "window_to": window.get("to"),
@@ -125,9 +136,11 @@ def render(runs: pd.DataFrame, index_dir: Path) -> str:
             f"<td>{run['drift_share']:.2f} (threshold {run['drift_share_threshold']:.2f})</td>"
             f"<td>{e(str(run['drifted_features']).replace(',', ', ')) or '-'}</td>"
             f"<td>{'yes' if run['prediction_drift'] else 'no'}</td>"
+            f"<td>{e(str(run['data_quality']))}</td>"
             f"<td>{int(run['window_rows'])} rows<br><small>{e(str(run['window_from']))} to "
             f"{e(str(run['window_to']))}</small></td>"
-            f"<td>data {e(str(run['reference_version']))}<br>model v{e(str(run['model_version']))}</td>"
+            f'<td>data <span title="{e(str(run["reference_version"]))}">{e(str(run["reference_version"])[:10])}</span>'
+            f"<br>model v{e(str(run['model_version']))}</td>"
             f'<td><a href="{link}">report</a> · <a href="{decision}">decision</a></td>'
             "</tr>"
         )
@@ -160,7 +173,7 @@ small {{ color: #666; }}
 {latest}
 <table>
 <thead><tr><th>run (UTC)</th><th>decision</th><th>drifted share</th><th>drifted features</th>
-<th>prediction drift</th><th>window</th><th>reference</th><th>files</th></tr></thead>
+<th>prediction drift</th><th>data quality</th><th>window</th><th>reference</th><th>files</th></tr></thead>
 <tbody>
 {"".join(rows)}
 </tbody></table>

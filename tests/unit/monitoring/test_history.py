@@ -3,6 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pipelines.monitoring import history
 
 
@@ -13,6 +15,7 @@ def decision(reports: Path, stamp: str, drift: bool, features: list[str]) -> dic
         "drift_share_threshold": 0.25,
         "drifted_features": features,
         "prediction_drift": drift,
+        "data_quality": {"problems": ["brand: new value(s) sundew"] if drift else []},
         "window": {"rows": 5000, "from": "2026-11-20 10:00:00+00:00", "to": "2026-11-20 12:00:00+00:00"},
         "reference_version": "d7b6696293",
         "model_version": "2",
@@ -32,6 +35,19 @@ def test_runs_are_listed_newest_first_with_relative_links(tmp_path: Path) -> Non
     assert "Drift detected in brand, price" in text
     assert text.index("20261121T100000Z") < text.index("20261120T100000Z")
     assert 'href="20261121T100000Z/report.html"' in text and 'href="20261121T100000Z/decision.json"' in text
+    assert "brand: new value(s) sundew" in text and runs["data_quality"].tolist()[1] == "ok"
+
+
+def test_a_history_from_another_version_is_refused(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path}/history.db"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE monitoring_runs (id INTEGER PRIMARY KEY, drift BOOLEAN)"))
+    engine.dispose()
+    with pytest.raises(RuntimeError, match="RELAY_MONITORING_URL"):
+        history.record(decision(tmp_path, "20261120T100000Z", False, []), url, tmp_path)
 
 
 def test_no_runs_yet(tmp_path: Path) -> None:
