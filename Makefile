@@ -28,8 +28,18 @@ demo: install
 	$(BIN)/relay demo
 
 ## Lint, type-check, then run the test suite (unit, integration and the end-to-end demo)
-test: lint
+test: lint browser
 	$(BIN)/pytest
+
+# A real browser for the tests that look at pages as a person would. Installed with apt where that is
+# possible (root on Debian/Ubuntu, as in CI); elsewhere those tests are skipped and say why.
+CHROMIUM ?= $(shell command -v chromium 2>/dev/null || command -v chromium-browser 2>/dev/null)
+## Install Debian's chromium for the browser tests, if it is missing and apt is there
+browser:
+	@if [ -n "$(CHROMIUM)" ]; then echo "browser: $(CHROMIUM)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && echo "browser: installed chromium"; \
+	else echo "browser: no chromium and no root apt-get; the browser tests will be skipped"; fi
 
 ## Run only the fast unit tests (seconds)
 test-fast: install
@@ -79,4 +89,4 @@ clean:
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$0,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 
-.PHONY: install demo test test-fast lint serve pipeline monitor roles mlflow-ui bench-demo bench-training clean help
+.PHONY: install browser demo test test-fast lint serve pipeline monitor roles mlflow-ui bench-demo bench-training clean help

@@ -1,0 +1,104 @@
+"""The monitoring pages as a person sees them: the index and the newest report in a real headless browser.
+
+Debian's chromium driven by Playwright (no browser download; `make browser` installs chromium). The pages
+are served from 127.0.0.1 as a user would open them after `relay monitor`. The screenshot is kept under
+`reports/screenshots/` for CI to show.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.data.generator import generate_batch
+from pipelines.monitoring import drift, history
+from tests.helpers import ORDERS, REPO
+
+pytestmark = pytest.mark.integration
+CHROMIUM = os.environ.get("RELAY_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def frame(batch: int, rows: int, scenarios: tuple[str, ...] = ()) -> pd.DataFrame:
+    f = generate_batch(batch, rows, seed=11, scenarios=scenarios)
+    return f[ORDERS.feature_columns()].assign(prediction=0.2 + 0.1 * (f["returned"] == 1))
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def monitoring_pages(tmp_path: Path) -> Iterator[str]:
+    """Two monitor runs (a clean week, then a drifted one) recorded as `relay monitor` records them,
+    served over HTTP from 127.0.0.1."""
+    reports = tmp_path / "reports" / "monitoring"
+    url = f"sqlite:///{tmp_path}/history.db"
+    reference = pd.concat([frame(b, 1500) for b in (1, 2, 3)], ignore_index=True)
+    for stamp, window in (
+        ("20261120T090000Z", frame(6, 3000)),
+        ("20261121T090000Z", frame(5, 3000, ("new_brand", "promotion"))),
+    ):
+        decision = drift.run(
+            window,
+            reference,
+            reports / stamp,
+            ORDERS,
+            drift_share=0.25,
+            min_rows=200,
+            reference_version="d7b6696293aa",
+            model_version="2",
+        )
+        history.record(decision | {"created_at": stamp}, url, reports)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(reports)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_index_shows_the_decision_and_leads_to_the_report(monitoring_pages: str) -> None:
+    if CHROMIUM is None:
+        message = "no chromium: run `make browser` (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = REPO / "reports" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--disable-gpu"], timeout=60_000)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(f"{monitoring_pages}/index.html")
+            latest = page.locator("#latest")
+            expect(latest).to_be_visible()
+            expect(latest).to_contain_text("Drift detected in brand")
+            rows = page.locator("tbody tr")
+            expect(rows).to_have_count(2)
+            expect(rows.nth(0)).to_contain_text("20261121T090000Z")
+            expect(rows.nth(0)).to_contain_text("brand: new value(s) sundew")
+            expect(rows.nth(1)).to_contain_text("no drift")
+            page.screenshot(path=str(shots / "monitoring-index.png"), full_page=True)
+
+            page.get_by_role("link", name="open the report").click()
+            page.wait_for_url("**/20261121T090000Z/report.html")
+            # Evidently's report is a script-rendered page: wait until it has drawn its verdict and the table.
+            expect(page.get_by_text("Dataset Drift is detected")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Drift is detected for 40.0% of columns")).to_be_visible()
+            page.screenshot(path=str(shots / "monitoring-report.png"))
+        finally:
+            browser.close()
