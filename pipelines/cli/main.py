@@ -86,6 +86,34 @@ def monitor() -> None:
         raise typer.Exit(3)
 
 
+@app.command("monitor-exporter")
+@friendly_errors
+def monitor_exporter(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for /metrics.")] = 9108,
+) -> None:
+    """Serve the newest monitor decision as Prometheus gauges on /metrics (drift, shares, per-feature scores)."""
+    quiet_tools()
+    import threading
+
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from pipelines.monitoring.exporter import MonitoringCollector
+    from pipelines.settings import get_settings
+
+    s = get_settings()
+    registry = CollectorRegistry()
+    registry.register(MonitoringCollector(s.monitoring_store))
+    server, _ = start_http_server(port, addr=host, registry=registry)
+    console.print(f"monitoring gauges on http://{host}:{port}/metrics (from {s.monitoring_store}); Ctrl-C stops")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+
+
 @app.command("serve")
 @friendly_errors
 def serve(

@@ -1,0 +1,111 @@
+"""Monitoring gauges for Prometheus (owner: MLOps engineer, part of the monitor stage).
+
+The monitor is a batch job, so it does not serve metrics itself: it writes its decision and a row in the
+history table. This collector reads the newest run from that table (and its `decision.json`) at every
+scrape, and `relay monitor-exporter` serves it on /metrics for Prometheus. Nothing is cached, so a scrape
+always shows the latest decision, and the exporter can restart at any time without losing anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from pipelines.monitoring import history
+
+
+class MonitoringCollector(Collector):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def collect(self) -> Iterator[Metric]:
+        runs = history.read(self.url)
+        yield GaugeMetricFamily("relay_monitor_runs", "Monitor runs recorded in the history table", value=len(runs))
+        if runs.empty:
+            return
+        newest = runs.iloc[0]
+        model = str(newest["model_version"])
+        decision = _decision(str(newest["report"]))
+
+        def gauge(name: str, doc: str, value: float, labels: dict[str, str] | None = None) -> GaugeMetricFamily:
+            labels = {"model_version": model, **(labels or {})}
+            g = GaugeMetricFamily(name, doc, labels=list(labels))
+            g.add_metric(list(labels.values()), value)
+            return g
+
+        yield gauge("relay_drift_detected", "1 when the newest monitor run found dataset drift", float(newest["drift"]))
+        yield gauge("relay_drift_share", "Share of drifted columns in the newest monitor run", newest["drift_share"])
+        yield gauge(
+            "relay_drift_share_threshold",
+            "Share of drifted columns that counts as drift",
+            newest["drift_share_threshold"],
+        )
+        yield gauge(
+            "relay_prediction_drift",
+            "1 when the newest run found the predictions drifted",
+            float(newest["prediction_drift"]),
+        )
+        yield gauge(
+            "relay_data_quality_ok",
+            "1 when the newest run found no data-quality problem",
+            float(newest["data_quality"] == "ok"),
+        )
+        yield gauge("relay_monitor_window_rows", "Rows in the newest run's window", float(newest["window_rows"]))
+        yield gauge(
+            "relay_monitor_last_run_timestamp_seconds",
+            "When the newest monitor run finished (Unix time)",
+            _timestamp(str(newest["created_at"])),
+        )
+        columns: dict[str, Any] = decision.get("columns", {})
+        if columns:
+            score = GaugeMetricFamily(
+                "relay_feature_drift_score",
+                "Drift score per column in the newest run (see relay_feature_drift_threshold for the method's bound)",
+                labels=["model_version", "feature", "method"],
+            )
+            bound = GaugeMetricFamily(
+                "relay_feature_drift_threshold",
+                "The drift method's threshold per column",
+                labels=["model_version", "feature"],
+            )
+            drifted = GaugeMetricFamily(
+                "relay_feature_drifted",
+                "1 when the column drifted in the newest run",
+                labels=["model_version", "feature"],
+            )
+            for feature, c in sorted(columns.items()):
+                score.add_metric([model, feature, str(c.get("method", ""))], float(c["score"]))
+                bound.add_metric([model, feature], float(c["threshold"]))
+                drifted.add_metric([model, feature], float(bool(c["drifted"])))
+            yield score
+            yield bound
+            yield drifted
+
+
+def _decision(report: str) -> dict[str, Any]:
+    path = Path(report).with_name("decision.json")
+    try:
+        loaded: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # the report folder was cleaned up; the table's summary gauges still stand
+    return loaded
+
+
+def _timestamp(created_at: str) -> float:
+    for fmt in (None, "%Y%m%dT%H%M%SZ"):
+        try:
+            parsed = (
+                datetime.fromisoformat(created_at)
+                if fmt is None
+                else datetime.strptime(created_at + "+0000", fmt + "%z")
+            )
+            return parsed.timestamp()
+        except ValueError:
+            continue
+    return float("nan")

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from pipelines.monitoring import history
+from pipelines.monitoring.exporter import MonitoringCollector
+from tests.unit.monitoring.test_history import decision
+
+
+def scrape(url: str) -> str:
+    registry = CollectorRegistry()
+    registry.register(MonitoringCollector(url))
+    return generate_latest(registry).decode()
+
+
+def test_no_runs_yet(tmp_path: Path) -> None:
+    text = scrape(f"sqlite:///{tmp_path}/history.db")
+    assert "relay_monitor_runs 0.0" in text and "relay_drift_detected" not in text
+
+
+def test_gauges_show_the_newest_run_and_its_features(tmp_path: Path) -> None:
+    url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "monitoring"
+    history.record(decision(reports, "20261120T100000Z", False, []), url, reports)
+    newest = decision(reports, "20261121T100000Z", True, ["brand"])
+    (reports / "20261121T100000Z").mkdir(parents=True)
+    columns = {
+        "brand": {"score": 0.31, "method": "Jensen-Shannon distance", "threshold": 0.1, "drifted": True},
+        "price": {"score": 0.02, "method": "Wasserstein distance (normed)", "threshold": 0.1, "drifted": False},
+    }
+    (reports / "20261121T100000Z" / "decision.json").write_text(json.dumps(newest | {"columns": columns}))
+    history.record(newest, url, reports)
+    text = scrape(url)
+    assert "relay_monitor_runs 2.0" in text
+    assert 'relay_drift_detected{model_version="2"} 1.0' in text
+    assert 'relay_drift_share{model_version="2"} 0.4' in text
+    assert 'relay_data_quality_ok{model_version="2"} 0.0' in text
+    assert 'relay_feature_drifted{feature="brand",model_version="2"} 1.0' in text
+    assert 'relay_feature_drifted{feature="price",model_version="2"} 0.0' in text
+    assert 'relay_feature_drift_score{feature="brand",method="Jensen-Shannon distance",model_version="2"} 0.31' in text
+    assert "relay_monitor_last_run_timestamp_seconds" in text and "NaN" not in text
