@@ -124,6 +124,8 @@ class MonitorParams(_Section):
     drift_share: float = Field(0.3, gt=0, le=1)
     # Data quality: a column's share of missing values may exceed the reference's by at most this much.
     max_missing_increase: float = Field(0.05, ge=0, le=1)
+    # Windows (and references) larger than this are judged on a seeded sample of this many rows; null: never.
+    sample_rows: int | None = Field(100_000, gt=0)
 
     @model_validator(mode="after")
     def _window_can_be_judged(self) -> MonitorParams:

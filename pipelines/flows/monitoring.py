@@ -55,6 +55,7 @@ def drift_report(settings: Settings, reference: Any, reference_version: str, mod
         drift_share=p.drift_share,
         min_rows=p.min_rows,
         max_missing_increase=p.max_missing_increase,
+        sample_rows=p.sample_rows,
         reference_version=reference_version,
         model_version=model_version,
     )

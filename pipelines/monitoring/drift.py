@@ -54,6 +54,39 @@ def _plain(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     return out
 
 
+def report_metrics(
+    contract: Contract, numeric: list[str], categorical: list[str], drift_share: float, max_missing_increase: float
+) -> list[Any]:
+    """What the monitor asks Evidently for: the drift preset, and data quality per column."""
+    from evidently.metrics import MissingValueCount, OutRangeValueCount
+    from evidently.presets import DataDriftPreset
+    from evidently.tests import Reference, eq, lte
+
+    cols = numeric + categorical
+    metrics: list[Any] = [DataDriftPreset(drift_share=drift_share)]
+    # Missing values never count as drift (the drift tests drop them), so a jump in them is checked here.
+    metrics += [
+        MissingValueCount(column=c, tests=[], share_tests=[lte(Reference(absolute=max_missing_increase))]) for c in cols
+    ]
+    bounds = {c: contract.column(c) for c in numeric if c != PREDICTION}
+    metrics += [
+        OutRangeValueCount(
+            column=c,
+            left=col.minimum if col.minimum is not None else float("-inf"),
+            right=col.maximum if col.maximum is not None else float("inf"),
+            tests=[eq(0)],
+            share_tests=[],
+        )
+        for c, col in bounds.items()
+        if col.minimum is not None or col.maximum is not None
+    ]
+    return metrics
+
+
+def _edge(window: pd.DataFrame, pick: Any) -> str | None:
+    return str(pick(window["ts"])) if "ts" in window and len(window) else None
+
+
 def _new_categories(current: pd.DataFrame, reference: pd.DataFrame, contract: Contract) -> dict[str, list[str]]:
     _, categorical = _columns(contract)
     found = {}
@@ -74,16 +107,23 @@ def run(
     drift_share: float,
     min_rows: int,
     max_missing_increase: float = 0.05,
+    sample_rows: int | None = None,
+    seed: int = 0,
     reference_version: str,
     model_version: str,
 ) -> dict[str, Any]:
     _check(window, contract, "the prediction-log window", min_rows)
     _check(reference, contract, "the reference sample", min_rows)
     from evidently import DataDefinition, Dataset, Report
-    from evidently.metrics import MissingValueCount, OutRangeValueCount
-    from evidently.presets import DataDriftPreset
-    from evidently.tests import Reference, eq, lte
 
+    window_rows, window_from, window_to = len(window), _edge(window, min), _edge(window, max)
+    sampled = sample_rows is not None and len(window) > sample_rows
+    if sample_rows is not None:
+        # Evidently's cost grows with rows; past `sample_rows` a seeded sample judges the window (and the
+        # reference), which benchmarks/monitoring.py shows finds the same drift.
+        window = window.sample(n=sample_rows, random_state=seed) if sampled else window
+        if len(reference) > sample_rows:
+            reference = reference.sample(n=sample_rows, random_state=seed)
     numeric, categorical = _columns(contract)
     current_frame, reference_frame = _plain(window, contract), _plain(reference, contract)
     # A column with no value at all cannot be compared (Evidently refuses the whole report); it is a data
@@ -95,24 +135,8 @@ def run(
     cols = numeric + categorical
     current = Dataset.from_pandas(current_frame[cols], data_definition=definition)
     ref = Dataset.from_pandas(reference_frame[cols], data_definition=definition)
-    quality: list[Any] = [
-        # Missing values never count as drift (the drift tests drop them), so a jump in them is checked here.
-        MissingValueCount(column=c, tests=[], share_tests=[lte(Reference(absolute=max_missing_increase))])
-        for c in cols
-    ]
-    bounds = {c: contract.column(c) for c in numeric if c != PREDICTION}
-    quality += [
-        OutRangeValueCount(
-            column=c,
-            left=col.minimum if col.minimum is not None else float("-inf"),
-            right=col.maximum if col.maximum is not None else float("inf"),
-            tests=[eq(0)],
-            share_tests=[],
-        )
-        for c, col in bounds.items()
-        if col.minimum is not None or col.maximum is not None
-    ]
-    snapshot = Report([DataDriftPreset(drift_share=drift_share), *quality], include_tests=True).run(current, ref)
+    metrics = report_metrics(contract, numeric, categorical, drift_share, max_missing_increase)
+    snapshot = Report(metrics, include_tests=True).run(current, ref)
 
     result = snapshot.dict()
     share = next(m["value"]["share"] for m in result["metrics"] if m["config"]["type"].endswith("DriftedColumnsCount"))
@@ -178,9 +202,11 @@ def run(
             "max_missing_increase": max_missing_increase,
         },
         "window": {
-            "rows": len(window),
-            "from": str(window["ts"].min()) if "ts" in window else None,
-            "to": str(window["ts"].max()) if "ts" in window else None,
+            "rows": window_rows,
+            "judged_rows": len(window),
+            "sampled": sampled,
+            "from": window_from,
+            "to": window_to,
         },
         "reference_version": reference_version,
         "model_version": model_version,

@@ -112,3 +112,22 @@ def test_clean_week_has_clean_data(reference: pd.DataFrame, tmp_path: Path) -> N
     )
     assert d["data_quality"]["ok"] is True, d["data_quality"]["problems"]
     assert d["data_quality"]["out_of_range"] and not any(d["data_quality"]["out_of_range"].values())
+
+
+def test_a_large_window_is_judged_on_a_sample_and_finds_the_same_drift(
+    reference: pd.DataFrame, tmp_path: Path
+) -> None:
+    window = frame(5, 12_000, ("new_brand", "promotion"))
+    d = drift.run(
+        window,
+        reference,
+        tmp_path,
+        ORDERS,
+        drift_share=0.25,
+        min_rows=200,
+        sample_rows=4000,
+        reference_version="ref",
+        model_version="1",
+    )
+    assert d["window"]["rows"] == 12_000 and d["window"]["judged_rows"] == 4000 and d["window"]["sampled"]
+    assert d["drift"] is True and {"brand", "discount", "price"} <= set(d["drifted_features"])
