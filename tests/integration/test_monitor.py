@@ -114,9 +114,7 @@ def test_clean_week_has_clean_data(reference: pd.DataFrame, tmp_path: Path) -> N
     assert d["data_quality"]["out_of_range"] and not any(d["data_quality"]["out_of_range"].values())
 
 
-def test_a_large_window_is_judged_on_a_sample_and_finds_the_same_drift(
-    reference: pd.DataFrame, tmp_path: Path
-) -> None:
+def test_a_large_window_is_judged_on_a_sample_and_finds_the_same_drift(reference: pd.DataFrame, tmp_path: Path) -> None:
     window = frame(5, 12_000, ("new_brand", "promotion"))
     d = drift.run(
         window,
