@@ -12,7 +12,7 @@ end the server and every worker it forked through one process-group id: the PID 
     python = ensure_env(REPO)
     proc = start(python, model_path, columns, port, max_latency_ms=10, log=work / "bentoml.log")
     try:
-        ...  # poll ready_url(port), then POST single_body(record) to predict_url(port)
+        ...  # poll READY_PATH, then POST single_body(record) to PREDICT_PATH
     finally:
         stop(proc)
 """
@@ -114,7 +114,7 @@ def start(
     max_batch: int = 1024,
     extra_env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start `bentoml serve` for the benchmark service on 127.0.0.1:`port`; poll `ready_url` before use.
+    """Start `bentoml serve` for the benchmark service on 127.0.0.1:`port`; poll `READY_PATH` before use.
 
     The server inherits this process's environment plus `extra_env`: a thread setting such as
     OMP_NUM_THREADS reaches BentoML's worker, as it reaches the other servers the benchmark starts.
@@ -184,24 +184,18 @@ def stop(proc: subprocess.Popen[bytes], seconds: float = 20) -> None:
     proc.wait(timeout=10)
 
 
-def ready_url(port: int) -> str:
-    return f"http://127.0.0.1:{port}/readyz"
-
-
-def predict_url(port: int) -> str:
-    return f"http://127.0.0.1:{port}/predict"
-
-
-def batch_url(port: int) -> str:
-    return f"http://127.0.0.1:{port}/predict_many"
+# The service's routes (the caller picks host and port).
+READY_PATH = "/readyz"
+PREDICT_PATH = "/predict"
+BATCH_PATH = "/predict_many"
 
 
 def single_body(record: dict[str, Any]) -> dict[str, Any]:
-    """The body for `predict_url`: a batchable API's argument is itself a batch, so one record goes as a
+    """The body for `PREDICT_PATH`: a batchable API's argument is itself a batch, so one record goes as a
     list of one. The answer is a list of one probability. A bare record is a 400."""
     return {"records": [record]}
 
 
 def batch_body(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The body for `batch_url` (or `predict_url`): the answer is one probability per record, in order."""
+    """The body for `BATCH_PATH` (or `PREDICT_PATH`): the answer is one probability per record, in order."""
     return {"records": records}

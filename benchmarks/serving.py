@@ -272,9 +272,9 @@ def main() -> None:
                 extra_env=env,
             ),
             bentoml_env.stop,
-            "/readyz",
-            ("/predict", bentoml_env.single_body(record)),
-            ("/predict_many", bentoml_env.batch_body(records)),
+            bentoml_env.READY_PATH,
+            (bentoml_env.PREDICT_PATH, bentoml_env.single_body(record)),
+            (bentoml_env.BATCH_PATH, bentoml_env.batch_body(records)),
         )
 
     # The floors before any server starts and again after they have all stopped; the lower of each is the

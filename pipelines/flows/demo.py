@@ -338,7 +338,8 @@ def _print_summary(
         (
             "monitor",
             f"drift={decision['drift']}: {', '.join(decision['drifted_features']) or 'none'}",
-            str(Path(decision["report"]).relative_to(s.root)),
+            # The index lists every run's decision and links to this run's report.
+            str(Path(decision["index"]).relative_to(s.root)),
         ),
         ("retrain", "drift → new data version → gate" if second else "not needed", "reports/demo/summary.json"),
     ]

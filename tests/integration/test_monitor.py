@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -20,22 +21,27 @@ def frame(batch: int, rows: int, scenarios: tuple[str, ...] = ()) -> pd.DataFram
     return f[ORDERS.feature_columns()].assign(prediction=0.2 + 0.1 * (f["returned"] == 1))
 
 
+def judge(window: pd.DataFrame, reference: pd.DataFrame, out: Path, **options: Any) -> dict[str, Any]:
+    return drift.run(
+        window,
+        reference,
+        out,
+        ORDERS,
+        drift_share=0.25,
+        min_rows=200,
+        reference_version="ref",
+        model_version="1",
+        **options,
+    )
+
+
 @pytest.fixture(scope="module")
 def reference() -> pd.DataFrame:
     return pd.concat([frame(b, 1500) for b in (1, 2, 3)], ignore_index=True)
 
 
 def test_drifted_week_fires_on_the_drifted_features(reference: pd.DataFrame, tmp_path: Path) -> None:
-    d = drift.run(
-        frame(5, 3000, ("new_brand", "promotion")),
-        reference,
-        tmp_path,
-        ORDERS,
-        drift_share=0.25,
-        min_rows=200,
-        reference_version="ref",
-        model_version="1",
-    )
+    d = judge(frame(5, 3000, ("new_brand", "promotion")), reference, tmp_path)
     assert d["drift"] is True
     assert {"brand", "discount", "price"} <= set(d["drifted_features"])
     assert not {"customer_height_cm", "customer_weight_kg", "usual_size", "category"} & set(d["drifted_features"])
@@ -46,16 +52,7 @@ def test_drifted_week_fires_on_the_drifted_features(reference: pd.DataFrame, tmp
 
 @pytest.mark.parametrize("batch", [6, 7])
 def test_clean_week_stays_quiet(reference: pd.DataFrame, tmp_path: Path, batch: int) -> None:
-    d = drift.run(
-        frame(batch, 3000),
-        reference,
-        tmp_path,
-        ORDERS,
-        drift_share=0.25,
-        min_rows=200,
-        reference_version="ref",
-        model_version="1",
-    )
+    d = judge(frame(batch, 3000), reference, tmp_path)
     assert d["drift"] is False and d["drifted_features"] == []
 
 
@@ -64,16 +61,7 @@ def test_data_quality_names_missing_values_and_new_categories(reference: pd.Data
     window.loc[window.index[:900], "customer_height_cm"] = None  # 30% missing; the reference has none
     window["customer_weight_kg"] = window["customer_weight_kg"].astype("Float64")  # a nullable dtype
     window.loc[window.index[:5], "channel"] = "kiosk"
-    d = drift.run(
-        window,
-        reference,
-        tmp_path,
-        ORDERS,
-        drift_share=0.25,
-        min_rows=200,
-        reference_version="ref",
-        model_version="1",
-    )
+    d = judge(window, reference, tmp_path)
     quality = d["data_quality"]
     assert quality["ok"] is False
     assert quality["missing"]["customer_height_cm"]["failed"] is True
@@ -85,47 +73,19 @@ def test_data_quality_names_missing_values_and_new_categories(reference: pd.Data
 
 def test_an_empty_column_is_reported_and_the_rest_still_judged(reference: pd.DataFrame, tmp_path: Path) -> None:
     window = frame(5, 3000, ("new_brand", "promotion")).assign(customer_weight_kg=None)
-    d = drift.run(
-        window,
-        reference,
-        tmp_path,
-        ORDERS,
-        drift_share=0.25,
-        min_rows=200,
-        reference_version="ref",
-        model_version="1",
-    )
+    d = judge(window, reference, tmp_path)
     assert d["data_quality"]["empty_columns"] == ["customer_weight_kg"]
     assert {"brand", "discount", "price"} <= set(d["drifted_features"])
 
 
 def test_clean_week_has_clean_data(reference: pd.DataFrame, tmp_path: Path) -> None:
-    d = drift.run(
-        frame(6, 3000),
-        reference,
-        tmp_path,
-        ORDERS,
-        drift_share=0.25,
-        min_rows=200,
-        reference_version="ref",
-        model_version="1",
-    )
+    d = judge(frame(6, 3000), reference, tmp_path)
     assert d["data_quality"]["ok"] is True, d["data_quality"]["problems"]
     assert d["data_quality"]["out_of_range"] and not any(d["data_quality"]["out_of_range"].values())
 
 
 def test_a_large_window_is_judged_on_a_sample_and_finds_the_same_drift(reference: pd.DataFrame, tmp_path: Path) -> None:
     window = frame(5, 12_000, ("new_brand", "promotion"))
-    d = drift.run(
-        window,
-        reference,
-        tmp_path,
-        ORDERS,
-        drift_share=0.25,
-        min_rows=200,
-        sample_rows=4000,
-        reference_version="ref",
-        model_version="1",
-    )
+    d = judge(window, reference, tmp_path, sample_rows=4000)
     assert d["window"]["rows"] == 12_000 and d["window"]["judged_rows"] == 4000 and d["window"]["sampled"]
     assert d["drift"] is True and {"brand", "discount", "price"} <= set(d["drifted_features"])
