@@ -59,9 +59,18 @@ serve: install
 pipeline: install
 	$(BIN)/relay pipeline
 
-## Run the drift monitor over the prediction log
+## Run the monitor (drift, model quality on new labels) and retrain when its decision calls for it
 monitor: install
 	$(BIN)/relay monitor
+
+## Start a local Prefect server on 127.0.0.1:4200 and serve the deployments (monitoring hourly); Ctrl-C stops serving
+deploy: install
+	$(BIN)/relay prefect up
+	PREFECT_API_URL=http://127.0.0.1:4200/api $(BIN)/relay deploy --cron "$${CRON:-0 * * * *}"
+
+## Stop the Prefect server `make deploy` started
+prefect-down: install
+	$(BIN)/relay prefect down
 
 ## Print the stage/owner table and check roles.md, CODEOWNERS and dvc.yaml agree with it
 roles: install
@@ -83,10 +92,10 @@ bench-training: install
 ## Remove generated data, models, stores and reports (keeps .venv and DVC's cache)
 clean:
 	rm -rf data/raw data/quarantine data/validated/orders.parquet data/dataset models metrics plots reports \
-		local/mlflow local/predictions local/logs dvc.lock
+		local/mlflow local/predictions local/monitoring local/logs dvc.lock
 
 ## List the targets
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$0,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 
-.PHONY: install browser demo test test-fast lint serve pipeline monitor roles mlflow-ui bench-demo bench-training clean help
+.PHONY: install browser demo test test-fast lint serve pipeline monitor deploy prefect-down roles mlflow-ui bench-demo bench-training clean help

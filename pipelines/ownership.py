@@ -121,15 +121,15 @@ STAGES: tuple[Stage, ...] = (
         "monitor",
         Role.MLOPS_ENGINEER,
         "pipelines.monitoring.drift",
-        "prediction log window + the champion's reference data",
-        "Evidently HTML report and JSON drift decision",
+        "prediction log window + the champion's reference data + batches labelled since it was trained",
+        "Evidently drift and quality reports, a JSON decision, a row in the monitoring history",
     ),
     Stage(
         "retrain",
         Role.MLOPS_ENGINEER,
         "pipelines.monitoring.retrain",
-        "drift decision + newly labelled batches",
-        "a retraining request: new data version through training and the promotion gate",
+        "monitor decision (drift, quality drop) + newly labelled batches",
+        "a retraining run: new data version through training and the promotion gate, its outcome recorded",
     ),
 )
 

@@ -126,6 +126,9 @@ class MonitorParams(_Section):
     max_missing_increase: float = Field(0.05, ge=0, le=1)
     # Windows (and references) larger than this are judged on a seeded sample of this many rows; null: never.
     sample_rows: int | None = Field(100_000, gt=0)
+    # Model quality on delayed labels: the champion's ROC AUC on batches labelled since it was trained may fall
+    # at most this far below its ROC AUC on its own holdout.
+    max_roc_auc_drop: float = Field(0.05, ge=0, le=1)
 
     @model_validator(mode="after")
     def _window_can_be_judged(self) -> MonitorParams:
@@ -136,6 +139,9 @@ class MonitorParams(_Section):
 
 class RetrainParams(_Section):
     min_new_rows: int = Field(1000, ge=1)
+    # The monitoring flow starts the retraining flow itself when its decision calls for one; false leaves
+    # that to a person (`relay retrain`).
+    automatic: bool = True
 
 
 # The generator's drift scenarios (pipelines/data/generator.py reads its list from here).

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli import data, lineage, model, stages, train
+from pipelines.cli import data, lineage, model, orchestrate, stages, train
 from pipelines.cli.console import console, err, friendly_errors, quiet_tools
 from pipelines.lineage import Trigger
 
@@ -24,6 +24,9 @@ app.add_typer(stages.app, name="stage")
 app.add_typer(train.app, name="train")
 app.add_typer(train.experiments, name="experiments")
 app.command("lineage")(lineage.command)
+app.add_typer(orchestrate.app, name="prefect")
+app.command("deploy")(friendly_errors(orchestrate.deploy))
+app.command("retrain")(friendly_errors(orchestrate.retrain))
 
 
 @app.command("roles")
@@ -75,14 +78,34 @@ def pipeline(
 
 @app.command("monitor")
 @friendly_errors
-def monitor() -> None:
-    """Monitoring flow: drift report over the prediction log against the champion's reference."""
+def monitor(
+    retrain: Annotated[
+        bool | None,
+        typer.Option(
+            "--retrain/--no-retrain",
+            help="Start the retraining flow when the decision calls for it (default: retrain.automatic).",
+        ),
+    ] = None,
+) -> None:
+    """Monitoring flow: drift and model quality against the champion, then retraining when called for.
+
+    Exit code 3 when drift or a quality drop was found (whatever retraining then did), 1 when retraining failed.
+    """
     quiet_tools()
     from pipelines.flows.monitoring import monitoring_flow
 
-    decision = monitoring_flow()
-    console.print(f"drift: {decision['drift']} (share {decision['drift_share']:.2f}); report {decision['report']}")
-    if decision["drift"]:
+    decision = monitoring_flow(retrain=retrain)
+    quality = decision["model_quality"]
+    console.print(
+        f"drift: {decision['drift']} (share {decision['drift_share']:.2f}); model quality: {quality['message']}; "
+        f"report {decision['report']}"
+    )
+    done = decision.get("retraining")
+    if done:
+        console.print(f"retraining: {done['outcome']}")
+        if done["failed"]:
+            raise typer.Exit(1)
+    if decision["drift"] or quality["ok"] is False:
         raise typer.Exit(3)
 
 

@@ -79,13 +79,6 @@ def replay_traffic(url: str, batch: int, settings: Settings) -> int:
     return sent
 
 
-@task(name="retrain-decision", tags=prefect_tags("retrain"))
-def retrain_decision(settings: Settings, decision: dict[str, Any], new_rows: int) -> dict[str, Any]:
-    from pipelines.monitoring import retrain
-
-    return retrain.run(decision, new_rows, settings.params.retrain).__dict__
-
-
 def _preload(module: str) -> None:
     with contextlib.suppress(Exception):
         importlib.import_module(module)
@@ -188,6 +181,8 @@ def reset_demo_state(settings: Settings) -> None:
         shutil.rmtree(settings.raw_dir)
     if not settings.prediction_log_url:  # only the embedded default log, never one the user pointed us at
         Path(settings.prediction_log.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    if not settings.monitoring_url:  # its rows name model versions of the store cleared below
+        Path(settings.monitoring_store.removeprefix("sqlite:///")).unlink(missing_ok=True)
     if settings.uses_embedded_mlflow:
         shutil.rmtree(settings.local_dir / "mlflow", ignore_errors=True)
     else:
@@ -259,19 +254,23 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
 
         console.rule("6. The monitor compares traffic with the training data")
         wait_for_log(s.prediction_log, sent)
-        decision = monitoring_flow(settings=s)
+        # Retraining is automatic: on drift the monitoring flow asks for it, and it waits for the labels.
+        decision = monitoring_flow(retrain=True, settings=s)
         lap("monitor")
 
-        console.rule(f"7. Week {d.drift_batch} labels arrive; drift triggers retraining")
+        console.rule(f"7. Week {d.drift_batch} labels arrive; the next monitoring run judges them and retrains")
         with timed("ingest"):
             labelled = ingest_batch(s, d.drift_batch, list(d.drift_scenarios))
         banner("ingest", f"{labelled['batch_id']}: {labelled['rows']} labelled orders {labelled['status']}")
-        with timed("retrain"):
-            request = retrain_decision(s, decision, labelled["rows"])
-        banner("retrain", ("[bold]retraining[/]: " if request["retrain"] else "no retraining: ") + request["reason"])
-        # The promotion step tells the running service, so it switches at once rather than at its next poll.
+        # What the hourly schedule would do next: judge the same traffic again, now with the champion's quality
+        # on the new labels, and retrain. The promotion step tells the running service, so it switches at once
+        # rather than at its next poll.
         told = s.model_copy(update={"service_urls": [url]})
-        second = training_flow(trigger="drift", settings=told) if request["retrain"] else None
+        decision = monitoring_flow(retrain=True, settings=told)
+        request = decision["retraining"]
+        if request["failed"]:
+            raise RuntimeError(f"the demo's retraining failed: {request['outcome']}")
+        second = request["training"]
         lap("retrain")
         if second and second["promoted"]:
             with timed("serve"):
@@ -298,22 +297,33 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
     summary = {
         "first": first,
         "drift": {k: decision[k] for k in ("drift", "drift_share", "drifted_features", "report")},
-        "retrain": request,
+        "retrain": {k: request[k] for k in ("retrain", "reason", "trigger", "outcome", "failed")},
         "second": second,
         "timings_s": rec.timings,
         "stage_seconds": {k: round(v, 2) for k, v in STAGE_SECONDS.items()},
         "service_url": url,
     }
     write_json(summary, s.reports_dir / "demo" / "summary.json")
-    _print_summary(s, first, decision, second, sent)
+    _print_summary(s, first, decision, request, sent)
     return summary
 
 
+def _quality_line(quality: dict[str, Any]) -> str:
+    if quality["status"] != "judged":
+        return f"model quality not judged ({quality['status']})"
+    verdict = "holds up" if quality["ok"] else "dropped"
+    return (
+        f"ROC AUC on {quality['labelled_rows']} new labels {quality['roc_auc']:.3f} "
+        f"(floor {quality['min_roc_auc']:.3f}): {verdict}"
+    )
+
+
 def _print_summary(
-    s: Settings, first: dict[str, Any], decision: dict[str, Any], second: dict[str, Any] | None, sent: int
+    s: Settings, first: dict[str, Any], decision: dict[str, Any], retraining: dict[str, Any], sent: int
 ) -> None:
     from pipelines.data.version import data_version
 
+    second = retraining["training"]
     champion = second if second and second["promoted"] else first
     auc = f"ROC AUC v{first['version']} {first['candidate_metrics']['roc_auc']:.3f}"
     if second:
@@ -337,11 +347,12 @@ def _print_summary(
         ("serve", f"{sent} predictions logged", "`make serve` → /docs; local/predictions/predictions.db"),
         (
             "monitor",
-            f"drift={decision['drift']}: {', '.join(decision['drifted_features']) or 'none'}",
+            f"drift={decision['drift']}: {', '.join(decision['drifted_features']) or 'none'}; "
+            + _quality_line(decision["model_quality"]),
             # The index lists every run's decision and links to this run's report.
             str(Path(decision["index"]).relative_to(s.root)),
         ),
-        ("retrain", "drift → new data version → gate" if second else "not needed", "reports/demo/summary.json"),
+        ("retrain", retraining["outcome"], "reports/monitoring/index.html, `relay model status`"),
     ]
     table = Table(title="What the demo produced")
     for col in ("stage", "owner", "produced", "where to look"):

@@ -46,7 +46,7 @@ def push_data(root: str, remote_url: str) -> int:
 
 
 @task(name="track", tags=prefect_tags("track"))
-def track_run(settings: Settings, trigger: str) -> dict[str, Any]:
+def track_run(settings: Settings, trigger: str, reason: str = "") -> dict[str, Any]:
     from pipelines.data.version import data_version, stage_out_md5
     from pipelines.lineage import git_commit
     from pipelines.training import track
@@ -67,6 +67,7 @@ def track_run(settings: Settings, trigger: str) -> dict[str, Any]:
         trigger=trigger,
         reference_rows=p.version.reference_rows,
         contract=settings.contract,
+        trigger_reason=reason,
     )
     return result.__dict__
 
@@ -101,7 +102,11 @@ def tell_services(settings: Settings) -> list[str]:
 
 
 @flow(name="training")
-def training_flow(trigger: str = "manual", settings: Settings | None = None) -> dict[str, Any]:
+def training_flow(trigger: str = "manual", reason: str = "", settings: Settings | None = None) -> dict[str, Any]:
+    """Build the newest data version, train and evaluate it, track the run and send the model through the gate.
+
+    `trigger` says why it runs (tagged `relay.trigger`), `reason` says it in words (`relay.trigger_reason`).
+    """
     s = settings or get_settings()
     prepare_environment(s)
     from pipelines.lineage import check_trigger, configure_mlflow
@@ -129,7 +134,7 @@ def training_flow(trigger: str = "manual", settings: Settings | None = None) -> 
     note(f"dvc push: {pushed} file(s) sent to the DVC remote")
     banner("track", "MLflow run with params, metrics, model, dataset and lineage tags")
     with timed("track"):
-        tracked = track_run(s, trigger)
+        tracked = track_run(s, trigger, reason)
     note(
         ("reused" if tracked["reused"] else "created")
         + f" run {tracked['run_id']}; "

@@ -39,6 +39,9 @@ def _table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("reference_version", sa.String(64), nullable=False),
         sa.Column("model_version", sa.String(32), nullable=False),
         sa.Column("report", sa.Text, nullable=False),
+        # Added after the first release; nullable, so an older table gains them in place (see _upgrade).
+        sa.Column("model_quality", sa.Text),  # the champion on newly labelled rows, in words
+        sa.Column("retraining", sa.Text),  # what the retraining flow did about this decision
     )
 
 
@@ -48,21 +51,33 @@ def _engine(url: str) -> sa.Engine:
     return sa.create_engine(url, future=True)
 
 
+def _upgrade(engine: sa.Engine, table: sa.Table) -> None:
+    """Create the table, or add the nullable columns a newer Relay writes; refuse any other difference."""
+    inspector = sa.inspect(engine)
+    if not inspector.has_table(TABLE):
+        table.metadata.create_all(engine)
+        return
+    found = {c["name"] for c in inspector.get_columns(TABLE)}
+    wanted = {c.name for c in table.columns}
+    missing = [c for c in table.columns if c.name not in found]
+    if found - wanted or any(not c.nullable for c in missing):
+        raise RuntimeError(
+            f"the monitoring history at {engine.url.render_as_string(hide_password=True)} has other "
+            f"columns than this version of Relay writes ({sorted(found ^ wanted)}); "
+            "point RELAY_MONITORING_URL at a new store (or migrate the table)"
+        )
+    with engine.begin() as conn:
+        for column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            conn.execute(sa.text(f'ALTER TABLE {TABLE} ADD COLUMN "{column.name}" {kind}'))
+
+
 def record(decision: dict[str, Any], url: str, index_dir: Path) -> Path:
     """Add the run to the history table and rebuild the index page; returns the page's path."""
     engine = _engine(url)
     try:
         table = _table(sa.MetaData())
-        inspector = sa.inspect(engine)
-        if inspector.has_table(TABLE):
-            found = {c["name"] for c in inspector.get_columns(TABLE)}
-            if found != {c.name for c in table.columns}:
-                raise RuntimeError(
-                    f"the monitoring history at {engine.url.render_as_string(hide_password=True)} has other "
-                    f"columns than this version of Relay writes ({sorted(found ^ {c.name for c in table.columns})}); "
-                    "point RELAY_MONITORING_URL at a new store (or migrate the table)"
-                )
-        table.metadata.create_all(engine)
+        _upgrade(engine, table)
         window = decision.get("window", {})
         row = {
             "created_at": decision["created_at"],
@@ -78,12 +93,42 @@ def record(decision: dict[str, Any], url: str, index_dir: Path) -> Path:
             "reference_version": str(decision["reference_version"]),
             "model_version": str(decision["model_version"]),
             "report": str(decision["report"]),
+            "model_quality": (decision.get("model_quality") or {}).get("message"),
+            "retraining": None,
         }
         with engine.begin() as conn:
             conn.execute(sa.insert(table), [row])
         runs = read(url, engine=engine)
     finally:
         engine.dispose()
+    return _write_page(runs, index_dir)
+
+
+def note_retraining(decision: dict[str, Any], outcome: str, url: str, index_dir: Path) -> Path:
+    """Record what the retraining flow did about a recorded decision, and rebuild the index page."""
+    engine = _engine(url)
+    try:
+        table = _table(sa.MetaData())
+        _upgrade(engine, table)
+        with engine.begin() as conn:
+            found = conn.execute(
+                sa.select(table.c.id, table.c.retraining)
+                .where(table.c.created_at == decision["created_at"])
+                .order_by(table.c.id.desc())
+                .limit(1)
+            ).first()
+            if found is None:
+                raise KeyError(f"no monitoring run of {decision['created_at']} in the history to note retraining on")
+            # `relay retrain` may act on the same decision again: keep what was done before.
+            text = f"{found.retraining}; then {outcome}" if found.retraining else outcome
+            conn.execute(sa.update(table).where(table.c.id == found.id).values(retraining=text))
+        runs = read(url, engine=engine)
+    finally:
+        engine.dispose()
+    return _write_page(runs, index_dir)
+
+
+def _write_page(runs: pd.DataFrame, index_dir: Path) -> Path:
     page = index_dir / "index.html"
     with atomic_path(page) as tmp:
         tmp.write_text(render(runs, index_dir), encoding="utf-8")
@@ -114,6 +159,11 @@ def _link(report: str, index_dir: Path) -> str:
         return path.as_uri() if path.is_absolute() else path.as_posix()
 
 
+def _text(value: Any) -> str:
+    """A nullable text cell: missing (NULL, NaN) reads as empty."""
+    return value if isinstance(value, str) else ""
+
+
 def _headline(run: pd.Series) -> str:
     if run["drift"]:
         features = run["drifted_features"].replace(",", ", ") or "the prediction"
@@ -128,6 +178,10 @@ def render(runs: pd.DataFrame, index_dir: Path) -> str:
     for _, run in runs.iterrows():
         link = e(_link(str(run["report"]), index_dir))
         decision = link.removesuffix("report.html") + "decision.json"
+        quality_page = Path(str(run["report"])).with_name("quality.html")
+        quality_link = (
+            f' · <a href="{link.removesuffix("report.html")}quality.html">quality</a>' if quality_page.is_file() else ""
+        )
         verdict = "drift" if run["drift"] else "no drift"
         rows.append(
             f'<tr class="{"drift" if run["drift"] else "quiet"}">'
@@ -141,7 +195,9 @@ def render(runs: pd.DataFrame, index_dir: Path) -> str:
             f"{e(str(run['window_to']))}</small></td>"
             f'<td>data <span title="{e(str(run["reference_version"]))}">{e(str(run["reference_version"])[:10])}</span>'
             f"<br>model v{e(str(run['model_version']))}</td>"
-            f'<td><a href="{link}">report</a> · <a href="{decision}">decision</a></td>'
+            f"<td>{e(_text(run.get('model_quality')) or '-')}</td>"
+            f"<td>{e(_text(run.get('retraining')) or '-')}</td>"
+            f'<td><a href="{link}">report</a>{quality_link} · <a href="{decision}">decision</a></td>'
             "</tr>"
         )
     if runs.empty:
@@ -153,6 +209,10 @@ def render(runs: pd.DataFrame, index_dir: Path) -> str:
             f"Latest run ({e(str(newest['created_at']))}): <strong>{_headline(newest)}</strong> "
             f'— <a href="{e(_link(str(newest["report"]), index_dir))}">open the report</a></p>'
         )
+        for label, column in (("Model quality", "model_quality"), ("Retraining", "retraining")):
+            if _text(newest.get(column)):
+                latest += f'<p class="follow-up" id="latest-{column}">{label}: {e(_text(newest[column]))}</p>'
+
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Relay monitoring: drift decisions</title>
 <style>
@@ -163,17 +223,21 @@ th {{ background: #f4f4f4; }}
 tr.drift td:nth-child(2), p.drift strong {{ color: #b00020; }}
 tr.quiet td:nth-child(2), p.quiet strong {{ color: #1b5e20; }}
 p.latest {{ font-size: 1.25rem; }}
+p.follow-up {{ margin-top: -.4rem; }}
 small {{ color: #666; }}
 </style></head>
 <body>
 <h1>Relay monitoring</h1>
 <p>Owner: MLOps engineer. Each run compares a window of the prediction log with the champion's training data
 (Evidently). Dataset drift means the share of drifted columns reached the threshold in
-<code>params.yaml</code> (<code>monitor.drift_share</code>).</p>
+<code>params.yaml</code> (<code>monitor.drift_share</code>). Model quality is the champion's ROC AUC on batches
+labelled since it was trained, against its own holdout score less <code>monitor.max_roc_auc_drop</code>.
+Retraining says what the retraining flow did about the decision.</p>
 {latest}
 <table>
 <thead><tr><th>run (UTC)</th><th>decision</th><th>drifted share</th><th>drifted features</th>
-<th>prediction drift</th><th>data quality</th><th>window</th><th>reference</th><th>files</th></tr></thead>
+<th>prediction drift</th><th>data quality</th><th>window</th><th>reference</th><th>model quality</th>
+<th>retraining</th><th>files</th></tr></thead>
 <tbody>
 {"".join(rows)}
 </tbody></table>

@@ -1,8 +1,9 @@
-"""Retrain (owner: MLOps engineer): decide whether a drift decision should start the training flow.
+"""Retrain (owner: MLOps engineer): decide whether a monitor decision should start the training flow.
 
-Takes the monitor's decision and how many newly labelled rows have just landed; hands over a retraining
-request (or the reason there is none). The training flow then builds a
-new data version and sends the challenger through the ML engineer's promotion gate.
+Takes the monitor's decision (data drift, and the champion's quality on labels that arrived since it was
+trained) and how many newly labelled rows have landed; hands over a retraining request, or the reason there
+is none. The retraining flow then runs the training flow on the newest data version, and the ML engineer's
+promotion gate decides whether the challenger replaces the champion.
 """
 
 from __future__ import annotations
@@ -21,17 +22,30 @@ class RetrainRequest:
     trigger: str = "drift"
 
 
+def _causes(decision: dict[str, Any]) -> list[str]:
+    """What in the decision calls for a new model: data drift, a quality drop, or both."""
+    causes = []
+    if decision.get("drift"):
+        features = ", ".join(decision.get("drifted_features", [])) or "the prediction"
+        causes.append(f"drift in {features} (share {decision.get('drift_share', 0):.2f})")
+    quality = decision.get("model_quality") or {}
+    if quality.get("ok") is False:
+        causes.append(
+            f"ROC AUC {quality['roc_auc']:.3f} on new labels, below {quality['min_roc_auc']:.3f} "
+            "(concept drift: the same inputs now lead to other outcomes)"
+        )
+    return causes
+
+
 @stage("retrain")
 def run(decision: dict[str, Any], new_labelled_rows: int, params: RetrainParams) -> RetrainRequest:
-    if not decision.get("drift"):
-        return RetrainRequest(False, f"no dataset drift (share {decision.get('drift_share', 0):.2f})")
+    causes = _causes(decision)
+    if not causes:
+        return RetrainRequest(False, f"no drift (share {decision.get('drift_share', 0):.2f}) and no quality drop")
     if new_labelled_rows < params.min_new_rows:
         return RetrainRequest(
             False,
-            f"drift detected but only {new_labelled_rows} new labelled rows; "
+            f"{'; '.join(causes)}, but only {new_labelled_rows} new labelled rows; "
             f"waiting for {params.min_new_rows} (retrain.min_new_rows)",
         )
-    features = ", ".join(decision.get("drifted_features", [])) or "prediction"
-    return RetrainRequest(
-        True, f"drift in {features} (share {decision['drift_share']:.2f}); {new_labelled_rows} new labelled rows"
-    )
+    return RetrainRequest(True, f"{'; '.join(causes)}; {new_labelled_rows} new labelled rows")

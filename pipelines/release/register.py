@@ -118,6 +118,11 @@ def run(
                 "relay.data_version": run_tags.get("relay.data_version", "unknown"),
                 "relay.threshold": run_tags.get("relay.threshold", "0.5"),
                 "relay.trigger": run_tags.get("relay.trigger", "manual"),
+                **(
+                    {"relay.trigger_reason": run_tags["relay.trigger_reason"]}
+                    if "relay.trigger_reason" in run_tags
+                    else {}
+                ),
             },
         )
     version = str(mv.version)

@@ -70,6 +70,7 @@ def run(
     trigger: str,
     reference_rows: int,
     contract: Contract,
+    trigger_reason: str = "",
 ) -> TrackResult:
     trigger = check_trigger(trigger).value
     configure_mlflow(tracking_uri)
@@ -106,12 +107,15 @@ def run(
         "relay.data_version": data_version,
         "relay.git_commit": git_commit,
         "relay.trigger": trigger,
+        # Why this run happened, in words: for a drift trigger, the monitor's finding (features, quality drop).
+        **({"relay.trigger_reason": trigger_reason[:4000]} if trigger_reason else {}),
         "relay.model_md5": model_md5,
         "relay.threshold": str(info["threshold"]),
         # The run's description in the MLflow UI: what a reader needs before the numbers.
         "mlflow.note.content": (
             f"Trained by the data scientist's `train` stage on data version `{data_version[:10]}` "
-            f"({info['train_rows']} rows; trigger: {trigger}), evaluated on its holdout by `evaluate`. "
+            f"({info['train_rows']} rows; trigger: {trigger}{': ' + trigger_reason if trigger_reason else ''}), "
+            "evaluated on its holdout by `evaluate`. "
             f"Decision threshold {info['threshold']} chosen on a validation slice for costs "
             f"FN={info.get('threshold_costs', {}).get('false_negative', '?')}, "
             f"FP={info.get('threshold_costs', {}).get('false_positive', '?')}. "

@@ -74,6 +74,20 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert changed == "", changed
     run = client.get_run(client.get_model_version_by_alias("relay-returns", "champion").run_id)
     assert not run.data.tags["relay.git_commit"].endswith("-dirty")
+    assert run.data.tags["relay.trigger_reason"].startswith("drift in brand, discount, price")
+
+    # The monitoring history holds the one decision and what retraining did about it, in order.
+    from pipelines.monitoring import history
+
+    runs = history.read(s.monitoring_store)  # newest first
+    assert len(runs) == 2 and runs.iloc[1]["model_quality"] == "no labelled rows since the champion was trained"
+    assert "waiting for 1000" in runs.iloc[1]["retraining"]
+    assert (
+        runs.iloc[0]["model_quality"].startswith("ROC AUC ")
+        and "5000 newly labelled rows" in runs.iloc[0]["model_quality"]
+    )
+    assert runs.iloc[0]["retraining"].startswith("v2 trained on data")
+    assert summary["retrain"]["outcome"].startswith("v2 trained on data")
 
     # "Where did this prediction come from?": one served request, followed back to its data version.
     import sqlalchemy as sa

@@ -15,11 +15,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipelines.data.generator import generate_batch
-from pipelines.monitoring import drift, history
+from pipelines.monitoring import drift, history, quality
 from tests.helpers import ORDERS, REPO
 
 pytestmark = pytest.mark.integration
@@ -56,8 +57,24 @@ def monitoring_pages(tmp_path: Path) -> Iterator[str]:
             min_rows=200,
             reference_version="d7b6696293aa",
             model_version="2",
-        )
-        history.record(decision | {"created_at": stamp}, url, reports)
+        ) | {"created_at": stamp}
+        if stamp.startswith("20261121"):
+            # The drifted week's labels have landed, and the model ranks them barely better than chance.
+            labelled = generate_batch(5, 3000, seed=11, scenarios=("new_brand", "promotion"))
+            noise = np.random.default_rng(0).uniform(size=len(labelled))
+            labelled["prediction"] = 0.7 * noise + 0.3 * labelled[ORDERS.target] * noise
+            decision["model_quality"] = quality.run(
+                labelled,
+                reports / stamp,
+                ORDERS,
+                baseline_roc_auc=0.73,
+                max_roc_auc_drop=0.05,
+                threshold=0.2,
+                min_rows=200,
+            )
+        history.record(decision, url, reports)
+        if stamp.startswith("20261121"):
+            history.note_retraining(decision, "v3 trained on data 1f3c9a0b7e and promoted", url, reports)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(reports)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -92,7 +109,15 @@ def test_index_shows_the_decision_and_leads_to_the_report(monitoring_pages: str)
             expect(rows.nth(0)).to_contain_text("20261121T090000Z")
             expect(rows.nth(0)).to_contain_text("brand: new value(s) sundew")
             expect(rows.nth(1)).to_contain_text("no drift")
+            expect(page.locator("#latest-model_quality")).to_contain_text("the model got worse")
+            expect(page.locator("#latest-retraining")).to_contain_text("Retraining: v3 trained on data 1f3c9a0b7e")
             page.screenshot(path=str(shots / "monitoring-index.png"), full_page=True)
+
+            rows.nth(0).get_by_role("link", name="quality").click()
+            page.wait_for_url("**/20261121T090000Z/quality.html")
+            expect(page.get_by_text("RocAuc metric")).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(shots / "monitoring-quality.png"))
+            page.go_back()
 
             page.get_by_role("link", name="open the report").click()
             page.wait_for_url("**/20261121T090000Z/report.html")

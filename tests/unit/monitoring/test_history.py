@@ -59,3 +59,50 @@ def test_feature_names_are_escaped(tmp_path: Path) -> None:
     url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "m"
     page = history.record(decision(reports, "20261122T000000Z", True, ["<script>"]), url, reports)
     assert "<script>" not in page.read_text() and "&lt;script&gt;" in page.read_text()
+
+
+def test_a_table_from_before_quality_and_retraining_gains_the_columns(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "m"
+    history.record(decision(reports, "20261120T100000Z", False, []), url, reports)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the table as the first release wrote it
+        conn.execute(sa.text("ALTER TABLE monitoring_runs DROP COLUMN model_quality"))
+        conn.execute(sa.text("ALTER TABLE monitoring_runs DROP COLUMN retraining"))
+    engine.dispose()
+    later = decision(reports, "20261121T100000Z", True, ["brand"]) | {
+        "model_quality": {"message": "ROC AUC 0.61 on 3000 newly labelled rows, below 0.68"}
+    }
+    history.record(later, url, reports)
+    runs = history.read(url)
+    assert runs["created_at"].tolist() == ["20261121T100000Z", "20261120T100000Z"]
+    assert runs["model_quality"].tolist()[0].startswith("ROC AUC 0.61")
+
+
+def test_retraining_is_noted_on_its_decision_and_shown(tmp_path: Path) -> None:
+    url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "m"
+    first = decision(reports, "20261120T100000Z", True, ["brand"])
+    history.record(first, url, reports)
+    history.record(decision(reports, "20261121T100000Z", False, []), url, reports)
+    history.note_retraining(first, "not retrained: waiting for labels", url, reports)
+    page = history.note_retraining(first, "v2 trained and promoted", url, reports)
+    runs = history.read(url).set_index("created_at")
+    assert (
+        runs.loc["20261120T100000Z", "retraining"] == "not retrained: waiting for labels; then v2 trained and promoted"
+    )
+    assert runs.loc["20261121T100000Z", "retraining"] is None
+    assert "then v2 trained and promoted" in page.read_text()
+    with pytest.raises(KeyError, match="no monitoring run of 2020"):
+        history.note_retraining(decision(reports, "20200101T000000Z", False, []), "x", url, reports)
+
+
+def test_the_latest_run_states_model_quality_and_retraining(tmp_path: Path) -> None:
+    url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "m"
+    run = decision(reports, "20261120T100000Z", True, ["brand"]) | {
+        "model_quality": {"message": "no labelled batches since the champion's data"}
+    }
+    history.record(run, url, reports)
+    text = history.note_retraining(run, "challenger v3 kept", url, reports).read_text()
+    assert 'id="latest-model_quality">Model quality: no labelled batches since the champion&#x27;s data' in text
+    assert 'id="latest-retraining">Retraining: challenger v3 kept' in text

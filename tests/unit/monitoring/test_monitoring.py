@@ -51,3 +51,52 @@ def test_retrain_only_on_drift_with_enough_labels() -> None:
     assert not waiting.retrain and "waiting for 1000" in waiting.reason
     go = retrain.run({"drift": True, "drift_share": 0.4, "drifted_features": ["brand", "price"]}, 5000, p)
     assert go.retrain and "brand, price" in go.reason and go.trigger == "drift"
+
+
+def test_a_quality_drop_alone_asks_for_retraining() -> None:
+    p = RetrainParams(min_new_rows=1000)
+    dropped = {"ok": False, "roc_auc": 0.61, "min_roc_auc": 0.68}
+    go = retrain.run({"drift": False, "drift_share": 0.0, "model_quality": dropped}, 3000, p)
+    assert go.retrain and "ROC AUC 0.610 on new labels, below 0.680" in go.reason
+    fine = retrain.run({"drift": False, "drift_share": 0.0, "model_quality": {"ok": True}}, 3000, p)
+    unjudged = retrain.run({"drift": False, "drift_share": 0.0, "model_quality": {"ok": None}}, 3000, p)
+    assert not fine.retrain and not unjudged.retrain
+
+
+def landed(raw: Path, batch: str, rows: int) -> None:
+    raw.mkdir(parents=True, exist_ok=True)
+    generate_batch(1, rows).to_parquet(raw / f"{batch}.parquet", index=False)
+
+
+def test_new_labels_are_the_batches_the_champion_did_not_know(tmp_path: Path) -> None:
+    from pipelines.monitoring import labels
+
+    raw = tmp_path / "raw"
+    for name, rows in (("batch-0001", 300), ("batch-0002", 200), ("batch-0005", 150)):
+        landed(raw, name, rows)
+    (raw / ".batch-0006.parquet.123.tmp").write_bytes(b"half-written")  # an ingest in progress is not a batch
+    new = labels.new_labels(raw, {"batch-0001", "batch-0002"}, "data version abc")
+    assert new.batches == ["batch-0005"] and new.rows == 150
+    assert new.describe() == "150 labelled rows in batch-0005 (data version abc)"
+    frame = labels.read_labelled(raw, new, ORDERS, max_rows=100)
+    assert len(frame) == 100 and ORDERS.target in frame
+    assert labels.new_labels(tmp_path / "none", set(), "x").rows == 0
+
+
+def test_a_damaged_batch_is_named(tmp_path: Path) -> None:
+    from pipelines.monitoring import labels
+
+    (tmp_path / "batch-0009.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ValueError, match=r"batch-0009.parquet cannot be read as Parquet"):
+        labels.new_labels(tmp_path, set(), "x")
+
+
+def test_champion_batches_fall_back_to_the_dataset_and_say_so(tmp_path: Path) -> None:
+    import json
+
+    from pipelines.monitoring import labels
+
+    (tmp_path / "dataset").mkdir()
+    (tmp_path / "dataset" / "manifest.json").write_text(json.dumps({"batches": {"batch-0001": {}}}))
+    known, source = labels.champion_batches(tmp_path / "versions.jsonl", "0123456789abcdef", tmp_path / "dataset")
+    assert known == {"batch-0001"} and "is not in versions.jsonl" in source

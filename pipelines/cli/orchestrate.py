@@ -1,0 +1,246 @@
+"""`relay deploy`, `relay retrain` and `relay prefect up|down|status` (owner: MLOps engineer).
+
+Flows run with no Prefect server by default (Prefect starts a temporary one per process). Schedules need a
+real server: `relay prefect up` starts one on 127.0.0.1 with its database under `local/prefect-server/`,
+and `relay deploy` serves the monitoring flow on a cron schedule and the training and retraining flows on
+demand from this process (Prefect's `serve`), so no work pool or worker is needed on a laptop.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.cli.console import console, err, friendly_errors, quiet_tools
+
+app = typer.Typer(help="A local Prefect server for scheduled deployments.", no_args_is_help=True)
+
+# Deployment names, as `prefect deployment run <flow>/<deployment>` and the Prefect UI show them.
+SCHEDULED = "scheduled"
+ON_DEMAND = "on-demand"
+
+
+def _server_dir() -> Path:
+    from pipelines.settings import get_settings
+
+    return get_settings().local_dir / "prefect-server"
+
+
+def _pid_file() -> Path:
+    return _server_dir() / "server.pid"
+
+
+def _running_pid() -> int | None:
+    """The PID of the server `relay prefect up` started, if that process still runs and is still Prefect's."""
+    path = _pid_file()
+    try:
+        pid = int(path.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except (OSError, ValueError, IndexError):
+        return None
+    # A PID can be reused after a reboot; only a process that is a Prefect server counts.
+    return pid if b"prefect" in cmdline and b"server" in cmdline else None
+
+
+def _healthy(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@app.command("up")
+@friendly_errors
+def up(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 4200,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait until the server is healthy.")] = 90,
+) -> None:
+    """Start a Prefect server on 127.0.0.1 in the background (database in local/prefect-server/)."""
+    quiet_tools()
+    url = f"http://127.0.0.1:{port}/api"
+    if (pid := _running_pid()) is not None:
+        console.print(f"a Prefect server started by relay already runs (PID {pid}); export PREFECT_API_URL={url}")
+        return
+    if _healthy(url):
+        raise RuntimeError(f"something already answers at {url}; use it (export PREFECT_API_URL={url}) or --port")
+    home = _server_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / "server.log"
+    prefect = Path(sys.executable).parent / "prefect"
+    env = os.environ | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)  # the server must not try to report to another server
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in this terminal later must not stop it
+        )
+    _pid_file().write_text(f"{proc.pid} {port}\n")
+    started = time.monotonic()
+    while not _healthy(url):
+        if proc.poll() is not None:
+            _pid_file().unlink(missing_ok=True)
+            raise RuntimeError(f"the Prefect server exited with code {proc.returncode}; see {log}")
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"the Prefect server (PID {proc.pid}) was not healthy within {timeout:.0f} s; see {log}")
+        time.sleep(0.5)
+    console.print(f"Prefect server PID {proc.pid} healthy at {url} in {time.monotonic() - started:.1f} s (log {log})")
+    console.print(f"UI: http://127.0.0.1:{port}   next: export PREFECT_API_URL={url} && relay deploy")
+
+
+@app.command("down")
+@friendly_errors
+def down() -> None:
+    """Stop the Prefect server `relay prefect up` started (by its PID)."""
+    pid = _running_pid()
+    if pid is None:
+        _pid_file().unlink(missing_ok=True)
+        console.print("no Prefect server started by relay is running")
+        return
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if _running_pid() is None:
+            break
+        time.sleep(0.1)
+    else:
+        raise RuntimeError(f"the Prefect server (PID {pid}) did not stop within 10 s; stop it with kill {pid}")
+    _pid_file().unlink(missing_ok=True)
+    console.print(f"stopped the Prefect server (PID {pid})")
+
+
+@app.command("status")
+@friendly_errors
+def status() -> None:
+    """Say whether the server runs and which API the flows report to."""
+    pid = _running_pid()
+    api = os.environ.get("PREFECT_API_URL", "")
+    console.print(f"server started by relay: {f'PID {pid}' if pid else 'not running'}")
+    console.print(f"PREFECT_API_URL: {api or '(unset: each flow run starts a temporary server)'}")
+    if api and not _healthy(api):
+        err.print(f"[yellow]warning:[/] nothing healthy answers at {api}")
+
+
+def deployments(monitor_cron: str, training_cron: str | None, timezone: str) -> list[object]:
+    """The Relay deployments: monitoring on a schedule, training and retraining on demand (or on a schedule)."""
+    from prefect.deployments.runner import EntrypointType
+    from prefect.schedules import Cron
+
+    from pipelines.flows.monitoring import monitoring_flow
+    from pipelines.flows.retraining import retraining_flow
+    from pipelines.flows.training import training_flow
+    from pipelines.ownership import prefect_tags
+
+    # Module entrypoints: the served process imports the installed package, not a file path that moves.
+    module = EntrypointType.MODULE_PATH
+    return [
+        monitoring_flow.to_deployment(
+            name=SCHEDULED,
+            schedule=Cron(monitor_cron, timezone=timezone),
+            tags=["relay", *prefect_tags("monitor")],
+            description="Drift and model quality against the champion; retrains when called for.",
+            entrypoint_type=module,
+        ),
+        training_flow.to_deployment(
+            name=SCHEDULED if training_cron else ON_DEMAND,
+            schedule=Cron(training_cron, timezone=timezone) if training_cron else None,
+            parameters={"trigger": "scheduled" if training_cron else "manual"},
+            tags=["relay", *prefect_tags("train")],
+            description="dvc repro → push → MLflow → promotion gate, on the newest data.",
+            entrypoint_type=module,
+        ),
+        retraining_flow.to_deployment(
+            name=ON_DEMAND,
+            tags=["relay", *prefect_tags("retrain")],
+            description="Act on the newest monitor decision: train on new labels, gate the challenger.",
+            entrypoint_type=module,
+        ),
+    ]
+
+
+def check_schedule(cron: str, timezone: str, option: str) -> None:
+    """Validate a cron schedule as Prefect will (its cron parser and time zone list), naming the option."""
+    from prefect.client.schemas.schedules import CronSchedule
+    from pydantic import ValidationError
+
+    try:
+        CronSchedule(cron=cron, timezone=timezone)
+    except ValidationError as exc:
+        problem = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise typer.BadParameter(f"{cron!r} with time zone {timezone!r}: {problem}", param_hint=option) from None
+
+
+def deploy(
+    cron: Annotated[str, typer.Option(help="When the monitoring flow runs (cron, five fields).")] = "0 * * * *",
+    training_cron: Annotated[
+        str | None,
+        typer.Option(help="Also train on a schedule (trigger 'scheduled'); default: training on demand only."),
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="Time zone of the cron schedules.")] = "UTC",
+    limit: Annotated[int, typer.Option(min=1, help="Flow runs at once in this process.")] = 1,
+) -> None:
+    """Serve Relay's flows as Prefect deployments from this process: monitoring on a cron schedule, training and
+    retraining on demand. Needs a Prefect server (PREFECT_API_URL; `relay prefect up` starts one). Ctrl-C stops."""
+    quiet_tools()
+    check_schedule(cron, timezone, "--cron")
+    if training_cron is not None:
+        check_schedule(training_cron, timezone, "--training-cron")
+    api = os.environ.get("PREFECT_API_URL") or _profile_api_url()
+    if not api:
+        raise RuntimeError(
+            "schedules need a Prefect server, and PREFECT_API_URL is not set: start one with `relay prefect up`, "
+            "then export PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    if not _healthy(api):
+        raise RuntimeError(f"no Prefect server answers at {api}; start it (`relay prefect up`) or fix PREFECT_API_URL")
+    from prefect import serve
+
+    from pipelines.flows.common import prepare_environment
+    from pipelines.settings import get_settings
+
+    prepare_environment(get_settings())  # the served flow runs are child processes: they inherit PATH and quiet
+    console.print(f"serving Relay's deployments against {api}; monitoring on '{cron}' ({timezone}); Ctrl-C stops")
+    serve(*deployments(cron, training_cron, timezone), limit=limit)  # type: ignore[arg-type]
+
+
+def _profile_api_url() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    return str(PREFECT_API_URL.value() or "")
+
+
+def retrain(
+    dry_run: Annotated[bool, typer.Option(help="Only say whether the newest decision calls for retraining.")] = False,
+) -> None:
+    """Retraining flow on the newest monitor decision: new labels → training flow → promotion gate."""
+    quiet_tools()
+    from pipelines.settings import get_settings
+
+    s = get_settings()
+    if dry_run:
+        from pipelines.flows.retraining import newest_decision
+        from pipelines.monitoring import labels
+        from pipelines.monitoring import retrain as retrain_stage
+
+        decision = newest_decision(s)
+        known, source = labels.champion_batches(s.versions_catalog, decision["reference_version"], s.dataset_dir)
+        new = labels.new_labels(s.raw_dir, known, source)
+        request = retrain_stage.run(decision, new.rows, s.params.retrain)
+        console.print(("would retrain: " if request.retrain else "would not retrain: ") + request.reason)
+        return
+    from pipelines.flows.retraining import retraining_flow
+
+    result = retraining_flow(settings=s)
+    console.print(result["outcome"])
+    if result["failed"]:
+        raise typer.Exit(1)
