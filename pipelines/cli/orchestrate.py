@@ -131,6 +131,13 @@ def status() -> None:
         err.print(f"[yellow]warning:[/] nothing healthy answers at {api}")
 
 
+def _tags(stage: str) -> list[str]:
+    """Owner first: the Prefect UI shows the first tags of a deployment and folds the rest into "+N"."""
+    from pipelines.ownership import prefect_tags
+
+    return [*sorted(prefect_tags(stage), key=lambda t: not t.startswith("owner:")), "relay"]
+
+
 def deployments(monitor_cron: str, training_cron: str | None, timezone: str) -> list[object]:
     """The Relay deployments: monitoring on a schedule, training and retraining on demand (or on a schedule)."""
     from prefect.deployments.runner import EntrypointType
@@ -139,7 +146,6 @@ def deployments(monitor_cron: str, training_cron: str | None, timezone: str) -> 
     from pipelines.flows.monitoring import monitoring_flow
     from pipelines.flows.retraining import retraining_flow
     from pipelines.flows.training import training_flow
-    from pipelines.ownership import prefect_tags
 
     # Module entrypoints: the served process imports the installed package, not a file path that moves.
     module = EntrypointType.MODULE_PATH
@@ -147,7 +153,7 @@ def deployments(monitor_cron: str, training_cron: str | None, timezone: str) -> 
         monitoring_flow.to_deployment(
             name=SCHEDULED,
             schedule=Cron(monitor_cron, timezone=timezone),
-            tags=["relay", *prefect_tags("monitor")],
+            tags=_tags("monitor"),
             description="Drift and model quality against the champion; retrains when called for.",
             entrypoint_type=module,
         ),
@@ -155,13 +161,13 @@ def deployments(monitor_cron: str, training_cron: str | None, timezone: str) -> 
             name=SCHEDULED if training_cron else ON_DEMAND,
             schedule=Cron(training_cron, timezone=timezone) if training_cron else None,
             parameters={"trigger": "scheduled" if training_cron else "manual"},
-            tags=["relay", *prefect_tags("train")],
+            tags=_tags("train"),
             description="dvc repro → push → MLflow → promotion gate, on the newest data.",
             entrypoint_type=module,
         ),
         retraining_flow.to_deployment(
             name=ON_DEMAND,
-            tags=["relay", *prefect_tags("retrain")],
+            tags=_tags("retrain"),
             description="Act on the newest monitor decision: train on new labels, gate the challenger.",
             entrypoint_type=module,
         ),

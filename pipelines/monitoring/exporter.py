@@ -62,6 +62,26 @@ class MonitoringCollector(Collector):
             "When the newest monitor run finished (Unix time)",
             _timestamp(str(newest["created_at"])),
         )
+        quality: dict[str, Any] = decision.get("model_quality") or {}
+        if quality:
+            yield gauge(
+                "relay_model_quality_labelled_rows",
+                "Labelled rows since the champion's training data that the newest run judged it on",
+                float(quality.get("labelled_rows", 0)),
+            )
+        # Only a judged run has a verdict; a missing series (not 0) says "not judged" so alerts do not fire on it.
+        if quality.get("status") == "judged":
+            yield gauge(
+                "relay_model_quality_ok",
+                "1 when ROC AUC on new labels is at or above the floor",
+                float(bool(quality["ok"])),
+            )
+            yield gauge("relay_model_roc_auc", "The champion's ROC AUC on the new labels", float(quality["roc_auc"]))
+            yield gauge(
+                "relay_model_roc_auc_floor",
+                "Lowest acceptable ROC AUC: the champion's holdout score minus monitor.max_roc_auc_drop",
+                float(quality["min_roc_auc"]),
+            )
         columns: dict[str, Any] = decision.get("columns", {})
         if columns:
             score = GaugeMetricFamily(

@@ -30,7 +30,10 @@ def test_gauges_show_the_newest_run_and_its_features(tmp_path: Path) -> None:
         "brand": {"score": 0.31, "method": "Jensen-Shannon distance", "threshold": 0.1, "drifted": True},
         "price": {"score": 0.02, "method": "Wasserstein distance (normed)", "threshold": 0.1, "drifted": False},
     }
-    (reports / "20261121T100000Z" / "decision.json").write_text(json.dumps(newest | {"columns": columns}))
+    quality = {"status": "judged", "labelled_rows": 3000, "ok": False, "roc_auc": 0.613, "min_roc_auc": 0.679}
+    (reports / "20261121T100000Z" / "decision.json").write_text(
+        json.dumps(newest | {"columns": columns, "model_quality": quality})
+    )
     history.record(newest, url, reports)
     text = scrape(url)
     assert "relay_monitor_runs 2.0" in text
@@ -41,3 +44,19 @@ def test_gauges_show_the_newest_run_and_its_features(tmp_path: Path) -> None:
     assert 'relay_feature_drifted{feature="price",model_version="2"} 0.0' in text
     assert 'relay_feature_drift_score{feature="brand",method="Jensen-Shannon distance",model_version="2"} 0.31' in text
     assert "relay_monitor_last_run_timestamp_seconds" in text and "NaN" not in text
+    assert 'relay_model_quality_ok{model_version="2"} 0.0' in text
+    assert 'relay_model_roc_auc{model_version="2"} 0.613' in text
+    assert 'relay_model_roc_auc_floor{model_version="2"} 0.679' in text
+    assert 'relay_model_quality_labelled_rows{model_version="2"} 3000.0' in text
+
+
+def test_a_run_without_labels_has_no_quality_verdict(tmp_path: Path) -> None:
+    url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "monitoring"
+    run = decision(reports, "20261121T100000Z", True, ["brand"])
+    (reports / "20261121T100000Z").mkdir(parents=True)
+    quality = {"status": "no labels", "labelled_rows": 0, "ok": None}
+    (reports / "20261121T100000Z" / "decision.json").write_text(json.dumps(run | {"model_quality": quality}))
+    history.record(run, url, reports)
+    text = scrape(url)
+    assert 'relay_model_quality_labelled_rows{model_version="2"} 0.0' in text
+    assert "relay_model_quality_ok" not in text and "relay_model_roc_auc" not in text
