@@ -156,6 +156,7 @@ OWNED_PATHS: dict[Role, tuple[str, ...]] = {
     Role.MLOPS_ENGINEER: (
         "/pipelines/monitoring/",
         "/pipelines/flows/",
+        "/pipelines/cli/orchestrate.py",
         "/infra/",
         "/.ci/",
         "/.github/",

@@ -8,6 +8,7 @@ demand from this process (Prefect's `serve`), so no work pool or worker is neede
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -37,16 +38,32 @@ def _pid_file() -> Path:
     return _server_dir() / "server.pid"
 
 
-def _running_pid() -> int | None:
-    """The PID of the server `relay prefect up` started, if that process still runs and is still Prefect's."""
-    path = _pid_file()
+def _started(pid: int) -> str:
+    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _recorded() -> tuple[int, int, str] | None:
+    """(PID, port, start time) from the PID file `up` wrote, if there is one."""
     try:
-        pid = int(path.read_text().split()[0])
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except (OSError, ValueError, IndexError):
+        pid, port, started = _pid_file().read_text().split()
+        return int(pid), int(port), started
+    except (OSError, ValueError):
         return None
-    # A PID can be reused after a reboot; only a process that is a Prefect server counts.
-    return pid if b"prefect" in cmdline and b"server" in cmdline else None
+
+
+def _running_pid() -> int | None:
+    """The PID of the server `relay prefect up` started, if that very process still runs."""
+    found = _recorded()
+    if found is None:
+        return None
+    pid, _, started = found
+    try:
+        # A PID is reused once its process has gone; the start time tells the one we started from any other.
+        return pid if _started(pid) == started else None
+    except (OSError, IndexError):
+        return None
 
 
 def _healthy(url: str) -> bool:
@@ -66,14 +83,27 @@ def up(
 ) -> None:
     """Start a Prefect server on 127.0.0.1 in the background (database in local/prefect-server/)."""
     quiet_tools()
-    url = f"http://127.0.0.1:{port}/api"
-    if (pid := _running_pid()) is not None:
-        console.print(f"a Prefect server started by relay already runs (PID {pid}); export PREFECT_API_URL={url}")
-        return
-    if _healthy(url):
-        raise RuntimeError(f"something already answers at {url}; use it (export PREFECT_API_URL={url}) or --port")
     home = _server_dir()
     home.mkdir(parents=True, exist_ok=True)
+    with (home / "up.lock").open("w") as lock:
+        try:
+            # Two `up` at once: one starts the server, the other says so, and no server is left without its PID.
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another `relay prefect up` is starting a server in {home}") from None
+        _start_server(home, port, timeout)
+
+
+def _start_server(home: Path, port: int, timeout: float) -> None:
+    if (pid := _running_pid()) is not None and (found := _recorded()) is not None:
+        console.print(
+            f"a Prefect server started by relay already runs (PID {pid}); "
+            f"export PREFECT_API_URL=http://127.0.0.1:{found[1]}/api"
+        )
+        return
+    url = f"http://127.0.0.1:{port}/api"
+    if _healthy(url):
+        raise RuntimeError(f"something already answers at {url}; use it (export PREFECT_API_URL={url}) or --port")
     log = home / "server.log"
     prefect = Path(sys.executable).parent / "prefect"
     env = os.environ | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
@@ -86,14 +116,17 @@ def up(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in this terminal later must not stop it
         )
-    _pid_file().write_text(f"{proc.pid} {port}\n")
+    _pid_file().write_text(f"{proc.pid} {port} {_started(proc.pid)}\n")
     started = time.monotonic()
     while not _healthy(url):
         if proc.poll() is not None:
             _pid_file().unlink(missing_ok=True)
             raise RuntimeError(f"the Prefect server exited with code {proc.returncode}; see {log}")
         if time.monotonic() - started > timeout:
-            raise RuntimeError(f"the Prefect server (PID {proc.pid}) was not healthy within {timeout:.0f} s; see {log}")
+            raise RuntimeError(
+                f"the Prefect server (PID {proc.pid}) was not healthy within {timeout:.0f} s; see {log}, "
+                "and stop it with `relay prefect down`"
+            )
         time.sleep(0.5)
     console.print(f"Prefect server PID {proc.pid} healthy at {url} in {time.monotonic() - started:.1f} s (log {log})")
     console.print(f"UI: http://127.0.0.1:{port}   next: export PREFECT_API_URL={url} && relay deploy")
@@ -230,23 +263,13 @@ def retrain(
 ) -> None:
     """Retraining flow on the newest monitor decision: new labels → training flow → promotion gate."""
     quiet_tools()
+    from pipelines.flows.retraining import newest_decision, plan, retraining_flow
     from pipelines.settings import get_settings
 
     s = get_settings()
     if dry_run:
-        from pipelines.flows.retraining import newest_decision
-        from pipelines.monitoring import labels
-        from pipelines.monitoring import retrain as retrain_stage
-
-        decision = newest_decision(s)
-        known, source = labels.champion_batches(s.versions_catalog, decision["reference_version"], s.dataset_dir)
-        new = labels.new_labels(s.raw_dir, known, source)
-        request = retrain_stage.run(decision, new.rows, s.params.retrain)
-        console.print(("would retrain: " if request.retrain else "would not retrain: ") + request.reason)
+        planned = plan(s, newest_decision(s))
+        console.print(("would retrain: " if planned["retrain"] else "would not retrain: ") + planned["reason"])
         return
-    from pipelines.flows.retraining import retraining_flow
-
-    result = retraining_flow(settings=s)
-    console.print(result["outcome"])
-    if result["failed"]:
-        raise typer.Exit(1)
+    # A failed run raises RetrainingError after recording it: `error: ...` and exit code 1.
+    console.print(retraining_flow(settings=s)["outcome"])

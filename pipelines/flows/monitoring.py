@@ -37,8 +37,12 @@ def load_reference(settings: Settings) -> dict[str, Any]:
     path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="reference/reference.parquet")
     # The gate wrote the champion's holdout score on the version; older versions only have the run's metric.
     baseline = mv.tags.get("metric.roc_auc") or client.get_run(str(mv.run_id)).data.metrics.get("roc_auc", float("nan"))
+    import mlflow.sklearn
+
     return {
         "reference": pd.read_parquet(path),
+        # Loaded here, under this task's retries, for scoring the newly labelled batches.
+        "model": mlflow.sklearn.load_model(f"models:/{settings.model_name}/{mv.version}"),
         "data_version": mv.tags.get("relay.data_version", "unknown"),
         "version": str(mv.version),
         "threshold": float(mv.tags.get("relay.threshold", "0.5")),
@@ -72,45 +76,62 @@ def drift_report(settings: Settings, champion: dict[str, Any], out_dir: Path) ->
     )
 
 
-@task(name="model-quality", tags=prefect_tags("monitor"), **RETRY_TRANSIENT)
+@task(name="model-quality", tags=prefect_tags("monitor"))
 def model_quality(settings: Settings, champion: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """The champion scored on the batches labelled since its training data, judged by Evidently."""
+    """The champion scored on the batches labelled since its training data, judged by Evidently.
+
+    A problem here (a damaged batch, labels that break the contract) is reported in the verdict, with status
+    "error", rather than raised: the drift decision beside it must still be recorded.
+    """
     from pipelines.monitoring import labels, quality
 
     s, p = settings, settings.params.monitor
-    known, source = labels.champion_batches(s.versions_catalog, champion["data_version"], s.dataset_dir)
-    new = labels.new_labels(s.raw_dir, known, source)
-    frame = labels.read_labelled(s.raw_dir, new, s.contract, p.sample_rows)
-    if len(frame):
-        import mlflow.sklearn
-
-        from pipelines.lineage import configure_mlflow
-
-        configure_mlflow(s.tracking_uri)
-        model = mlflow.sklearn.load_model(f"models:/{s.model_name}/{champion['version']}")
-        frame["prediction"] = model.predict_proba(frame[s.contract.feature_columns()])[:, 1]
-    else:
-        frame["prediction"] = []
-    judged = quality.run(
-        frame,
-        out_dir,
-        s.contract,
-        baseline_roc_auc=champion["baseline_roc_auc"],
-        max_roc_auc_drop=p.max_roc_auc_drop,
-        threshold=champion["threshold"],
-        min_rows=p.min_rows,
-    )
+    try:
+        known, source = labels.champion_batches(s.versions_catalog, champion["data_version"], s.dataset_dir)
+        new = labels.new_labels(s.raw_dir, known, source)
+        frame = labels.read_labelled(s.raw_dir, new, s.contract, p.sample_rows)
+        features = frame[s.contract.feature_columns()]
+        frame["prediction"] = champion["model"].predict_proba(features)[:, 1] if len(frame) else []
+        judged = quality.run(
+            frame,
+            out_dir,
+            s.contract,
+            baseline_roc_auc=champion["baseline_roc_auc"],
+            max_roc_auc_drop=p.max_roc_auc_drop,
+            threshold=champion["threshold"],
+            min_rows=p.min_rows,
+        )
+    except Exception as exc:
+        message = f"model quality could not be judged: {type(exc).__name__}: {exc}"
+        return {"status": "error", "ok": None, "report": None, "labelled_rows": 0, "message": message}
     return {**judged, "batches": new.batches, "labels": new.describe()}
 
 
 @task(name="record-history", tags=prefect_tags("monitor"))
-def record_history(settings: Settings, decision: dict[str, Any]) -> str:
+def record_history(settings: Settings, decision: dict[str, Any]) -> dict[str, Any]:
+    """The run's row in the history, the rebuilt index page, and the whole decision in `decision.json`."""
     from pipelines.atomic import write_json
     from pipelines.monitoring import history
 
-    # drift.run wrote the decision before the quality check; the file must hold the whole decision.
+    recorded = history.record(decision, settings.monitoring_store, settings.reports_dir / "monitoring")
+    # drift.run wrote decision.json before the quality check; it must hold the whole decision, and the row id
+    # by which retraining notes what it did.
+    decision = {**decision, "index": str(recorded.page), "history_id": recorded.run_id}
     write_json(decision, Path(decision["report"]).with_name("decision.json"))
-    return str(history.record(decision, settings.monitoring_store, settings.reports_dir / "monitoring"))
+    return decision
+
+
+def _run_folder(reports_dir: Path) -> Path:
+    """A new folder per run, named by its time; a second run in the same second gets a suffix, not the first's."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for n in range(100):
+        folder = reports_dir / "monitoring" / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError(f"100 monitoring runs in one second under {reports_dir / 'monitoring'}")
 
 
 @flow(name="monitoring")
@@ -122,10 +143,10 @@ def monitoring_flow(retrain: bool | None = None, settings: Settings | None = Non
     banner("monitor", f"Evidently drift report over the last {s.params.monitor.window_rows} logged predictions")
     with timed("monitor"):
         champion = load_reference(s)
-        out_dir = s.reports_dir / "monitoring" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        out_dir = _run_folder(s.reports_dir)
         decision = drift_report(s, champion, out_dir)
         decision["model_quality"] = model_quality(s, champion, out_dir)
-        decision["index"] = record_history(s, decision)
+        decision = record_history(s, decision)
     colour = "red" if decision["drift"] else "green"
     note(
         f"[{colour}]drift={decision['drift']}[/] share of drifted columns {decision['drift_share']:.2f} "
@@ -142,7 +163,11 @@ def monitoring_flow(retrain: bool | None = None, settings: Settings | None = Non
     )
     note(f"report: {decision['report']}; every run: {decision['index']}")
     if retrain if retrain is not None else s.params.retrain.automatic:
-        from pipelines.flows.retraining import retraining_flow
+        from pipelines.flows.retraining import RetrainingError, retraining_flow
 
-        decision["retraining"] = retraining_flow(decision=decision, settings=s)
+        try:
+            decision["retraining"] = retraining_flow(decision=decision, settings=s)
+        except RetrainingError as exc:
+            # Recorded, and the retraining run is Failed in Prefect; the monitor's own work did succeed.
+            decision["retraining"] = exc.result
     return decision

@@ -2,15 +2,20 @@
 
 The monitoring flow calls it when its decision shows drift or a quality drop (`retrain.automatic`), and
 `relay retrain` runs it on the newest recorded decision. It counts the labelled rows the champion has not
-seen, asks the retrain stage whether that is enough, and if so runs the training flow with trigger `drift`
-and the decision's findings as the reason (both tagged on the MLflow run). The ML engineer's gate then
-promotes the challenger only if it beats the champion. A failed training run leaves the champion serving;
-what happened, success or failure, is written next to the decision in the monitoring history.
+seen and asks the retrain stage whether that is enough; it does not act on a decision about a model that no
+longer serves, nor train again on labels a kept-aside challenger was already trained on. Otherwise it runs
+the training flow with trigger `drift` and the decision's findings as the reason (both tagged on the MLflow
+run), and the ML engineer's gate promotes the challenger only if it beats the champion. A failed training
+run leaves the champion serving. What happened is written next to the decision in the monitoring history
+and its `decision.json`; a failure also ends this flow's run as Failed, so Prefect shows it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,17 @@ from pipelines.flows.common import RETRY_TRANSIENT, banner, note, prepare_enviro
 from pipelines.flows.training import training_flow
 from pipelines.ownership import prefect_tags
 from pipelines.settings import Settings, get_settings
+
+
+class RetrainingError(RuntimeError):
+    """The training flow failed; `result` holds what was recorded (the champion was not changed)."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__(result["outcome"])
+        self.result = result
+
+    def __reduce__(self) -> tuple[Any, ...]:  # Prefect may pickle a flow's exception with its state
+        return (RetrainingError, (self.result,))
 
 
 def newest_decision(settings: Settings) -> dict[str, Any]:
@@ -32,35 +48,9 @@ def newest_decision(settings: Settings) -> dict[str, Any]:
     path = Path(str(runs.iloc[0]["report"])).with_name("decision.json")
     if not path.is_file():
         raise FileNotFoundError(f"the newest monitoring run's decision {path} is gone; run `relay monitor` again")
-    return dict(json.loads(path.read_text()))
+    return {"history_id": int(runs.iloc[0]["id"]), **json.loads(path.read_text())}
 
 
-@task(name="count-new-labels", tags=prefect_tags("retrain"))
-def count_new_labels(settings: Settings, data_version: str) -> dict[str, Any]:
-    from pipelines.monitoring import labels
-
-    known, source = labels.champion_batches(settings.versions_catalog, data_version, settings.dataset_dir)
-    new = labels.new_labels(settings.raw_dir, known, source)
-    return {"batches": new.batches, "rows": new.rows, "described": new.describe()}
-
-
-@task(name="retrain-decision", tags=prefect_tags("retrain"))
-def retrain_decision(settings: Settings, decision: dict[str, Any], new_rows: int) -> dict[str, Any]:
-    from pipelines.monitoring import retrain
-
-    return retrain.run(decision, new_rows, settings.params.retrain).__dict__
-
-
-@task(name="record-retraining", tags=prefect_tags("retrain"))
-def record_outcome(settings: Settings, decision: dict[str, Any], outcome: str) -> str:
-    from pipelines.monitoring import history
-
-    return str(
-        history.note_retraining(decision, outcome, settings.monitoring_store, settings.reports_dir / "monitoring")
-    )
-
-
-@task(name="current-champion", tags=prefect_tags("retrain"), **RETRY_TRANSIENT)
 def current_champion(settings: Settings) -> str | None:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -74,6 +64,90 @@ def current_champion(settings: Settings) -> str | None:
         return None
 
 
+def _kept_aside_on(settings: Settings, batches: set[str]) -> tuple[str, str] | None:
+    """A version that was trained on every landed batch and failed the gate: (version, data version)."""
+    from mlflow import MlflowClient
+
+    from pipelines.monitoring import labels
+
+    for mv in MlflowClient().search_model_versions(f"name = '{settings.model_name}'"):
+        if mv.tags.get("relay.gate") != "failed":
+            continue
+        trained_on = labels.batches_of(settings.versions_catalog, mv.tags.get("relay.data_version", ""))
+        if trained_on is not None and batches <= trained_on:
+            return str(mv.version), mv.tags["relay.data_version"]
+    return None
+
+
+def plan(settings: Settings, decision: dict[str, Any]) -> dict[str, Any]:
+    """What retraining would do about `decision` now, and why; the flow and `relay retrain --dry-run` share it."""
+    from pipelines.monitoring import labels, retrain
+
+    known, source = labels.champion_batches(
+        settings.versions_catalog, decision["reference_version"], settings.dataset_dir
+    )
+    new = labels.new_labels(settings.raw_dir, known, source)
+    request = retrain.run(decision, new.rows, settings.params.retrain)
+    result: dict[str, Any] = {**request.__dict__, "labels": {"batches": new.batches, "rows": new.rows}}
+    if request.retrain:
+        judged = str(decision["model_version"])
+        champion = current_champion(settings)
+        tried = _kept_aside_on(settings, labels.landed_batches(settings.raw_dir)) if champion == judged else None
+        if champion != judged:
+            # A decision about a model that no longer serves says nothing about the one that does.
+            result["retrain"] = False
+            result["reason"] = (
+                f"the decision judged v{judged}, but the champion is now {'v' + champion if champion else 'gone'}; "
+                "the next monitoring run judges it"
+            )
+        elif tried:
+            result["retrain"] = False
+            result["reason"] = (
+                f"challenger v{tried[0]} was already trained on every landed batch (data {tried[1][:10]}) and did "
+                "not pass the gate; waiting for new labels"
+            )
+    result["outcome"] = None if result["retrain"] else f"not retrained: {result['reason']}"
+    return result
+
+
+@task(name="plan-retraining", tags=prefect_tags("retrain"), **RETRY_TRANSIENT)
+def plan_retraining(settings: Settings, decision: dict[str, Any]) -> dict[str, Any]:
+    return plan(settings, decision)
+
+
+@task(name="record-retraining", tags=prefect_tags("retrain"))
+def record_outcome(settings: Settings, decision: dict[str, Any], result: dict[str, Any]) -> None:
+    from pipelines.atomic import write_json
+    from pipelines.monitoring import history
+
+    if "history_id" in decision:
+        history.note_retraining(
+            decision["history_id"], result["outcome"], settings.monitoring_store, settings.reports_dir / "monitoring"
+        )
+    path = Path(decision["report"]).with_name("decision.json")
+    if path.is_file():  # the exporter reads what retraining did from here
+        summary = {k: result.get(k) for k in ("retrain", "reason", "trigger", "outcome", "failed")}
+        write_json({**json.loads(path.read_text()), "retraining": summary}, path)
+
+
+@contextmanager
+def _workspace_lock(settings: Settings) -> Iterator[bool]:
+    """One retraining at a time per workspace, whoever starts it (a schedule, `relay retrain`, `relay monitor`):
+    two would fight over DVC's lock and the outputs. Yields False when another one holds it."""
+    path = settings.local_dir / "retraining.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _outcome(trained: dict[str, Any]) -> str:
     champion = trained.get("champion_version")
     if trained["promoted"] and trained["reason"] == "already champion":
@@ -83,43 +157,39 @@ def _outcome(trained: dict[str, Any]) -> str:
     return f"challenger v{trained['version']} kept, champion v{champion} keeps serving: {trained['reason']}"
 
 
-def _train(settings: Settings, decision: dict[str, Any], request: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    """Run the training flow for `request`; returns its result (None if it did not run) and what happened."""
-    judged = str(decision["model_version"])
-    champion = current_champion(settings)
-    if champion != judged:
-        # A decision about a model that no longer serves says nothing about the one that does.
-        return None, (
-            f"not retrained: the decision judged v{judged}, but the champion is now "
-            f"{'v' + champion if champion else 'gone'}; the next monitoring run judges it"
-        )
-    trained = training_flow(trigger=request["trigger"], reason=request["reason"], settings=settings)
-    return trained, _outcome(trained)
-
-
 @flow(name="retraining")
 def retraining_flow(decision: dict[str, Any] | None = None, settings: Settings | None = None) -> dict[str, Any]:
-    """Act on a monitor decision (default: the newest recorded one); returns what was done and why."""
+    """Act on a monitor decision (default: the newest recorded one); returns what was done and why.
+
+    Raises `RetrainingError` after recording the failure, so the run is Failed in Prefect.
+    """
     s = settings or get_settings()
     prepare_environment(s)
     decision = decision or newest_decision(s)
-    with timed("retrain"):
-        labels = count_new_labels(s, str(decision["reference_version"]))
-        request = retrain_decision(s, decision, labels["rows"])
-    banner("retrain", ("[bold]retraining[/]: " if request["retrain"] else "no retraining: ") + request["reason"])
-    result: dict[str, Any] = {**request, "labels": labels, "training": None, "failed": False}
-    if not request["retrain"]:
-        result["outcome"] = f"not retrained: {request['reason']}"
-    else:
-        try:
-            result["training"], result["outcome"] = _train(s, decision, request)
-        except Exception as exc:
-            # Promotion is the training flow's last step, so a run that failed anywhere left the champion alias
-            # where it was: the champion keeps serving.
-            result["failed"] = True
-            result["outcome"] = f"retraining failed ({type(exc).__name__}: {exc}); the champion was not changed"
-    with timed("retrain"):
-        record_outcome(s, decision, result["outcome"])
-    if request["retrain"]:  # otherwise the banner above already said it
-        note(f"[red]outcome: {result['outcome']}[/]" if result["failed"] else f"outcome: {result['outcome']}")
+    result: dict[str, Any] = {"retrain": False, "reason": "", "trigger": "drift", "labels": {}, "training": None}
+    try:
+        with timed("retrain"), _workspace_lock(s) as mine:
+            if not mine:
+                lock = s.local_dir / "retraining.lock"
+                result["reason"] = f"another retraining is running in this workspace ({lock})"
+                result["outcome"] = f"not retrained: {result['reason']}"
+            else:
+                result = plan_retraining(s, decision) | {"training": None}
+                banner(
+                    "retrain", ("[bold]retraining[/]: " if result["retrain"] else "no retraining: ") + result["reason"]
+                )
+                if result["retrain"]:
+                    trained = training_flow(trigger=result["trigger"], reason=result["reason"], settings=s)
+                    result["training"], result["outcome"] = trained, _outcome(trained)
+                    note(f"outcome: {result['outcome']}")
+        result["failed"] = False
+    except Exception as exc:
+        # Promotion is the training flow's last step, so a run that failed anywhere left the champion alias
+        # where it was: the champion keeps serving.
+        result["failed"] = True
+        result["outcome"] = f"retraining failed ({type(exc).__name__}: {exc}); the champion was not changed"
+        note(f"[red]{result['outcome']}[/]")
+    record_outcome(s, decision, result)
+    if result["failed"]:
+        raise RetrainingError(result)
     return result

@@ -82,6 +82,13 @@ class MonitoringCollector(Collector):
                 "Lowest acceptable ROC AUC: the champion's holdout score minus monitor.max_roc_auc_drop",
                 float(quality["min_roc_auc"]),
             )
+        retraining: dict[str, Any] = decision.get("retraining") or {}
+        if retraining:
+            yield gauge(
+                "relay_retraining_failed",
+                "1 when the retraining the newest run started failed (the champion kept serving)",
+                float(bool(retraining.get("failed"))),
+            )
         columns: dict[str, Any] = decision.get("columns", {})
         if columns:
             score = GaugeMetricFamily(

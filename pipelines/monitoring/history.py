@@ -10,6 +10,7 @@ report the table does not know, and a failed run leaves the last page as it was.
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipelines.atomic import atomic_path
+from pipelines.monitoring.quality import REPORT as QUALITY_REPORT
 
 TABLE = "monitoring_runs"
 
@@ -66,14 +68,26 @@ def _upgrade(engine: sa.Engine, table: sa.Table) -> None:
             f"columns than this version of Relay writes ({sorted(found ^ wanted)}); "
             "point RELAY_MONITORING_URL at a new store (or migrate the table)"
         )
-    with engine.begin() as conn:
-        for column in missing:
-            kind = column.type.compile(dialect=engine.dialect)
-            conn.execute(sa.text(f'ALTER TABLE {TABLE} ADD COLUMN "{column.name}" {kind}'))
+    for column in missing:
+        kind = column.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f'ALTER TABLE {TABLE} ADD COLUMN "{column.name}" {kind}'))
+        except sa.exc.DBAPIError:
+            # Another process (a scheduled run and a manual one starting together) added it first; anything
+            # else, such as no ALTER rights on a shared database, is still an error.
+            if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(TABLE)}:
+                raise
 
 
-def record(decision: dict[str, Any], url: str, index_dir: Path) -> Path:
-    """Add the run to the history table and rebuild the index page; returns the page's path."""
+@dataclass(frozen=True)
+class Recorded:
+    page: Path  # the rebuilt index page
+    run_id: int  # the run's row in the history table; note_retraining finds it by this
+
+
+def record(decision: dict[str, Any], url: str, index_dir: Path) -> Recorded:
+    """Add the run to the history table and rebuild the index page."""
     engine = _engine(url)
     try:
         table = _table(sa.MetaData())
@@ -97,31 +111,29 @@ def record(decision: dict[str, Any], url: str, index_dir: Path) -> Path:
             "retraining": None,
         }
         with engine.begin() as conn:
-            conn.execute(sa.insert(table), [row])
+            key = conn.execute(sa.insert(table).values(**row)).inserted_primary_key
+            if not key:
+                raise RuntimeError(f"the monitoring history at {url} returned no id for the new run")
+            run_id = int(key[0])
         runs = read(url, engine=engine)
     finally:
         engine.dispose()
-    return _write_page(runs, index_dir)
+    return Recorded(_write_page(runs, index_dir), run_id)
 
 
-def note_retraining(decision: dict[str, Any], outcome: str, url: str, index_dir: Path) -> Path:
-    """Record what the retraining flow did about a recorded decision, and rebuild the index page."""
+def note_retraining(run_id: int, outcome: str, url: str, index_dir: Path) -> Path:
+    """Record what the retraining flow did about a recorded run, and rebuild the index page."""
     engine = _engine(url)
     try:
         table = _table(sa.MetaData())
         _upgrade(engine, table)
         with engine.begin() as conn:
-            found = conn.execute(
-                sa.select(table.c.id, table.c.retraining)
-                .where(table.c.created_at == decision["created_at"])
-                .order_by(table.c.id.desc())
-                .limit(1)
-            ).first()
+            found = conn.execute(sa.select(table.c.retraining).where(table.c.id == run_id)).first()
             if found is None:
-                raise KeyError(f"no monitoring run of {decision['created_at']} in the history to note retraining on")
+                raise KeyError(f"no monitoring run {run_id} in the history to note retraining on")
             # `relay retrain` may act on the same decision again: keep what was done before.
             text = f"{found.retraining}; then {outcome}" if found.retraining else outcome
-            conn.execute(sa.update(table).where(table.c.id == found.id).values(retraining=text))
+            conn.execute(sa.update(table).where(table.c.id == run_id).values(retraining=text))
         runs = read(url, engine=engine)
     finally:
         engine.dispose()
@@ -178,9 +190,11 @@ def render(runs: pd.DataFrame, index_dir: Path) -> str:
     for _, run in runs.iterrows():
         link = e(_link(str(run["report"]), index_dir))
         decision = link.removesuffix("report.html") + "decision.json"
-        quality_page = Path(str(run["report"])).with_name("quality.html")
+        quality_page = Path(str(run["report"])).with_name(QUALITY_REPORT)
         quality_link = (
-            f' · <a href="{link.removesuffix("report.html")}quality.html">quality</a>' if quality_page.is_file() else ""
+            f' · <a href="{link.removesuffix("report.html")}{QUALITY_REPORT}">quality</a>'
+            if quality_page.is_file()
+            else ""
         )
         verdict = "drift" if run["drift"] else "no drift"
         rows.append(

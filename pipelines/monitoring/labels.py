@@ -38,9 +38,9 @@ def champion_batches(catalog_path: Path, data_version: str, dataset_dir: Path) -
     The catalog knows every version a training flow built. When it lacks this one (the catalog file was not
     shared with this machine), the dataset now in the workspace is the best guess, and the answer says so.
     """
-    for entry in _catalog(catalog_path):
-        if entry.get("version") == data_version:
-            return set(entry.get("batches", [])), f"data version {data_version[:10]}"
+    known = batches_of(catalog_path, data_version)
+    if known is not None:
+        return known, f"data version {data_version[:10]}"
     from pipelines.dataset import read_manifest
 
     try:
@@ -48,6 +48,18 @@ def champion_batches(catalog_path: Path, data_version: str, dataset_dir: Path) -
     except FileNotFoundError:
         batches = set()
     return batches, f"data version {data_version[:10]} is not in {catalog_path.name}; compared with data/dataset"
+
+
+def batches_of(catalog_path: Path, data_version: str) -> set[str] | None:
+    """The batches in a data version, or None when the catalog does not know it."""
+    for entry in _catalog(catalog_path):
+        if entry.get("version") == data_version:
+            return set(entry.get("batches", []))
+    return None
+
+
+def landed_batches(raw_dir: Path) -> set[str]:
+    return {p.stem for p in raw_dir.glob("*.parquet")} if raw_dir.is_dir() else set()
 
 
 def _catalog(path: Path) -> list[dict[str, Any]]:

@@ -10,13 +10,15 @@ the champion's threshold. Evidently's own classification metrics compute the num
 makes the call; this module only checks the input and reads the results.
 
 Not every window can be judged, and the verdict says why instead of guessing:
-`"no labels"` (nothing labelled yet), `"too few labels"` (below `min_rows`) and `"one class"` (every labelled
-row has the same label, so ROC AUC is undefined). These come back with `ok` None and no report; broken input
-(columns missing, probabilities outside [0, 1], labels other than 0/1) raises `QualityError`.
+`"no labels"` (nothing labelled yet), `"too few labels"` (below `min_rows`), `"one class"` (every labelled
+row has the same label, so ROC AUC is undefined) and `"no baseline"` (the champion's holdout ROC AUC is
+unknown). These come back with `ok` None and no report; broken input (columns missing, probabilities
+outside [0, 1], labels other than 0/1) raises `QualityError`.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +111,12 @@ def run(
         "min_roc_auc": min_roc_auc,
         "threshold": threshold,
     }
+    if not math.isfinite(baseline_roc_auc):
+        # Without the champion's own score there is no floor; a NaN floor would fail every test and
+        # start retraining on nothing.
+        return _not_judged(
+            "no baseline", rows, "the champion has no holdout ROC AUC to compare with, so quality is not judged", common
+        )
     if rows == 0:
         return _not_judged("no labels", 0, "no labelled rows since the champion was trained", common)
     if rows < min_rows:

@@ -72,9 +72,9 @@ def monitoring_pages(tmp_path: Path) -> Iterator[str]:
                 threshold=0.2,
                 min_rows=200,
             )
-        history.record(decision, url, reports)
+        run_id = history.record(decision, url, reports).run_id
         if stamp.startswith("20261121"):
-            history.note_retraining(decision, "v3 trained on data 1f3c9a0b7e and promoted", url, reports)
+            history.note_retraining(run_id, "v3 trained on data 1f3c9a0b7e and promoted", url, reports)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(reports)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -1,10 +1,11 @@
-"""The production-like prediction log: the same code against the PostgreSQL server on 127.0.0.1."""
+"""The production-like stores on the PostgreSQL server on 127.0.0.1: the prediction log and the monitoring history."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -54,3 +55,23 @@ def test_request_rows_on_postgresql_keep_their_values(database: str) -> None:
     assert got["price"].tolist() == [r["price"] for r in records]
     assert got["prediction"].tolist() == preds and got["flagged"].tolist() == flags
     assert set(got["model_version"]) == {"4"} and got["ts"].iloc[0] == pd.Timestamp(ts)
+
+
+def test_monitoring_history_on_postgresql(database: str, tmp_path: Path) -> None:
+    """RELAY_MONITORING_URL=postgresql://...: an older table is upgraded in place, runs get ids, and a
+    retraining note lands on its own run even when two runs share a second."""
+    from pipelines.monitoring import history
+    from tests.unit.monitoring.test_history import decision
+
+    reports = tmp_path / "monitoring"
+    history.record(decision(reports, "20261120T100000Z", False, []), database, reports)
+    engine = sa.create_engine(database)
+    with engine.begin() as conn:  # the table as the first release wrote it
+        conn.execute(sa.text("ALTER TABLE monitoring_runs DROP COLUMN model_quality, DROP COLUMN retraining"))
+    engine.dispose()
+    first = history.record(decision(reports, "20261121T100000Z", True, ["brand"]), database, reports).run_id
+    second = history.record(decision(reports, "20261121T100000Z", False, []), database, reports).run_id
+    history.note_retraining(first, "v3 trained and promoted", database, reports)
+    runs = history.read(database).set_index("id")
+    assert list(runs.index) == [second, first, first - 1]
+    assert runs.loc[first, "retraining"] == "v3 trained and promoted" and runs.loc[second, "retraining"] is None

@@ -90,7 +90,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     (root / "local" / "prefect").mkdir(parents=True)
     mp.chdir(root)
     from pipelines.flows.monitoring import monitoring_flow
-    from pipelines.flows.retraining import retraining_flow
+    from pipelines.flows.retraining import RetrainingError, retraining_flow
     from pipelines.flows.training import training_flow
 
     try:
@@ -103,7 +103,10 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         out["waiting"] = monitoring_flow(retrain=True, settings=s)
         land(s, 4, DRIFT)
         mlflow_down = s.model_copy(update={"mlflow_tracking_uri": "http://127.0.0.1:9"})
-        out["failed"] = retraining_flow(decision=out["waiting"], settings=mlflow_down)
+        try:
+            retraining_flow(decision=out["waiting"], settings=mlflow_down)
+        except RetrainingError as exc:
+            out["failed"] = exc.result
         out["champion_after_failure"] = champion(s)
         out["retrained"] = monitoring_flow(retrain=True, settings=s)
         out["champion_after_retraining"] = champion(s)
@@ -174,7 +177,7 @@ def test_history_and_index_tell_the_whole_story(story: dict[str, Any]) -> None:
 
     s = Settings(root=story["root"])
     runs = history.read(s.monitoring_store)
-    assert len(runs) == 3
+    assert len(runs) == 3  # test_relay_monitor_exits_3_on_drift, further down the file, adds a fourth
     oldest = runs.iloc[-1]["retraining"]
     assert oldest.startswith("not retrained:") and "then retraining failed (ConnectionError" in oldest
     assert "promoted" in runs.iloc[1]["retraining"] and "ROC AUC" in runs.iloc[1]["model_quality"]
@@ -183,19 +186,21 @@ def test_history_and_index_tell_the_whole_story(story: dict[str, Any]) -> None:
     assert "quality.html" in page
 
 
-def test_relay_retrain_dry_run_reads_the_newest_decision(story: dict[str, Any]) -> None:
-    root = story["root"]
+def relay(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = Settings(root=root).child_env() | {"PREFECT_HOME": str(root / "local" / "prefect")}
-    relay = Path(sys.executable).parent / "relay"
-    done = subprocess.run(
-        [str(relay), "retrain", "--dry-run"],
-        check=False,
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    # v3 was not promoted, so batch 5 is still new to champion v2: the newest decision would retrain again.
+    command = [str(Path(sys.executable).parent / "relay"), *args]
+    return subprocess.run(command, check=False, cwd=root, env=env, capture_output=True, text=True, timeout=180)
+
+
+def test_relay_retrain_dry_run_does_not_train_again_on_the_same_labels(story: dict[str, Any]) -> None:
+    done = relay(story["root"], "retrain", "--dry-run")
+    # The newest decision still shows drift and batch 5 is still new to champion v2, but challenger v3 was
+    # trained on every landed batch and lost: training again on the same labels would only repeat that.
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("would retrain: drift in") and "4000 new labelled rows" in done.stdout
+    assert done.stdout.startswith("would not retrain: challenger v3 was already trained on every landed batch")
+
+
+def test_relay_monitor_exits_3_on_drift(story: dict[str, Any]) -> None:
+    done = relay(story["root"], "monitor", "--no-retrain")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "drift: True" in done.stdout and "Traceback" not in done.stderr

@@ -32,7 +32,7 @@ def test_gauges_show_the_newest_run_and_its_features(tmp_path: Path) -> None:
     }
     quality = {"status": "judged", "labelled_rows": 3000, "ok": False, "roc_auc": 0.613, "min_roc_auc": 0.679}
     (reports / "20261121T100000Z" / "decision.json").write_text(
-        json.dumps(newest | {"columns": columns, "model_quality": quality})
+        json.dumps(newest | {"columns": columns, "model_quality": quality, "retraining": {"failed": True}})
     )
     history.record(newest, url, reports)
     text = scrape(url)
@@ -48,6 +48,7 @@ def test_gauges_show_the_newest_run_and_its_features(tmp_path: Path) -> None:
     assert 'relay_model_roc_auc{model_version="2"} 0.613' in text
     assert 'relay_model_roc_auc_floor{model_version="2"} 0.679' in text
     assert 'relay_model_quality_labelled_rows{model_version="2"} 3000.0' in text
+    assert 'relay_retraining_failed{model_version="2"} 1.0' in text
 
 
 def test_a_run_without_labels_has_no_quality_verdict(tmp_path: Path) -> None:
@@ -60,3 +61,4 @@ def test_a_run_without_labels_has_no_quality_verdict(tmp_path: Path) -> None:
     text = scrape(url)
     assert 'relay_model_quality_labelled_rows{model_version="2"} 0.0' in text
     assert "relay_model_quality_ok" not in text and "relay_model_roc_auc" not in text
+    assert "relay_retraining_failed" not in text  # this run started no retraining

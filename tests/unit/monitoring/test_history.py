@@ -27,7 +27,7 @@ def decision(reports: Path, stamp: str, drift: bool, features: list[str]) -> dic
 def test_runs_are_listed_newest_first_with_relative_links(tmp_path: Path) -> None:
     url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "reports" / "monitoring"
     history.record(decision(reports, "20261120T100000Z", False, []), url, reports)
-    page = history.record(decision(reports, "20261121T100000Z", True, ["brand", "price"]), url, reports)
+    page = history.record(decision(reports, "20261121T100000Z", True, ["brand", "price"]), url, reports).page
     runs = history.read(url)
     assert runs["created_at"].tolist() == ["20261121T100000Z", "20261120T100000Z"]
     assert runs["drift"].tolist() == [True, False]
@@ -57,7 +57,7 @@ def test_no_runs_yet(tmp_path: Path) -> None:
 
 def test_feature_names_are_escaped(tmp_path: Path) -> None:
     url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "m"
-    page = history.record(decision(reports, "20261122T000000Z", True, ["<script>"]), url, reports)
+    page = history.record(decision(reports, "20261122T000000Z", True, ["<script>"]), url, reports).page
     assert "<script>" not in page.read_text() and "&lt;script&gt;" in page.read_text()
 
 
@@ -80,21 +80,19 @@ def test_a_table_from_before_quality_and_retraining_gains_the_columns(tmp_path: 
     assert runs["model_quality"].tolist()[0].startswith("ROC AUC 0.61")
 
 
-def test_retraining_is_noted_on_its_decision_and_shown(tmp_path: Path) -> None:
+def test_retraining_is_noted_on_its_run_and_shown(tmp_path: Path) -> None:
     url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "m"
-    first = decision(reports, "20261120T100000Z", True, ["brand"])
-    history.record(first, url, reports)
-    history.record(decision(reports, "20261121T100000Z", False, []), url, reports)
+    # Two runs in the same second: the note must land on the one it is about.
+    first = history.record(decision(reports, "20261120T100000Z", True, ["brand"]), url, reports).run_id
+    second = history.record(decision(reports, "20261120T100000Z", False, []), url, reports).run_id
     history.note_retraining(first, "not retrained: waiting for labels", url, reports)
     page = history.note_retraining(first, "v2 trained and promoted", url, reports)
-    runs = history.read(url).set_index("created_at")
-    assert (
-        runs.loc["20261120T100000Z", "retraining"] == "not retrained: waiting for labels; then v2 trained and promoted"
-    )
-    assert runs.loc["20261121T100000Z", "retraining"] is None
+    runs = history.read(url).set_index("id")
+    assert runs.loc[first, "retraining"] == "not retrained: waiting for labels; then v2 trained and promoted"
+    assert runs.loc[second, "retraining"] is None
     assert "then v2 trained and promoted" in page.read_text()
-    with pytest.raises(KeyError, match="no monitoring run of 2020"):
-        history.note_retraining(decision(reports, "20200101T000000Z", False, []), "x", url, reports)
+    with pytest.raises(KeyError, match="no monitoring run 999"):
+        history.note_retraining(999, "x", url, reports)
 
 
 def test_the_latest_run_states_model_quality_and_retraining(tmp_path: Path) -> None:
@@ -102,7 +100,7 @@ def test_the_latest_run_states_model_quality_and_retraining(tmp_path: Path) -> N
     run = decision(reports, "20261120T100000Z", True, ["brand"]) | {
         "model_quality": {"message": "no labelled batches since the champion's data"}
     }
-    history.record(run, url, reports)
-    text = history.note_retraining(run, "challenger v3 kept", url, reports).read_text()
+    run_id = history.record(run, url, reports).run_id
+    text = history.note_retraining(run_id, "challenger v3 kept", url, reports).read_text()
     assert 'id="latest-model_quality">Model quality: no labelled batches since the champion&#x27;s data' in text
     assert 'id="latest-retraining">Retraining: challenger v3 kept' in text

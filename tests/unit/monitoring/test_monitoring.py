@@ -74,7 +74,6 @@ def test_new_labels_are_the_batches_the_champion_did_not_know(tmp_path: Path) ->
     raw = tmp_path / "raw"
     for name, rows in (("batch-0001", 300), ("batch-0002", 200), ("batch-0005", 150)):
         landed(raw, name, rows)
-    (raw / ".batch-0006.parquet.123.tmp").write_bytes(b"half-written")  # an ingest in progress is not a batch
     new = labels.new_labels(raw, {"batch-0001", "batch-0002"}, "data version abc")
     assert new.batches == ["batch-0005"] and new.rows == 150
     assert new.describe() == "150 labelled rows in batch-0005 (data version abc)"

@@ -193,3 +193,11 @@ def test_the_input_frame_is_left_alone(contract: Contract, tmp_path: Path) -> No
     before = labelled.copy()
     judge(labelled, tmp_path, contract, min_rows=10_000)
     pd.testing.assert_frame_equal(labelled, before)
+
+
+def test_no_baseline_is_not_judged(contract: Contract, tmp_path: Path) -> None:
+    frame = pd.DataFrame({contract.target: [0, 1] * 150, "prediction": [0.2, 0.8] * 150})
+    verdict = quality.run(
+        frame, tmp_path, contract, baseline_roc_auc=float("nan"), max_roc_auc_drop=0.05, threshold=0.5, min_rows=200
+    )
+    assert verdict["status"] == "no baseline" and verdict["ok"] is None and verdict["report"] is None
