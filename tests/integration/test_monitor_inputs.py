@@ -95,3 +95,18 @@ def test_no_champion_no_reference(workspace: Path) -> None:
     MlflowClient().delete_registered_model_alias("relay-returns", "champion")
     with pytest.raises(FileNotFoundError, match=r"has no champion.*run the training flow first"):
         judge(workspace)
+
+
+def test_a_damaged_labelled_batch_does_not_lose_the_drift_decision(workspace: Path) -> None:
+    from pipelines.flows.monitoring import monitoring_flow
+    from pipelines.monitoring import history
+
+    log_rows(workspace, 500)
+    (workspace / "data" / "raw" / "batch-0009.parquet").write_bytes(b"not parquet")
+    s = Settings(root=workspace)
+    decision = monitoring_flow(retrain=False, settings=s)
+    quality = decision["model_quality"]
+    assert quality["status"] == "error" and quality["ok"] is None
+    assert "batch-0009.parquet cannot be read as Parquet" in quality["message"]
+    newest = history.read(s.monitoring_store).iloc[0]
+    assert newest["id"] == decision["history_id"] and "cannot be read as Parquet" in newest["model_quality"]
