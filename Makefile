@@ -27,8 +27,8 @@ install: $(BIN)/relay
 demo: install
 	$(BIN)/relay demo
 
-## Lint, type-check, then run the test suite (unit, integration and the end-to-end demo)
-test: lint browser
+## Lint, type-check, then run the test suite (unit, integration, the end-to-end demo, the images)
+test: lint browser containers
 	$(BIN)/pytest
 
 # A real browser for the tests that look at pages as a person would. Installed with apt where that is
@@ -41,9 +41,21 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && echo "browser: installed chromium"; \
 	else echo "browser: no chromium and no root apt-get; the browser tests will be skipped"; fi
 
+## Set up buildah and podman (apt, as root) and the local base image for building and running the images
+containers:
+	@infra/scripts/containers.sh setup || echo "containers: cannot be set up here; the image tests will be skipped"
+
+## Build the images with buildah: localhost/relay-api:dev and localhost/relay-pipeline:dev (docker: see docs/deploy.md)
+images: containers
+	infra/scripts/containers.sh build
+
+## Build and smoke-test the images only
+test-containers: install containers
+	$(BIN)/pytest -m containers -q
+
 ## Run only the fast unit tests (seconds)
 test-fast: install
-	$(BIN)/pytest -m "not integration and not e2e" -q
+	$(BIN)/pytest -m "not integration and not e2e and not containers" -q
 
 ## Lint and type-check
 lint: install
@@ -98,4 +110,4 @@ clean:
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$0,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 
-.PHONY: install browser demo test test-fast lint serve pipeline monitor deploy prefect-down roles mlflow-ui bench-demo bench-training clean help
+.PHONY: install browser containers images test-containers demo test test-fast lint serve pipeline monitor deploy prefect-down roles mlflow-ui bench-demo bench-training clean help

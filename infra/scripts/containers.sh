@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Build and run Relay's images without a Docker engine: buildah builds, podman runs (owner: MLOps engineer).
+#
+#   infra/scripts/containers.sh setup     tools (apt, when root), config, and the local base image (cached)
+#   infra/scripts/containers.sh build     both targets of infra/docker/Dockerfile: relay-api, relay-pipeline
+#   infra/scripts/containers.sh env       the exports that point buildah/podman at this set-up (eval it)
+#
+# Everything lives under $RELAY_CONTAINERS_DIR (default ~/.cache/relay/containers), outside the checkout, so
+# the base image and build layers survive between clones: the first run takes about a minute, later ones
+# seconds. With Docker, none of this is needed: `docker build -f infra/docker/Dockerfile --target api .`
+# uses the official Python image (BASE_IMAGE's default).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+W=${RELAY_CONTAINERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/relay/containers}
+BASE=localhost/relay-base:bookworm
+export CONTAINERS_STORAGE_CONF="$W/etc/storage.conf" CONTAINERS_CONF="$W/etc/containers.conf"
+
+say() { echo "containers: $*" >&2; }
+
+have_tools() {
+	local tool
+	for tool in buildah podman debootstrap runc; do
+		command -v "$tool" >/dev/null || return 1
+	done
+}
+
+install_tools() {
+	have_tools && return 0
+	if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+		say "buildah, podman, debootstrap and runc are missing and there is no root apt-get to install them"
+		return 3
+	fi
+	# runc: podman's default crun fails on this kind of host ("cgroups in hybrid mode not supported").
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah podman debootstrap runc >/dev/null
+}
+
+write_config() {
+	mkdir -p "$W/etc" "$W/storage" "$W/run/libpod"
+	cat >"$W/etc/storage.conf" <<EOF
+[storage]
+driver = "overlay"
+graphroot = "$W/storage"
+runroot = "$W/run"
+EOF
+	# default_ulimits = []: without it podman fails with "error setting rlimit type 7" in some sandboxes.
+	cat >"$W/etc/containers.conf" <<EOF
+[containers]
+default_ulimits = []
+
+[engine]
+runtime = "runc"
+tmp_dir = "$W/run/libpod"
+EOF
+}
+
+apt_mirror() {
+	# The host's own Debian mirror; never written into the repository.
+	local uri
+	uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+	[ -n "$uri" ] || uri=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+	echo "${uri:-http://deb.debian.org/debian}"
+}
+
+base_image() {
+	if podman image exists "$BASE" 2>/dev/null; then
+		return 0
+	fi
+	local rootfs="$W/rootfs"
+	say "building the base image $BASE with debootstrap (once; cached in $W)"
+	rm -rf "$rootfs"
+	debootstrap --variant=minbase --include=python3,python3-venv,python-is-python3,ca-certificates \
+		bookworm "$rootfs" "$(apt_mirror)" >/dev/null
+	# HTTPS from some networks goes through a proxy whose CA the host trusts; the build's pip and uv need it too.
+	# It is only in this locally made base; the Dockerfile's default base is the official Python image.
+	if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+		cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+		chroot "$rootfs" update-ca-certificates >/dev/null 2>&1
+	fi
+	rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* \
+		"$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/*
+	tar -C "$rootfs" -c . | podman import --quiet \
+		--change 'ENV LANG=C.UTF-8' \
+		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+		- "$BASE" >/dev/null
+	rm -rf "$rootfs"
+}
+
+build() {
+	local target
+	for target in api pipeline; do
+		buildah bud --quiet --layers --format docker --isolation chroot \
+			--build-arg BASE_IMAGE="$BASE" -f "$ROOT/infra/docker/Dockerfile" --target "$target" \
+			-t "localhost/relay-$target:dev" "$ROOT" >/dev/null
+		say "built localhost/relay-$target:dev"
+	done
+}
+
+case "${1:-}" in
+setup)
+	install_tools
+	write_config
+	base_image
+	;;
+build) build ;;
+env) echo "export CONTAINERS_STORAGE_CONF='$CONTAINERS_STORAGE_CONF' CONTAINERS_CONF='$CONTAINERS_CONF'" ;;
+*)
+	echo "usage: $0 setup|build|env" >&2
+	exit 2
+	;;
+esac
