@@ -28,7 +28,7 @@ demo: install
 	$(BIN)/relay demo
 
 ## Lint, type-check, then run the test suite (unit, integration, the end-to-end demo, the images)
-test: lint browser containers
+test: lint browser promtool containers
 	$(BIN)/pytest
 
 # A real browser for the tests that look at pages as a person would. Installed with apt where that is
@@ -40,6 +40,23 @@ browser:
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && echo "browser: installed chromium"; \
 	else echo "browser: no chromium and no root apt-get; the browser tests will be skipped"; fi
+
+## Install promtool (Debian's prometheus package) to check infra/prometheus/, if it is missing and apt is there
+promtool:
+	@if command -v promtool >/dev/null; then echo "promtool: $$(command -v promtool)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+		&& echo "promtool: installed"; \
+	else echo "promtool: missing and no root apt-get; the Prometheus config check will be skipped"; fi
+
+## Bring up the production-like stack with Docker Compose (settings in infra/.env; see docs/deploy.md)
+stack-up:
+	@test -f infra/.env || { echo "copy infra/.env.example to infra/.env and set its passwords first"; exit 2; }
+	docker compose -f infra/compose.yaml --env-file infra/.env up -d --build
+
+## Stop the stack (volumes are kept; add -v to docker compose down to drop them)
+stack-down:
+	docker compose -f infra/compose.yaml --env-file infra/.env down
 
 ## Set up buildah and podman (apt, as root) and the local base image for building and running the images
 containers:
@@ -110,4 +127,4 @@ clean:
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$0,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 
-.PHONY: install browser containers images test-containers demo test test-fast lint serve pipeline monitor deploy prefect-down roles mlflow-ui bench-demo bench-training clean help
+.PHONY: install browser promtool stack-up stack-down containers images test-containers demo test test-fast lint serve pipeline monitor deploy prefect-down roles mlflow-ui bench-demo bench-training clean help
