@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     def artifact_location(self) -> str:
         if self.mlflow_artifact_location:
             return self.mlflow_artifact_location
+        if self.tracking_uri.startswith(("http://", "https://")):
+            # A tracking server decides where artifacts go (its --artifacts-destination, proxied to clients);
+            # a path on this machine would be one the server's other clients cannot read.
+            return ""
         # Explicit, or MLflow puts artifacts in ./mlruns of whatever directory a command ran in.
         return (self.local_dir / "mlflow" / "artifacts").as_uri()
 

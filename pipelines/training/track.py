@@ -50,7 +50,8 @@ def get_or_create_experiment(name: str, artifact_location: str) -> str:
         if "mlflow.experimentKind" not in exp.tags:
             mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, *next(iter(kind.items())))
         return str(exp.experiment_id)
-    return str(mlflow.create_experiment(name, artifact_location=artifact_location, tags={**tags_for("track"), **kind}))
+    location = artifact_location or None  # empty: the tracking server's own artifact store
+    return str(mlflow.create_experiment(name, artifact_location=location, tags={**tags_for("track"), **kind}))
 
 
 @stage("track")

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import socket
-import stat
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,51 +19,10 @@ import httpx
 import pytest
 
 from tests.conftest import make_workspace
-from tests.helpers import ORDERS, REPO
+from tests.containers.conftest import API, PIPELINE, free_port, open_to_all, podman
+from tests.helpers import ORDERS
 
 pytestmark = pytest.mark.containers
-SCRIPT = REPO / "infra" / "scripts" / "containers.sh"
-API, PIPELINE = "localhost/relay-api:dev", "localhost/relay-pipeline:dev"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def podman_env() -> dict[str, str]:
-    """Set up the tools and the base image, build both targets, and return the environment podman needs."""
-    setup = subprocess.run([str(SCRIPT), "setup"], capture_output=True, text=True, timeout=900, check=False)
-    if setup.returncode == 3:
-        _unavailable(setup.stderr.strip())
-    assert setup.returncode == 0, setup.stderr[-3000:]
-    exports = subprocess.run([str(SCRIPT), "env"], capture_output=True, text=True, check=True).stdout
-    env = dict(os.environ)
-    for pair in exports.removeprefix("export ").split():
-        key, _, value = pair.partition("=")
-        env[key] = value.strip("'")
-    build = subprocess.run([str(SCRIPT), "build"], capture_output=True, text=True, timeout=1200, check=False, env=env)
-    assert build.returncode == 0, build.stderr[-3000:]
-    return env
-
-
-def podman(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=False, env=env)
-
-
-def _open_to_all(root: Path) -> None:
-    """The containers run as uid 10001, not as the owner of these test folders."""
-    for path in [root, *root.rglob("*")]:
-        mode = path.stat().st_mode
-        path.chmod(mode | stat.S_IRWXO if path.is_dir() else mode | stat.S_IROTH | stat.S_IWOTH)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +46,14 @@ def model_store(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactor
                 conn.execute(
                     f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (str(trained_workspace), str(ws))
                 )
-    _open_to_all(ws)
+    open_to_all(ws)
     return ws
 
 
 @pytest.fixture(scope="module")
 def api(podman_env: dict[str, str], model_store: Path) -> Iterator[dict[str, str]]:
     """The API image serving the champion from the mounted store, on a free port of 127.0.0.1."""
-    name, port = f"relay-api-test-{uuid.uuid4().hex[:8]}", _free_port()
+    name, port = f"relay-api-test-{uuid.uuid4().hex[:8]}", free_port()
     run = podman(
         podman_env,
         "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000",
@@ -157,7 +112,7 @@ def test_pipeline_image_runs_the_cli_and_a_stage(podman_env: dict[str, str], tmp
     help_ = podman(podman_env, "run", "--rm", PIPELINE)
     assert help_.returncode == 0 and "Relay: an MLOps reference pipeline" in help_.stdout
     ws = make_workspace(tmp_path / "ws")
-    _open_to_all(ws)
+    open_to_all(ws)
     ingest = podman(
         podman_env,
         "run", "--rm", "-v", f"{ws}:/work", "-e", "RELAY_ROOT=/work", "-w", "/work",

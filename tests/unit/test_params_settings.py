@@ -87,3 +87,12 @@ def test_inconsistent_values_are_named(tmp_path: Path, yaml_text: str, named: st
     f.write_text(yaml_text)
     with pytest.raises(ParamsError, match=named.replace(".", r"\.")):
         load_params(f)
+
+
+def test_a_tracking_server_keeps_its_own_artifact_store(tmp_path: Path) -> None:
+    served = Settings(root=tmp_path, mlflow_tracking_uri="http://mlflow:5000")
+    assert served.artifact_location == ""  # the server's --artifacts-destination, not a path on this machine
+    pinned = Settings(root=tmp_path, mlflow_tracking_uri="http://mlflow:5000", mlflow_artifact_location="s3://b/m")
+    assert pinned.artifact_location == "s3://b/m"
+    database = Settings(root=tmp_path, mlflow_tracking_uri="postgresql://db/mlflow")
+    assert database.artifact_location.startswith("file://")

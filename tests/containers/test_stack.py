@@ -1,0 +1,152 @@
+"""The own-image part of infra/compose.yaml, brought up for real with Compose v2 against podman's socket.
+
+With infra/compose.test.yaml on top: the MLflow server (relay-pipeline image) on a fresh database of the
+host's PostgreSQL, the worker (relay-pipeline) running one flow, `relay pipeline`, which trains and
+registers a champion through that server, and two API replicas (relay-api) that load it from the server and
+serve predictions, logged to PostgreSQL. Everything started here is removed at the end: the containers
+with `docker-compose down`, the podman API service by its PID, the database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import make_workspace
+from tests.containers.conftest import free_port, open_to_all
+from tests.helpers import ORDERS, REPO
+
+pytestmark = pytest.mark.containers
+COMPOSE = str(Path(sys.executable).parent / "docker-compose")
+POSTGRES = os.environ.get("RELAY_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
+
+
+def wait_for(url: str, timeout: float, what: str) -> None:
+    started = time.monotonic()
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"{what} did not answer 200 at {url} within {timeout:.0f} s")
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def stack(podman_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    work = tmp_path_factory.mktemp("stack")
+    socket_path = work / "podman.sock"
+    service = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
+        env=podman_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    db = f"relay_stack_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(f"{POSTGRES}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{db}"'))
+    # The workspace the worker's flow runs in: three weeks of orders landed, as a data engineer would.
+    ws = make_workspace(work / "ws", params={"ingest": {"rows_per_batch": 3000}, "version": {"reference_rows": 500}})
+    from pipelines.data import ingest
+    from pipelines.settings import Settings
+
+    s = Settings(root=ws)
+    for b in (1, 2, 3):
+        ingest.run(f"batch-{b:04d}", ingest.generator_chunks(b, 3000, 42), s.contract, s.raw_dir, s.quarantine_dir)
+    artifacts = work / "artifacts"
+    artifacts.mkdir()
+    open_to_all(ws)
+    open_to_all(artifacts)
+    ports = {"MLFLOW_PORT": free_port(), "API_PORT_1": free_port(), "API_PORT_2": free_port()}
+    env = podman_env | {
+        "DOCKER_HOST": f"unix://{socket_path}",
+        "COMPOSE_PROJECT_NAME": f"relay-test-{uuid.uuid4().hex[:6]}",
+        "STACK_DB": db,
+        "STACK_ARTIFACTS": str(artifacts),
+        "STACK_WORKSPACE": str(ws),
+        # compose.yaml demands these; the services run here do not use them.
+        "POSTGRES_PASSWORD": "unused",
+        "MINIO_ROOT_PASSWORD": "unused",
+        "GRAFANA_ADMIN_PASSWORD": "unused",
+        **{k: str(v) for k, v in ports.items()},
+    }
+    base = [COMPOSE, "-f", str(REPO / "infra" / "compose.yaml"), "-f", str(REPO / "infra" / "compose.test.yaml")]
+
+    def compose(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+    try:
+        started = time.monotonic()
+        while not socket_path.exists():
+            assert service.poll() is None, "podman system service exited"
+            assert time.monotonic() - started < 30, "podman's socket did not appear within 30 s"
+            time.sleep(0.2)
+        up = compose("up", "-d", "--no-deps", "--no-build", "mlflow")
+        assert up.returncode == 0, up.stderr[-3000:]
+        wait_for(f"http://127.0.0.1:{ports['MLFLOW_PORT']}/health", 120, "the MLflow server")
+        flow = compose("run", "--rm", "--no-deps", "worker", timeout=600)
+        assert flow.returncode == 0, (flow.stdout + flow.stderr)[-4000:]
+        up = compose("up", "-d", "--no-deps", "--no-build", "api", "api-2")
+        assert up.returncode == 0, up.stderr[-3000:]
+        urls = [f"http://127.0.0.1:{ports[k]}" for k in ("API_PORT_1", "API_PORT_2")]
+        for url in urls:
+            wait_for(f"{url}/health/ready", 120, "an API replica")
+        yield {"urls": urls, "flow": flow.stdout, "db": db, "compose": compose, "mlflow": ports["MLFLOW_PORT"]}
+    finally:
+        down = compose("down", "--volumes", "--timeout", "10")
+        service.send_signal(signal.SIGTERM)
+        try:
+            service.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            service.kill()
+            service.wait()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{db}" WITH (FORCE)'))
+        admin.dispose()
+        assert down.returncode == 0, down.stderr[-2000:]
+
+
+def test_the_worker_trained_and_registered_through_the_mlflow_server(stack: dict[str, Any]) -> None:
+    assert "version 1: promoted" in stack["flow"], stack["flow"][-3000:]
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"http://127.0.0.1:{stack['mlflow']}")
+    champion = client.get_model_version_by_alias("relay-returns", "champion")
+    assert str(champion.version) == "1" and champion.tags["relay.owner"] == "ml-engineer"
+
+
+def test_both_replicas_serve_the_champion_and_log_to_postgresql(stack: dict[str, Any]) -> None:
+    for url in stack["urls"]:
+        r = httpx.post(f"{url}/v1/predict", json=ORDERS.example_record(), timeout=10)
+        assert r.status_code == 200, r.text
+        assert httpx.get(f"{url}/v1/model", timeout=5).json()["version"] == "1"
+    engine = sa.create_engine(f"{POSTGRES}/{stack['db']}")
+    try:
+        started = time.monotonic()
+        rows = 0
+        while rows < 2 and time.monotonic() - started < 30:
+            time.sleep(0.5)  # the log is written off the request path
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar_one()
+    finally:
+        engine.dispose()
+    assert rows == 2
+
+
+def test_the_merged_compose_files_are_valid(stack: dict[str, Any]) -> None:
+    done = stack["compose"]("config", "--quiet")
+    assert done.returncode == 0, done.stderr
