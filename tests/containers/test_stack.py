@@ -10,7 +10,6 @@ with `docker-compose down`, the podman API service by its PID, the database.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from pipelines.flows.demo import stop_service
 from tests.conftest import make_workspace
 from tests.containers.conftest import free_port, open_to_all
 from tests.helpers import ORDERS, REPO
@@ -108,12 +108,7 @@ def stack(podman_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
         yield {"urls": urls, "flow": flow.stdout, "db": db, "compose": compose, "mlflow": ports["MLFLOW_PORT"]}
     finally:
         down = compose("down", "--volumes", "--timeout", "10")
-        service.send_signal(signal.SIGTERM)
-        try:
-            service.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.wait()
+        stop_service(service)  # SIGTERM by its PID, then SIGKILL after 30 s
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE "{db}" WITH (FORCE)'))
         admin.dispose()
