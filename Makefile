@@ -52,7 +52,7 @@ promtool:
 ## Bring up the production-like stack with Docker Compose (settings in infra/.env; see docs/deploy.md)
 stack-up:
 	@test -f infra/.env || { echo "copy infra/.env.example to infra/.env and set its passwords first"; exit 2; }
-	docker compose -f infra/compose.yaml --env-file infra/.env up -d --build
+	RELAY_UID=$$(id -u) docker compose -f infra/compose.yaml --env-file infra/.env up -d --build
 
 ## Stop the stack (volumes are kept; add -v to docker compose down to drop them)
 stack-down:

@@ -75,6 +75,7 @@ def stack(podman_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     env = podman_env | {
         "DOCKER_HOST": f"unix://{socket_path}",
         "COMPOSE_PROJECT_NAME": f"relay-test-{uuid.uuid4().hex[:6]}",
+        "STACK_POSTGRES": POSTGRES,
         "STACK_DB": db,
         "STACK_ARTIFACTS": str(artifacts),
         "STACK_WORKSPACE": str(ws),
