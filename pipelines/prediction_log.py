@@ -72,6 +72,15 @@ def engine_for(url: str) -> sa.Engine:
 
 def ensure_table(engine: sa.Engine, contract: Contract) -> sa.Table:
     """Create the table, or check that an existing one still has the contract's columns."""
+    try:
+        return _ensure_table(engine, contract)
+    except sa.exc.DBAPIError:
+        # Replicas starting together race to create it: the loser's CREATE fails although the table now
+        # exists. Look again; any other failure raises from the second try.
+        return _ensure_table(engine, contract)
+
+
+def _ensure_table(engine: sa.Engine, contract: Contract) -> sa.Table:
     metadata = sa.MetaData()
     table = _table(metadata, contract)
     inspector = sa.inspect(engine)

@@ -75,3 +75,24 @@ def test_monitoring_history_on_postgresql(database: str, tmp_path: Path) -> None
     runs = history.read(database).set_index("id")
     assert list(runs.index) == [second, first, first - 1]
     assert runs.loc[first, "retraining"] == "v3 trained and promoted" and runs.loc[second, "retraining"] is None
+
+
+def test_replicas_starting_together_both_get_the_table(database: str) -> None:
+    """Two API replicas create the prediction log's table at the same moment: neither may fail."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipelines.prediction_log import engine_for, ensure_table
+
+    for _ in range(5):
+        engines = [engine_for(database) for _ in range(4)]
+        try:
+            with ThreadPoolExecutor(4) as pool:
+                tables = list(pool.map(lambda e: ensure_table(e, ORDERS), engines))
+            assert all(t.name == "predictions" for t in tables)
+        finally:
+            for e in engines:
+                e.dispose()
+        drop = sa.create_engine(database)
+        with drop.begin() as conn:
+            conn.execute(sa.text("DROP TABLE predictions"))
+        drop.dispose()
