@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -18,3 +19,27 @@ def write_dataset(folder: Path, train: pd.DataFrame, holdout: pd.DataFrame) -> P
         (folder / split).mkdir(parents=True, exist_ok=True)
         frame.to_parquet(folder / split / "batch-0001.parquet", index=False)
     return folder
+
+
+def relay_commands() -> dict[str, Any]:
+    import typer.main
+
+    from pipelines.cli.main import app
+
+    return dict(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def check_relay_command(argv: list[str], where: str) -> None:
+    """`relay <command> [<sub>] --option ...` must name a command and options the CLI has."""
+    commands = relay_commands()
+    assert argv[1] in commands, f"{where}: `relay {argv[1]}` is not a command"
+    command = commands[argv[1]]
+    rest = argv[2:]
+    # Typer vendors its own copy of click, so a group is recognised by having subcommands.
+    if hasattr(command, "commands"):
+        assert rest and rest[0] in command.commands, f"{where}: `relay {argv[1]} {rest[:1]}` is not a command"
+        command, rest = command.commands[rest[0]], rest[1:]
+    options = {opt for p in command.params for opt in p.opts + p.secondary_opts}
+    for arg in rest:
+        if arg.startswith("--"):
+            assert arg.split("=")[0] in options, f"{where}: `{arg}` is not an option of `relay {argv[1]}`"

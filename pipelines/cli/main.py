@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli import data, lineage, model, orchestrate, stages, train
+from pipelines.cli import data, lineage, model, orchestrate, stages, tour, train
 from pipelines.cli.console import console, err, friendly_errors, quiet_tools
 from pipelines.lineage import Trigger
 
@@ -24,6 +24,7 @@ app.add_typer(stages.app, name="stage")
 app.add_typer(train.app, name="train")
 app.add_typer(train.experiments, name="experiments")
 app.command("lineage")(lineage.command)
+app.command("tour")(tour.command)
 app.add_typer(orchestrate.app, name="prefect")
 app.command("deploy")(friendly_errors(orchestrate.deploy))
 app.command("retrain")(friendly_errors(orchestrate.retrain))
@@ -33,7 +34,9 @@ app.command("retrain")(friendly_errors(orchestrate.retrain))
 @friendly_errors
 def roles(
     check: Annotated[bool, typer.Option(help="Fail if roles.md, CODEOWNERS or dvc.yaml disagree.")] = False,
-    write: Annotated[bool, typer.Option(help="Regenerate the generated parts of roles.md and CODEOWNERS.")] = False,
+    write: Annotated[
+        bool, typer.Option(help="Regenerate the generated parts of roles.md, docs/roles/ and CODEOWNERS.")
+    ] = False,
 ) -> None:
     """Print who owns which stage, what each takes and what it hands over."""
     from pipelines import ownership_check
@@ -44,6 +47,8 @@ def roles(
     if write:
         for path in ownership_check.write(root):
             console.print(f"wrote {path.relative_to(root)}")
+        if not check:
+            return
     if check:
         found = ownership_check.problems(root)
         for p in found:
@@ -160,6 +165,33 @@ def serve(
         log_config=log_config(s.log_format),
         access_log=False,
     )
+
+
+@app.command("replay")
+@friendly_errors
+def replay(
+    batch: Annotated[int, typer.Option(min=1, help="Generator week whose orders to send.")] = 1,
+    scenario: Annotated[list[str] | None, typer.Option(help="Drift scenario(s) to switch on, e.g. promotion.")] = None,
+    url: Annotated[str | None, typer.Option(help="Service to send to (default http://RELAY_API_HOST:PORT).")] = None,
+) -> None:
+    """Send a generated week of orders to a running prediction service as live traffic (features only)."""
+    quiet_tools()
+    import httpx
+
+    from pipelines.flows.demo import replay_orders
+    from pipelines.settings import get_settings
+
+    s = get_settings()
+    target = url or f"http://{s.api_host}:{s.api_port}"
+    try:
+        sent = replay_orders(target, batch, scenario or [], s)
+    except httpx.TransportError as exc:
+        raise ConnectionError(f"no prediction service at {target} ({exc}); start one with `make serve`") from None
+    except httpx.HTTPStatusError as exc:
+        raise RuntimeError(
+            f"{target} refused the orders: {exc.response.status_code} {exc.response.text[:300]}"
+        ) from None
+    console.print(f"sent {sent:,} orders of week {batch} to {target}; `relay monitor` judges them")
 
 
 @app.command("demo")

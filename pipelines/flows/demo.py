@@ -58,25 +58,31 @@ def ingest_batch(settings: Settings, batch: int, scenarios: list[str]) -> dict[s
     return {"batch_id": result.batch_id, "rows": result.rows, "status": result.status}
 
 
-# No retries: replaying is not idempotent, a retry would log the same orders twice.
-@task(name="replay-traffic", tags=prefect_tags("serve"))
-def replay_traffic(url: str, batch: int, settings: Settings) -> int:
-    """Send a week of orders (features only: labels arrive later) to the service as live traffic."""
+def replay_orders(url: str, batch: int, scenarios: list[str], settings: Settings, *, chunk: int = 50) -> int:
+    """Send a generated week of orders (features only: labels arrive later) to a running service as live
+    traffic, `chunk` records per request; returns how many were scored and logged."""
     from pipelines.data.generator import generate_batch
 
-    d = settings.params.demo
     p = settings.params.ingest
-    orders = generate_batch(batch, p.rows_per_batch, p.seed, d.drift_scenarios, with_label=False)
+    orders = generate_batch(batch, p.rows_per_batch, p.seed, scenarios, with_label=False)
     features = orders[settings.contract.feature_columns()]
     # Missing values travel as JSON null (NaN is not JSON); the API accepts null where the contract allows it.
     records = features.astype(object).where(features.notna(), None).to_dict(orient="records")
+    headers = {"X-API-Key": settings.api_key.get_secret_value()} if settings.api_key else {}
     sent = 0
-    with httpx.Client(base_url=url, timeout=30) as client:
-        for start in range(0, len(records), d.replay_batch_size):
-            chunk = records[start : start + d.replay_batch_size]
-            client.post("/v1/predict/batch", json={"records": chunk}).raise_for_status()
-            sent += len(chunk)
+    with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
+        for start in range(0, len(records), chunk):
+            part = records[start : start + chunk]
+            client.post("/v1/predict/batch", json={"records": part}).raise_for_status()
+            sent += len(part)
     return sent
+
+
+# No retries: replaying is not idempotent, a retry would log the same orders twice.
+@task(name="replay-traffic", tags=prefect_tags("serve"))
+def replay_traffic(url: str, batch: int, settings: Settings) -> int:
+    d = settings.params.demo
+    return replay_orders(url, batch, list(d.drift_scenarios), settings, chunk=d.replay_batch_size)
 
 
 def _preload(module: str) -> None:

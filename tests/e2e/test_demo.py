@@ -113,3 +113,24 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
         and "batch-0005" not in links["version"]["facts"]["batches"]
     )
     assert links["code"]["restore"].startswith("git checkout ")
+
+    # The newcomer's tour shows this run's real artifacts at every hand-off.
+    wide = env | {"COLUMNS": "240"}
+    tour = subprocess.run([str(relay), "tour"], check=True, cwd=root, env=wide, capture_output=True, text=True)
+    v2 = client.get_model_version("relay-returns", "2")
+    second_data = client.get_run(v2.run_id).data.tags["relay.data_version"]
+    for expected in (
+        f"data version {second_data}",  # version: the data engineer's hand-off
+        f"MLflow run {v2.run_id}",  # track: the data scientist's hand-off
+        "relay-returns v2 @champion",  # register: the ML engineer's verdict
+        "POST /v1/predict",  # serve: the OpenAPI contract
+        "drift in brand",  # monitor: the decision
+        "v2 trained on data",  # retrain: what the loop did
+    ):
+        assert expected in tour.stdout, f"`relay tour` lacks {expected!r}:\n{tour.stdout[-4000:]}"
+    assert "nothing yet" not in tour.stdout
+    day = subprocess.run(
+        [str(relay), "tour", "--role", "ml-engineer"], check=True, cwd=root, env=wide, capture_output=True, text=True
+    )
+    assert "ML engineer: a day in Relay" in day.stdout and "Tighten the promotion gate" in day.stdout
+    assert "relay-returns v2 @champion" in day.stdout

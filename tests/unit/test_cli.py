@@ -167,3 +167,19 @@ def test_bad_training_and_sweep_options_exit_2_with_the_choices() -> None:
 def test_lineage_of_an_unknown_request_is_a_clear_error(workspace: Path) -> None:
     result = runner.invoke(app, ["lineage", "0123abcd"])
     assert result.exit_code == 1 and "no prediction log" in " ".join(result.output.split())
+
+
+def test_replay_without_a_service_names_the_url_and_the_fix() -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        result = runner.invoke(app, ["replay", "--batch", "9", "--url", url])
+    assert result.exit_code == 1
+    assert f"no prediction service at {url}" in result.output and "make serve" in result.output
+
+
+def test_replay_refuses_an_unknown_scenario_before_sending() -> None:
+    result = runner.invoke(app, ["replay", "--scenario", "heatwave", "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1 and "unknown drift scenario(s) ['heatwave']" in result.output

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import REPO
+from tests.helpers import REPO, check_relay_command
 
 BIN = Path(sys.executable).parent
 INFRA = REPO / "infra"
@@ -69,36 +69,11 @@ def test_every_relay_variable_in_the_stack_is_a_setting() -> None:
         assert not unknown, f"{source} sets {unknown}, which pipelines/settings.py does not read"
 
 
-def _relay_commands() -> dict[str, Any]:
-    import typer.main
-
-    from pipelines.cli.main import app
-
-    return dict(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
-
-
-def _check_relay_command(argv: list[str], where: str) -> None:
-    """`relay <command> [<sub>] --option ...` must name a command and options the CLI has."""
-    import click
-
-    commands = _relay_commands()
-    assert argv[1] in commands, f"{where}: `relay {argv[1]}` is not a command"
-    command: click.Command = commands[argv[1]]
-    rest = argv[2:]
-    if isinstance(command, click.Group):
-        assert rest and rest[0] in command.commands, f"{where}: `relay {argv[1]} {rest[:1]}` is not a command"
-        command, rest = command.commands[rest[0]], rest[1:]
-    options = {opt for p in command.params for opt in p.opts + p.secondary_opts}
-    for arg in rest:
-        if arg.startswith("--"):
-            assert arg.split("=")[0] in options, f"{where}: `{arg}` is not an option of `relay {argv[1]}`"
-
-
 def test_stack_commands_are_commands_relay_and_the_tools_have() -> None:
     for name, service in _services().items():
         command = service.get("command")
         if isinstance(command, list) and command and command[0] == "relay":
-            _check_relay_command(command, f"compose service {name}")
+            check_relay_command(command, f"compose service {name}")
         elif isinstance(command, list) and command[:2] == ["mlflow", "server"]:
             options = set(re.findall(r"(--[a-z][a-z-]*)", run(BIN / "mlflow", "server", "--help").stdout))
             for arg in command[2:]:
@@ -110,7 +85,7 @@ def test_stack_commands_are_commands_relay_and_the_tools_have() -> None:
                 if command[:2] == ["sh", "-c"]:
                     command = command[2].removeprefix("exec ").replace('"', "").split()
                 if command and command[0] == "relay":
-                    _check_relay_command(command, f"{path.name}")
+                    check_relay_command(command, f"{path.name}")
 
 
 def test_prometheus_config_is_valid() -> None:

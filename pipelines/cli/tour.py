@@ -1,0 +1,320 @@
+"""`relay tour`: the loop explained in the terminal, stage by stage, with the real artifacts of the last run.
+
+The text comes from the ownership registry and the handbook (`pipelines/ownership.py`,
+`pipelines/handbook.py`); the evidence comes from what the last `make demo` (or your own runs) left in the
+workspace: the data version, the MLflow run, the registered versions, the OpenAPI schema, the drift
+decision. Nothing here changes any store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from pipelines.cli.console import console, friendly_errors, quiet_tools
+from pipelines.handbook import DAYS, HANDOFFS, OTHER_ROLES, RACI, TOUR, Handoff, OtherRole, RoleDay
+from pipelines.ownership import STAGES, Role, Stage, get_stage
+from pipelines.settings import Settings, get_settings
+
+NOT_YET = "nothing yet: run `make demo` (or the commands above) first"
+
+
+class _Evidence:
+    """Reads each hand-off's real artifact once; a failure becomes a line of text, never a crash."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self._cache: dict[str, Any] = {}
+
+    def _once(self, key: str, read: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            try:
+                self._cache[key] = read()
+            except Exception as exc:
+                self._cache[key] = exc
+        return self._cache[key]
+
+    def _has_mlflow(self) -> bool:
+        # The embedded store is created on first use; reading it from a fresh clone would leave an empty one.
+        return not self.s.uses_embedded_mlflow or (self.s.local_dir / "mlflow" / "mlflow.db").is_file()
+
+    def data_version(self) -> Any:
+        from pipelines.data import catalog
+
+        def read() -> Any:
+            versions = catalog.read(self.s.versions_catalog)
+            return versions[-1] if versions else None
+
+        return self._once("data_version", read)
+
+    def versions(self) -> Any:
+        def read() -> Any:
+            if not self._has_mlflow():
+                return []
+            quiet_tools()
+            from pipelines.release.rollback import status
+
+            return status(self.s.tracking_uri, self.s.model_name)
+
+        return self._once("versions", read)
+
+    def champion(self) -> Any:
+        rows = self.versions()
+        if isinstance(rows, Exception):
+            return rows
+        return next((r for r in rows if "champion" in r.aliases), None)
+
+    def decision(self) -> Any:
+        def read() -> Any:
+            folder = self.s.reports_dir / "monitoring"
+            found = sorted(folder.glob("*/decision.json")) if folder.is_dir() else []
+            return (found[-1], json.loads(found[-1].read_text())) if found else None
+
+        return self._once("decision", read)
+
+    def openapi(self) -> Any:
+        def read() -> Any:
+            from services.api.main import create_app
+
+            return create_app(self.s).openapi()
+
+        return self._once("openapi", read)
+
+    def lines(self, stage: str) -> list[str]:  # noqa: PLR0911 (one branch per stage reads best)
+        s = self.s
+        rel = _relative(s.root)
+        if stage == "ingest":
+            raw = sorted(s.raw_dir.glob("*.parquet")) if s.raw_dir.is_dir() else []
+            if not raw:
+                return [NOT_YET]
+            quarantined = len(list(s.quarantine_dir.glob("*"))) if s.quarantine_dir.is_dir() else 0
+            names = ", ".join(p.stem for p in raw[:3]) + (f" … {raw[-1].stem}" if len(raw) > 3 else "")
+            return [f"{len(raw)} landed batches in {rel(s.raw_dir)}/: {names}", f"{quarantined} quarantine files"]
+        if stage == "validate":
+            done = sorted(s.validated_dir.glob("*.parquet")) if s.validated_dir.is_dir() else []
+            return [f"{len(done)} validated batches in {rel(s.validated_dir)}/"] if done else [NOT_YET]
+        if stage == "version":
+            v = self.data_version()
+            if isinstance(v, Exception):
+                return [f"could not read {rel(s.versions_catalog)}: {v}"]
+            if v is None:
+                return [NOT_YET]
+            return [
+                f"data version [bold]{v.version}[/] ({v.created_at}): {v.train_rows:,} train / "
+                f"{v.holdout_rows:,} holdout rows from {len(v.batches)} batches",
+                "`relay data versions` lists every version; `relay data checkout <md5>` restores one",
+            ]
+        if stage in {"train", "evaluate"}:
+            holdout = s.metrics_dir / "holdout.json"
+            if not holdout.is_file():
+                return [NOT_YET]
+            m = json.loads(holdout.read_text())
+            if stage == "train":
+                model = s.model_dir / "model.joblib"
+                size = f"{model.stat().st_size / 1e6:.1f} MB" if model.is_file() else "missing"
+                return [f"{rel(model)} ({size}), decision threshold {m.get('threshold')}"]
+            return [
+                f"{rel(holdout)}: ROC AUC {m.get('roc_auc')}, Brier {m.get('brier')}, "
+                f"recall {m.get('recall')} at the threshold, on {int(m.get('rows', 0)):,} holdout rows",
+                "`dvc metrics show` and `dvc plots show` read the same files",
+            ]
+        if stage == "sweep":
+            return ["optional: `relay train sweep --trials 4` adds one parent run with a nested run per trial"]
+        if stage == "track":
+            champion = self.champion()
+            if isinstance(champion, Exception):
+                return [f"could not read MLflow at {s.tracking_uri}: {champion}"]
+            if champion is None:
+                return [NOT_YET]
+            return [
+                f"MLflow run [bold]{champion.run_id}[/] in experiment {s.experiment_name!r} at {s.tracking_uri}",
+                f"tags: relay.data_version={champion.data_version[:12]}…, relay.trigger={champion.trigger}",
+            ]
+        if stage == "register":
+            rows = self.versions()
+            if isinstance(rows, Exception):
+                return [f"could not read the registry at {s.tracking_uri}: {rows}"]
+            if not rows:
+                return [NOT_YET]
+            out = []
+            for r in rows:
+                alias = f" [green]@{', @'.join(r.aliases)}[/]" if r.aliases else ""
+                auc = r.metrics.get("roc_auc", "?")
+                out.append(f"{s.model_name} v{r.version}{alias}: roc_auc {auc}, gate {r.gate or '?'}, {r.reason}")
+            return out
+        if stage == "serve":
+            schema = self.openapi()
+            if isinstance(schema, Exception):
+                return [f"could not build the OpenAPI schema: {schema}"]
+            paths = ", ".join(f"{m.upper()} {p}" for p, ops in schema["paths"].items() for m in ops)
+            champion = self.champion()
+            served = f"models:/{s.model_name}@champion"
+            if champion is not None and not isinstance(champion, Exception):
+                served += f" (now v{champion.version})"
+            return [
+                f"OpenAPI {schema['info']['title']} {schema['info']['version']}: {paths}",
+                f"serves {served}; `make serve`, then http://{s.api_host}:{s.api_port}/docs",
+            ]
+        decision = self.decision()
+        if isinstance(decision, Exception):
+            return [f"could not read the last decision: {decision}"]
+        if decision is None:
+            return [NOT_YET]
+        path, d = decision
+        if stage == "monitor":
+            drift = (
+                f"drift in {', '.join(d.get('drifted_features', [])) or 'the prediction'}"
+                if d.get("drift")
+                else "no drift"
+            )
+            quality = d.get("model_quality") or {}
+            lines = [
+                f"last decision {rel(path)} ({d.get('created_at')}): {drift}, share {d.get('drift_share')} "
+                f"vs threshold {d.get('drift_share_threshold')}, model v{d.get('model_version')}",
+            ]
+            if quality.get("status") == "judged":
+                lines.append(
+                    f"model quality on {quality.get('labelled_rows')} new labels: ROC AUC {quality.get('roc_auc')} "
+                    f"(floor {quality.get('min_roc_auc')}) → {'ok' if quality.get('ok') else 'dropped'}"
+                )
+            return lines
+        retraining = d.get("retraining") or {}
+        if not retraining:
+            return [f"the last decision ({rel(path)}) asked for no retraining"]
+        asked = "asked for retraining" if retraining.get("retrain") else "no retraining"
+        return [f"{asked} ({retraining.get('reason')}): {retraining.get('outcome') or 'nothing run'}"]
+
+
+def _relative(root: Path) -> Callable[[Path], str]:
+    def rel(p: Path) -> str:
+        try:
+            return str(p.relative_to(root))
+        except ValueError:
+            return str(p)
+
+    return rel
+
+
+def _grid(rows: list[tuple[str, str]]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold cyan", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, value in rows:
+        grid.add_row(label, value)
+    return grid
+
+
+def _code(items: tuple[str, ...]) -> str:
+    return "\n".join(escape(i) for i in items)
+
+
+def _handoff_line(h: Handoff) -> str:
+    takers = ", ".join(t.label for t in h.takers)
+    return f"[bold]{h.name}[/] → {takers}; broken, it fails {h.test}"
+
+
+def _stage_panel(index: int, spec: Stage, evidence: _Evidence) -> Panel:
+    tour = TOUR[spec.name]
+    rows = [
+        ("owner", f"{spec.owner.label} (`{spec.module}`)"),
+        ("takes", spec.takes),
+        ("hands over", spec.hands_over),
+        ("files", _code(tour.files)),
+        ("commands", _code(tour.commands)),
+        ("last run", "\n".join(evidence.lines(spec.name))),
+        ("look at", tour.look),
+    ]
+    rows += [("hand-off", _handoff_line(h)) for h in HANDOFFS if h.from_stage == spec.name]
+    return Panel(_grid(rows), title=f"{index}/{len(STAGES)}  [bold]{spec.name}[/]", title_align="left")
+
+
+def _role_day(day: RoleDay, evidence: _Evidence) -> None:
+    console.rule(f"[bold]{day.role.label}[/]: a day in Relay")
+    console.print(f"Mission: {day.mission}.\n")
+    raci = ", ".join(f"{RACI[s.name][day.role]} {s.name}" for s in STAGES if day.role in RACI.get(s.name, {}))
+    rows = [
+        ("owns", ", ".join(day.stages)),
+        ("RACI", raci),
+        ("files", _code(day.files)),
+        ("commands", _code(day.commands)),
+        ("receives", "\n".join(f"{h.name} from the {h.giver.label}" for h in day.receives) or "the shop's data"),
+        ("hands over", "\n".join(_handoff_line(h) for h in day.gives)),
+        ("checks", _code(day.checks)),
+    ]
+    console.print(_grid(rows))
+    for name in day.stages:
+        console.print(f"\n[bold]{name}[/], from your last run:")
+        for line in evidence.lines(name):
+            console.print(f"  • {line}")
+    console.print("\n[bold]Exercises[/]")
+    for i, ex in enumerate(day.exercises, 1):
+        console.print(f"{i}. [bold]{ex.title}[/]")
+        for step in ex.steps:
+            console.print(f"     $ {escape(step)}" if step.startswith(("relay", "make", "dvc")) else f"     {step}")
+        console.print(f"   You should see: {ex.expect}.")
+    console.print(f"\nMore: docs/roles/{day.role.value}.md")
+
+
+def _other_role(role: OtherRole) -> None:
+    note = next(n for n in OTHER_ROLES if n.role is role)
+    console.rule(f"[bold]{role.label}[/]")
+    raci = ", ".join(f"{RACI[s.name][role]} {s.name}" for s in STAGES if role in RACI.get(s.name, {}))
+    console.print(_grid([("does", note.does), ("meets the loop", note.meets_the_loop), ("RACI", raci)]))
+    console.print("\nOwns no stage in the code; see roles.md for who they work with.")
+
+
+def _parse_role(value: str) -> Role | OtherRole:
+    for kind in (Role, OtherRole):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    known = ", ".join(r.value for r in (*Role, *OtherRole))
+    raise typer.BadParameter(f"unknown role {value!r}; known roles: {known}", param_hint="--role")
+
+
+def command(
+    role: Annotated[
+        str | None, typer.Option(help="Show one role's day, e.g. data-scientist (all roles: see roles.md).")
+    ] = None,
+    stage: Annotated[str | None, typer.Option(help="Show one stage, e.g. register.")] = None,
+) -> None:
+    """Walk the loop stage by stage: owner, files, commands, hand-offs and the last run's real artifacts."""
+    chosen_role = _parse_role(role) if role is not None else None
+    if stage is not None:
+        try:
+            get_stage(stage)
+        except KeyError as exc:
+            raise typer.BadParameter(str(exc.args[0]), param_hint="--stage") from None
+    _tour(chosen_role, stage)
+
+
+@friendly_errors
+def _tour(role: Role | OtherRole | None, stage: str | None) -> None:
+    evidence = _Evidence(get_settings())
+    if isinstance(role, Role):
+        _role_day(DAYS[role], evidence)
+        return
+    if isinstance(role, OtherRole):
+        _other_role(role)
+        return
+    if stage is None:
+        console.print(
+            "[bold]The Relay loop[/]: each stage has one owner; each arrow between owners is a contract "
+            "with a test.\n" + " → ".join(f"{s.name} ({s.owner.label})" for s in STAGES if s.name != "sweep") + "\n"
+        )
+    for i, spec in enumerate(STAGES, 1):
+        if stage is None or spec.name == stage:
+            console.print(_stage_panel(i, spec, evidence))
+    if stage is None:
+        console.print(
+            "Next: `relay tour --role <role>` for one role's day and exercises "
+            f"({', '.join(r.value for r in Role)}); roles.md for the RACI matrix."
+        )

@@ -1,0 +1,113 @@
+"""The teaching material is data: the RACI matrix, the hand-offs, the tour and each role's day must name
+commands, files and tests that exist, and `relay tour` must work before and after a demo run."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines import handbook, ownership_check
+from pipelines.cli.main import app
+from pipelines.handbook import DAYS, HANDOFFS, RACI, TOUR
+from pipelines.ownership import STAGES, Role
+from tests.helpers import REPO, check_relay_command
+
+runner = CliRunner()
+
+
+def _commands() -> list[tuple[str, str]]:
+    found = [(c, f"tour of {name}") for name, t in TOUR.items() for c in t.commands]
+    for role, day in DAYS.items():
+        found += [(c, f"{role.label}'s commands") for c in day.commands]
+        found += [(s, f"{role.label}'s exercise {ex.title!r}") for ex in day.exercises for s in ex.steps]
+    return found
+
+
+def _make_targets() -> set[str]:
+    return set(re.findall(r"^([a-z][a-z-]*):", (REPO / "Makefile").read_text(), flags=re.M))
+
+
+@pytest.mark.parametrize(("command", "where"), _commands(), ids=lambda v: v if " " not in v else None)
+def test_every_command_the_handbook_teaches_exists(command: str, where: str) -> None:
+    argv = shlex.split(command.split("  ", maxsplit=1)[0])
+    if argv[0] == "relay":
+        check_relay_command(argv, where)
+    elif argv[0] == "make":
+        assert argv[1] in _make_targets(), f"{where}: `make {argv[1]}` is not a Makefile target"
+
+
+def test_every_role_and_stage_is_covered() -> None:
+    assert set(DAYS) == set(Role)
+    assert set(TOUR) == {s.name for s in STAGES} == set(RACI)
+    for h in HANDOFFS:
+        assert Path(h.test).name == f"test_{h.name.replace(' ', '_')}.py", "a hand-off's test is named after it"
+
+
+def test_raci_has_one_accountable_owner_per_stage() -> None:
+    assert handbook.raci_problems() == []
+
+
+def test_raci_check_catches_a_second_accountable(monkeypatch: pytest.MonkeyPatch) -> None:
+    row = dict(RACI["train"]) | {Role.ML_ENGINEER: "A/R"}
+    monkeypatch.setitem(RACI, "train", row)
+    assert any("'train'" in p and "accountable" in p for p in handbook.raci_problems())
+
+
+def test_check_fails_when_a_generated_block_is_edited(tmp_path: Path) -> None:
+    for name in ("roles.md", "docs/roles/ml-engineer.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((REPO / name).read_text().replace("| register |", "| register (edited) |"))
+    text = (tmp_path / "docs/roles/ml-engineer.md").read_text().replace("Tighten the promotion gate", "Loosen it")
+    (tmp_path / "docs/roles/ml-engineer.md").write_text(text)
+    problems = ownership_check.problems(tmp_path)
+    assert any("roles.md" in p and "'raci'" in p for p in problems), problems
+    assert any("ml-engineer.md" in p and "'day'" in p for p in problems), problems
+    assert any("data-engineer.md is missing" in p for p in problems), problems
+
+
+def test_loop_diagram_has_every_stage_and_hand_off() -> None:
+    diagram = ownership_check.loop_diagram()
+    assert diagram.startswith("```mermaid\nflowchart LR")
+    for s in STAGES:
+        assert f"{s.name}([{s.name}])" in diagram
+    for h in HANDOFFS:
+        assert f'{h.from_stage} -- "{h.name}" --> {h.to_stage}' in diagram
+
+
+def test_tour_on_a_fresh_workspace_says_what_to_run_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("dvc.yaml", "params.yaml", "contract.yaml"):
+        (tmp_path / name).write_text((REPO / name).read_text())
+    monkeypatch.setenv("RELAY_ROOT", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["tour"])
+    day = runner.invoke(app, ["tour", "--role", "data-engineer"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("nothing yet") >= 8
+    assert "POST /v1/predict" in result.output  # the OpenAPI contract needs no model
+    assert "11/11  retrain" in result.output
+    assert day.exit_code == 0 and "Land a bad batch" in day.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["contract.yaml", "dvc.yaml", "params.yaml"]
+
+
+def _flat(text: str) -> str:
+    """Rich boxes and wraps error messages; compare their words."""
+    return " ".join(text.replace("│", " ").split())
+
+
+def test_tour_refuses_unknown_role_and_stage() -> None:
+    bad_role = runner.invoke(app, ["tour", "--role", "janitor"])
+    assert bad_role.exit_code == 2 and "unknown role 'janitor'; known roles: data-engineer" in _flat(bad_role.output)
+    bad_stage = runner.invoke(app, ["tour", "--stage", "deploy"])
+    assert bad_stage.exit_code == 2 and "unknown stage 'deploy'" in _flat(bad_stage.output)
+
+
+def test_tour_of_a_role_that_owns_no_stage() -> None:
+    result = runner.invoke(app, ["tour", "--role", "business-analyst"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "C train, C evaluate, C register" in result.output
