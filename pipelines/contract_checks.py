@@ -160,13 +160,17 @@ class Screen:
         self.invalid += len(bad)
         return good[list(self.contract.columns)], bad
 
-    def finish(self, max_invalid_share: float | None = 0.0) -> ValidationReport:
+    def finish(self, max_invalid_share: float | None = 0.0, *, delivery: bool = True) -> ValidationReport:
         """The report. `max_invalid_share=None` means no quarantine tolerance applies at all (a consumer such as
-        training, which refuses any failing row): the failing rows are reported without the tolerance line."""
+        training, which refuses any failing row): the failing rows are reported without the tolerance line.
+
+        `delivery=False` screens a slice of a delivery, such as one batch's holdout file: its rows must meet
+        the contract, but the batch rules (size, null shares) judged the whole delivery when it landed, and a
+        slice of a valid batch may well be smaller than `batch.min_rows`."""
         problems = list(self._problems.values())
         rules = self.contract.batch
         valid = self.rows - self.invalid
-        if not self.structural:
+        if not self.structural and delivery:
             if valid < rules.min_rows:
                 problems.append(
                     _batch_problem(f"at least {rules.min_rows} valid rows (contract batch.min_rows)", valid)
