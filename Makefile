@@ -27,8 +27,14 @@ install: $(BIN)/relay
 demo: install
 	$(BIN)/relay demo
 
-## Lint, type-check, then run the test suite (unit, integration, the end-to-end demo, the images)
-test: lint browser promtool containers
+# What `make test` sets up first; a project made without the containers part has no image tests to prepare.
+TEST_SETUP := lint browser
+# part:containers:begin
+TEST_SETUP += promtool containers
+# part:containers:end
+
+## Lint, type-check, then run the test suite (unit, contracts, integration, the end-to-end demo, the images)
+test: $(TEST_SETUP)
 	$(BIN)/pytest
 
 # A real browser for the tests that look at pages as a person would. Installed with apt where that is
@@ -41,6 +47,7 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && echo "browser: installed chromium"; \
 	else echo "browser: no chromium and no root apt-get; the browser tests will be skipped"; fi
 
+# part:containers:begin
 ## Install promtool (Debian's prometheus package) to check infra/prometheus/, if it is missing and apt is there
 promtool:
 	@if command -v promtool >/dev/null; then echo "promtool: $$(command -v promtool)"; \
@@ -69,6 +76,7 @@ images: containers
 ## Build and smoke-test the images only
 test-containers: install containers
 	$(BIN)/pytest -m containers -q
+# part:containers:end
 
 ## Run only the fast unit tests (seconds)
 test-fast: install
@@ -92,6 +100,7 @@ pipeline: install
 monitor: install
 	$(BIN)/relay monitor
 
+# part:prefect-server:begin
 ## Start a local Prefect server on 127.0.0.1:4200 and serve the deployments (monitoring hourly); Ctrl-C stops serving
 deploy: install
 	$(BIN)/relay prefect up
@@ -100,6 +109,7 @@ deploy: install
 ## Stop the Prefect server `make deploy` started
 prefect-down: install
 	$(BIN)/relay prefect down
+# part:prefect-server:end
 
 ## Print the stage/owner table and check roles.md, CODEOWNERS and dvc.yaml agree with it
 roles: install
@@ -127,4 +137,6 @@ clean:
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$0,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 
-.PHONY: install browser promtool stack-up stack-down containers images test-containers demo test test-fast lint serve pipeline monitor deploy prefect-down roles mlflow-ui bench-demo bench-training clean help
+.PHONY: install browser demo test test-fast lint serve pipeline monitor roles mlflow-ui bench-demo bench-training clean help
+.PHONY: promtool stack-up stack-down containers images test-containers  # part:containers
+.PHONY: deploy prefect-down  # part:prefect-server

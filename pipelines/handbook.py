@@ -329,7 +329,11 @@ TOUR: dict[str, StageTour] = {
     ),
     "monitor": StageTour(
         ("pipelines/monitoring/drift.py", "pipelines/monitoring/quality.py", "pipelines/flows/monitoring.py"),
-        ("relay monitor --no-retrain", "relay prefect up", "relay deploy"),
+        (
+            "relay monitor --no-retrain",
+            "relay prefect up",  # part:prefect-server
+            "relay deploy",  # part:prefect-server
+        ),
         "`reports/monitoring/index.html`: every run, its Evidently drift and quality reports and its decision",
     ),
     "retrain": StageTour(
@@ -400,7 +404,7 @@ DAYS: dict[Role, RoleDay] = {
             Exercise(
                 "Add a column to the data contract",
                 (
-                    "Add a `returning_customer` boolean to `contract.yaml` and the generator",
+                    "Add a categorical `payment_method` (card, paypal, invoice) to `contract.yaml` and the generator",
                     "relay data contract",
                     "make test-fast",
                 ),
@@ -496,10 +500,10 @@ DAYS: dict[Role, RoleDay] = {
         (
             "relay monitor",
             "relay retrain --dry-run",
-            "relay prefect up",
-            "relay deploy",
+            "relay prefect up",  # part:prefect-server
+            "relay deploy",  # part:prefect-server
             "make test",
-            "make images",
+            "make images",  # part:containers
         ),
         (
             "tests/contracts/test_monitoring_contract.py",
@@ -517,11 +521,13 @@ DAYS: dict[Role, RoleDay] = {
                 "exit code 3 and a decision whose drifted features include `discount` and `price`; "
                 "`reports/monitoring/index.html` links the Evidently report",
             ),
+            # part:prefect-server:begin
             Exercise(
                 "Put monitoring on a schedule",
                 ("relay prefect up", "relay deploy --cron '*/5 * * * *'", "open the Prefect UI at 127.0.0.1:4200"),
                 "the `monitoring/scheduled` deployment with its owner tag, and a run every five minutes",
             ),
+            # part:prefect-server:end
             Exercise(
                 "Break a hand-off on purpose",
                 (

@@ -156,13 +156,19 @@ OWNED_PATHS: dict[Role, tuple[str, ...]] = {
     Role.MLOPS_ENGINEER: (
         "/pipelines/monitoring/",
         "/pipelines/flows/",
-        "/pipelines/cli/orchestrate.py",
+        "/pipelines/cli/retrain.py",
+        "/pipelines/cli/new.py",
+        "/pipelines/scaffold.py",
+        "/copier.yml",  # part:template-only
+        # part:prefect-server:begin
+        "/pipelines/cli/prefect_server.py",
+        # part:prefect-server:end
         "/infra/",
         "/.ci/",
         "/.github/",
         "/.pre-commit-config.yaml",
-        "/.dockerignore",
-        "/docs/deploy.md",
+        "/.dockerignore",  # part:containers
+        "/docs/deploy.md",  # part:containers
         "/Makefile",
         "/dvc.yaml",
         "/tests/unit/monitoring/",

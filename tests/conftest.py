@@ -66,9 +66,12 @@ def make_workspace(dest: Path, params: dict[str, dict[str, object]] | None = Non
             shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, target)
-    if params:
-        data = yaml.safe_load((dest / "params.yaml").read_text())
-        for section, values in params.items():
+    # The tests tell the demo's story on the synthetic generator, whatever first source the project's own
+    # params.yaml names (a project made with `relay new --source file` keeps passing its tests).
+    data = yaml.safe_load((dest / "params.yaml").read_text())
+    if params or data["ingest"].get("source") != "generator":
+        data["ingest"] |= {"source": "generator", "path": None}
+        for section, values in (params or {}).items():
             data.setdefault(section, {}).update(values)
         (dest / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     git = ["git", "-c", "user.name=relay-test", "-c", "user.email=test@relay.invalid"]

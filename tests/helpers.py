@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import pandas as pd
 from pipelines.contract import load as load_contract
 
 REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 ORDERS = load_contract(REPO / "contract.yaml")
 
 
@@ -43,3 +46,15 @@ def check_relay_command(argv: list[str], where: str) -> None:
     for arg in rest:
         if arg.startswith("--"):
             assert arg.split("=")[0] in options, f"{where}: `{arg}` is not an option of `relay {argv[1]}`"
+
+
+def run_tool(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run a checking tool (hadolint, check-jsonschema, promtool...) and keep its output for the message."""
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False, timeout=120)
+
+
+def relay_settings_variables() -> set[str]:
+    """Every RELAY_* variable pipelines/settings.py reads."""
+    from pipelines.settings import Settings
+
+    return {f"RELAY_{name.upper()}" for name in Settings.model_fields}

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli import data, lineage, model, orchestrate, stages, tour, train
+from pipelines.cli import data, lineage, model, new, retrain, stages, tour, train
 from pipelines.cli.console import console, err, friendly_errors, quiet_tools
 from pipelines.lineage import Trigger
 
@@ -25,9 +25,14 @@ app.add_typer(train.app, name="train")
 app.add_typer(train.experiments, name="experiments")
 app.command("lineage")(lineage.command)
 app.command("tour")(tour.command)
-app.add_typer(orchestrate.app, name="prefect")
-app.command("deploy")(friendly_errors(orchestrate.deploy))
-app.command("retrain")(friendly_errors(orchestrate.retrain))
+app.command("new")(friendly_errors(new.command))
+app.command("retrain")(friendly_errors(retrain.command))
+# part:prefect-server:begin
+from pipelines.cli import prefect_server  # noqa: E402 (a part `relay new --no-prefect-server` leaves out)
+
+app.add_typer(prefect_server.app, name="prefect")
+app.command("deploy")(friendly_errors(prefect_server.deploy))
+# part:prefect-server:end
 
 
 @app.command("roles")

@@ -1,9 +1,12 @@
-"""`relay deploy`, `relay retrain` and `relay prefect up|down|status` (owner: MLOps engineer).
+"""`relay deploy` and `relay prefect up|down|status` (owner: MLOps engineer).
 
 Flows run with no Prefect server by default (Prefect starts a temporary one per process). Schedules need a
 real server: `relay prefect up` starts one on 127.0.0.1 with its database under `local/prefect-server/`,
 and `relay deploy` serves the monitoring flow on a cron schedule and the training and retraining flows on
 demand from this process (Prefect's `serve`), so no work pool or worker is needed on a laptop.
+
+This module is the "Prefect server" part of the template: a project made with `relay new --no-prefect-server`
+leaves it out, and its flows still run, each with a temporary server.
 """
 
 from __future__ import annotations
@@ -256,20 +259,3 @@ def _profile_api_url() -> str:
     from prefect.settings import PREFECT_API_URL
 
     return str(PREFECT_API_URL.value() or "")
-
-
-def retrain(
-    dry_run: Annotated[bool, typer.Option(help="Only say whether the newest decision calls for retraining.")] = False,
-) -> None:
-    """Retraining flow on the newest monitor decision: new labels → training flow → promotion gate."""
-    quiet_tools()
-    from pipelines.flows.retraining import newest_decision, plan, retraining_flow
-    from pipelines.settings import get_settings
-
-    s = get_settings()
-    if dry_run:
-        planned = plan(s, newest_decision(s))
-        console.print(("would retrain: " if planned["retrain"] else "would not retrain: ") + planned["reason"])
-        return
-    # A failed run raises RetrainingError after recording it: `error: ...` and exit code 1.
-    console.print(retraining_flow(settings=s)["outcome"])

@@ -1,179 +1,20 @@
-"""The infrastructure files, checked offline by the tools made for them and against Relay's own code (seconds).
+"""CI and pre-commit files, checked offline by the tools made for them (seconds).
 
-Compose, Prometheus, Grafana, Kubernetes and CI files are not run by these tests (the compose stack's own
-images are, in tests/containers/); here each is validated by its schema or tool, and everything in them that
-names Relay (settings, CLI commands, metrics, health routes) is checked against the code, so a rename breaks
-a test rather than a deployment.
+The compose stack's files are checked in test_stack_files.py and the Kubernetes manifests in
+test_k8s_files.py; each goes with its part of the template when a project leaves that part out.
 """
 
 from __future__ import annotations
 
-import copy
-import json
-import os
-import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from tests.helpers import REPO, check_relay_command
+from tests.helpers import BIN, REPO
+from tests.helpers import run_tool as run
 
-BIN = Path(sys.executable).parent
-INFRA = REPO / "infra"
-COMPOSE = INFRA / "compose.yaml"
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
-K8S = sorted(p for p in (INFRA / "k8s").glob("*.yaml") if p.name != "kustomization.yaml")
-
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False, timeout=120)
-
-
-def test_dockerfile_is_hadolint_clean() -> None:
-    done = run(BIN / "hadolint", INFRA / "docker" / "Dockerfile")
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-@pytest.mark.parametrize("path", [COMPOSE], ids=lambda p: p.name)
-def test_compose_file_matches_the_compose_spec(path: Path) -> None:
-    done = run(BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", path)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def _services() -> dict[str, dict[str, Any]]:
-    return dict(yaml.safe_load(COMPOSE.read_text())["services"])
-
-
-def _settings_fields() -> set[str]:
-    from pipelines.settings import Settings
-
-    return {f"RELAY_{name.upper()}" for name in Settings.model_fields}
-
-
-def test_every_relay_variable_in_the_stack_is_a_setting() -> None:
-    known = _settings_fields()
-    sources = {"compose": [k for s in _services().values() for k in (s.get("environment") or {})]}
-    for path in K8S:
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc["kind"] == "ConfigMap":
-                sources[path.name] = list(doc["data"])
-            for container in _containers(doc):
-                sources.setdefault(path.name, []).extend(e["name"] for e in container.get("env", []))
-    for source, names in sources.items():
-        unknown = sorted({n for n in names if n.startswith("RELAY_")} - known)
-        assert not unknown, f"{source} sets {unknown}, which pipelines/settings.py does not read"
-
-
-def test_stack_commands_are_commands_relay_and_the_tools_have() -> None:
-    for name, service in _services().items():
-        command = service.get("command")
-        if isinstance(command, list) and command and command[0] == "relay":
-            check_relay_command(command, f"compose service {name}")
-        elif isinstance(command, list) and command[:2] == ["mlflow", "server"]:
-            options = set(re.findall(r"(--[a-z][a-z-]*)", run(BIN / "mlflow", "server", "--help").stdout))
-            for arg in command[2:]:
-                assert arg.split("=")[0] in options, f"compose service {name}: mlflow server has no {arg}"
-    for path in K8S:
-        for doc in yaml.safe_load_all(path.read_text()):
-            for container in _containers(doc):
-                command = container.get("command", [])
-                if command[:2] == ["sh", "-c"]:
-                    command = command[2].removeprefix("exec ").replace('"', "").split()
-                if command and command[0] == "relay":
-                    check_relay_command(command, f"{path.name}")
-
-
-def test_prometheus_config_is_valid() -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        message = "no promtool: `make promtool` installs Debian's prometheus package"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    done = run(promtool, "check", "config", INFRA / "prometheus" / "prometheus.yml")
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def _exported_metric_names() -> set[str]:
-    """Every series name the API and the monitor's exporter can expose."""
-    from services.api.observability import Metrics
-
-    names: set[str] = set()
-    suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created")}
-    for family in Metrics().registry.collect():
-        names |= {family.name + s for s in suffixes.get(family.type, ("",))}
-    # The exporter's gauges, as its source declares them (they only appear once the monitor has run).
-    exporter = (REPO / "pipelines" / "monitoring" / "exporter.py").read_text()
-    names |= set(re.findall(r'"(relay_[a-z_]+)"', exporter))
-    return names
-
-
-def test_grafana_dashboard_uses_metrics_that_exist() -> None:
-    dashboard = json.loads((INFRA / "grafana" / "dashboards" / "relay.json").read_text())
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
-    assert exprs, "the dashboard has no queries"
-    used = {m for e in exprs for m in re.findall(r"\b(relay_[a-z_]+)", e)}
-    missing = sorted(used - _exported_metric_names())
-    assert not missing, f"the dashboard queries metrics nobody exports: {missing}"
-    # The issue's four: requests, latency, drift share, model version.
-    for needed in ("relay_http_requests_total", "relay_http_request_duration_seconds_bucket", "relay_drift_share"):
-        assert needed in used
-    assert "relay_model_info" in used
-    datasource = yaml.safe_load((INFRA / "grafana" / "provisioning" / "datasources" / "prometheus.yaml").read_text())
-    uids = {d["uid"] for d in datasource["datasources"]}
-    assert {p["datasource"]["uid"] for p in dashboard["panels"]} <= uids
-
-
-def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = doc.get("spec", {})
-    pod = spec.get("template", {}).get("spec", {}) or spec.get("jobTemplate", {}).get("spec", {}).get("template", {})
-    return list(pod.get("containers", [])) if isinstance(pod, dict) else []
-
-
-def _validate(doc: dict[str, Any]) -> None:
-    import kubernetes_validate
-    from kubernetes_validate.utils import latest_version
-
-    kubernetes_validate.validate(doc, latest_version(), strict=True)
-
-
-@pytest.mark.parametrize("path", K8S, ids=lambda p: p.name)
-def test_kubernetes_manifests_match_the_kubernetes_schemas(path: Path) -> None:
-    for doc in yaml.safe_load_all(path.read_text()):
-        _validate(doc)
-
-
-def test_the_kubernetes_validation_would_catch_a_mistake() -> None:
-    import kubernetes_validate
-
-    doc = copy.deepcopy(next(yaml.safe_load_all((INFRA / "k8s" / "api.yaml").read_text())))
-    doc["spec"]["replicass"] = 2
-    with pytest.raises(kubernetes_validate.ValidationError):
-        _validate(doc)
-
-
-def test_kustomization_lists_every_manifest_and_image() -> None:
-    kustomization = yaml.safe_load((INFRA / "k8s" / "kustomization.yaml").read_text())
-    assert sorted(kustomization["resources"]) == sorted(p.name for p in K8S)
-    images = {i["name"] for i in kustomization["images"]}
-    used = {c["image"] for p in K8S for d in yaml.safe_load_all(p.read_text()) for c in _containers(d)}
-    assert used <= images, f"images not mapped by kustomization.yaml: {used - images}"
-
-
-def test_probes_point_at_routes_the_api_serves() -> None:
-    from services.api.main import create_app
-
-    paths = set(create_app().openapi()["paths"])
-    doc = next(yaml.safe_load_all((INFRA / "k8s" / "api.yaml").read_text()))
-    (api,) = _containers(doc)
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert api[probe]["httpGet"]["path"] in paths, probe
-    assert {"/health/ready", "/health/live"} <= {api[p]["httpGet"]["path"] for p in ("readinessProbe", "livenessProbe")}
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -193,19 +34,3 @@ def test_ci_runs_what_ci_run_runs() -> None:
 def test_pre_commit_config_is_valid() -> None:
     done = run(BIN / "pre-commit", "validate-config", REPO / ".pre-commit-config.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
-
-
-def test_compose_resolves_with_the_test_override_and_names_missing_secrets() -> None:
-    base = [str(BIN / "docker-compose"), "-f", str(COMPOSE), "-f", str(INFRA / "compose.test.yaml"), "config", "-q"]
-    needed = {"MLFLOW_PORT": "5001", "STACK_DB": "d", "STACK_ARTIFACTS": "/a", "STACK_WORKSPACE": "/w"}
-    needed |= {"STACK_POSTGRES": "postgresql+psycopg://postgres@127.0.0.1:5432"}
-    needed |= {"API_PORT_1": "8001", "API_PORT_2": "8002"}
-    secrets = {"POSTGRES_PASSWORD": "x", "MINIO_ROOT_PASSWORD": "x", "GRAFANA_ADMIN_PASSWORD": "x"}
-    clean = {k: v for k, v in os.environ.items() if k not in secrets}
-    ok = subprocess.run(base, env=clean | needed | secrets, capture_output=True, text=True, check=False)
-    assert ok.returncode == 0, ok.stderr
-    missing = subprocess.run(base, env=clean | needed, capture_output=True, text=True, check=False)
-    # Compose v2.40 names the first missing variable it meets (in no fixed order) with our hint; its exit code
-    # stays 0 for `config`.
-    named = re.search(r"(\w+_PASSWORD) is missing a value: set it in infra/\.env", missing.stderr)
-    assert named and named.group(1) in secrets, missing.stderr

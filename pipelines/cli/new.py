@@ -1,0 +1,129 @@
+"""`relay new <dir>` (owner: MLOps engineer): a new project from Relay, through copier.
+
+The same as `copier copy --trust <relay> <dir>` with the answers given as options; copier keeps the answers in
+`.copier-answers.yml`, so `copier update` takes in later Relay versions (docs/new-project.md).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from pipelines.cli.console import console, err, quiet_tools
+from pipelines.scaffold import OPTIONAL, REQUIRES, SOURCES, Answers, slugify
+
+
+def _template(given: str | None, root: Path) -> str:
+    if given:
+        return given
+    if (root / "copier.yml").is_file():
+        return str(root)
+    answers = root / ".copier-answers.yml"
+    if answers.is_file():
+        src = (yaml.safe_load(answers.read_text()) or {}).get("_src_path")
+        if src:
+            return str(src)
+    raise typer.BadParameter("no copier.yml here and no .copier-answers.yml naming a template", param_hint="--from")
+
+
+def _ref(template: str, given: str | None) -> str | None:
+    """A local checkout is copied at its current commit: uncommitted changes stay out unless --ref HEAD."""
+    if given or not Path(template).is_dir() or not (Path(template) / ".git").exists():
+        return given
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=template, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=template,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if dirty:
+        err.print(f"note: {template} has uncommitted changes; they are not copied (--ref HEAD copies them)")
+    return head or None
+
+
+def command(  # noqa: PLR0917 (Typer maps each parameter to one option)
+    dest: Annotated[Path, typer.Argument(help="Folder for the new project (must not exist, or be empty).")],
+    name: Annotated[str | None, typer.Option(help="Project name (default: from the folder name).")] = None,
+    slug: Annotated[
+        str | None, typer.Option(help="Distribution, image and namespace name (default: from --name).")
+    ] = None,
+    model_name: Annotated[str | None, typer.Option(help="Registered model name (default: <slug>-model).")] = None,
+    github_org: Annotated[str, typer.Option(help="GitHub organisation of the CODEOWNERS teams.")] = Answers.github_org,
+    source: Annotated[str, typer.Option(help=f"First data source: {', '.join(SOURCES)}.")] = "generator",
+    data_path: Annotated[str, typer.Option(help="File, folder or URL of that source.")] = "",
+    prefect_server: Annotated[bool, typer.Option(help="Keep relay prefect up/down and relay deploy.")] = True,
+    containers: Annotated[bool, typer.Option(help="Keep the images and the compose stack.")] = True,
+    kubernetes: Annotated[bool, typer.Option(help="Keep the Kubernetes manifests.")] = True,
+    template: Annotated[str | None, typer.Option("--from", help="Template (default: this checkout).")] = None,
+    ref: Annotated[str | None, typer.Option(help="Template version: a tag, a commit, or HEAD with changes.")] = None,
+) -> None:
+    """Start a new project from Relay: your names, the parts you keep, fresh git/DVC/MLflow state."""
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise typer.BadParameter(f"{dest} exists and is not an empty folder; nothing was written", param_hint="DEST")
+    project = name or dest.resolve().name.replace("-", " ").replace("_", " ").title()
+    project_slug = slug or slugify(project)
+    keep = {"prefect-server": prefect_server, "containers": containers, "kubernetes": kubernetes}
+    for part, needs in REQUIRES.items():
+        if keep[part] and not keep[needs]:
+            keep[part] = False
+            err.print(f"note: leaving out {part} too: it needs the {needs} part")
+    answers = Answers(
+        project_name=project,
+        project_slug=project_slug,
+        model_name=model_name or f"{project_slug}-model",
+        github_org=github_org,
+        data_source=source,
+        data_path=data_path,
+        keep=frozenset(p for p in OPTIONAL if keep[p]),
+    )
+    problems = answers.problems()
+    if problems:
+        raise typer.BadParameter("; ".join(problems))
+    quiet_tools()
+    from copier import run_copy
+    from copier.errors import DirtyLocalWarning
+
+    from pipelines.settings import find_root
+
+    src = _template(template, find_root())
+    revision = _ref(src, ref)
+    if revision == "HEAD":
+        err.print(f"note: copying {src} as it is now, uncommitted changes included")
+    with warnings.catch_warnings():
+        # copier warns about a dirty local template with a traceback-like line; the note above says it plainly.
+        warnings.simplefilter("ignore", DirtyLocalWarning)
+        run_copy(
+            src,
+            dest,
+            data={
+                "project_name": answers.project_name,
+                "project_slug": answers.project_slug,
+                "model_name": answers.model_name,
+                "github_org": answers.github_org,
+                "data_source": answers.data_source,
+                "data_path": answers.data_path,
+                "prefect_server": keep["prefect-server"],
+                "containers": keep["containers"],
+                "kubernetes": keep["kubernetes"],
+            },
+            vcs_ref=revision,
+            defaults=True,
+            unsafe=True,  # the template's task is Relay's own scaffold (pipelines/scaffold.py)
+            quiet=True,
+        )
+    dropped = [p for p in OPTIONAL if not keep[p]]
+    console.print(
+        f"[green]{answers.project_name}[/] is in {dest}: model {answers.model_name!r}, "
+        f"parts kept: {', '.join(p for p in OPTIONAL if keep[p]) or 'none'}"
+        + (f"; left out: {', '.join(dropped)}" if dropped else "")
+    )
+    console.print(f"next: cd {dest} && make test && make demo")

@@ -1,0 +1,77 @@
+"""`relay new` through copier, with answers other than Relay's, and the new project's own fast test set."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.e2e
+
+RELAY_NAMES = ("relay-returns", "relay-org", "relay-api", "relay-pipeline")
+
+
+def test_a_new_project_has_its_names_its_parts_fresh_state_and_passes_its_fast_tests(tmp_path: Path) -> None:
+    dest = tmp_path / "acme-fit"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "VIRTUAL_ENV"))}
+    env |= {"GIT_AUTHOR_NAME": "Acme", "GIT_AUTHOR_EMAIL": "ml@acme.invalid"}
+    env |= {"GIT_COMMITTER_NAME": "Acme", "GIT_COMMITTER_EMAIL": "ml@acme.invalid"}
+    relay = Path(sys.executable).parent / "relay"
+    made = subprocess.run(
+        [
+            *(str(relay), "new", str(dest), "--name", "Acme Fit", "--model-name", "fit-predictor"),
+            *("--github-org", "acme", "--source", "file", "--data-path", "data/incoming/orders.csv"),
+            *("--no-kubernetes", "--ref", "HEAD"),  # HEAD: the working tree, uncommitted changes included
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "left out: kubernetes" in made.stdout
+
+    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
+    assert answers["project_slug"] == "acme-fit" and answers["kubernetes"] is False and answers["_commit"]
+
+    # Fresh state: one commit holding everything, and none of a checkout's runs.
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(dest), *args], capture_output=True, text=True, check=True).stdout
+
+    assert git("rev-list", "--count", "HEAD").strip() == "1" and git("status", "--porcelain") == ""
+    for leftover in ("dvc.lock", "data/raw", "data/versions.jsonl", "local", "metrics", "plots", "reports", "models"):
+        assert not (dest / leftover).exists(), leftover
+    assert not (dest / "infra" / "k8s").exists() and (dest / "infra" / "docker" / "Dockerfile").is_file()
+    assert not (dest / "copier.yml").exists() and not (dest / "tests" / "e2e" / "test_new_project.py").exists()
+    for path in dest.rglob("*"):
+        if path.is_file() and ".git" not in path.parts and path.name != "scaffold.py":
+            text = path.read_text(encoding="utf-8", errors="ignore")
+            assert not [n for n in RELAY_NAMES if n in text], f"{path.relative_to(dest)} keeps a Relay name"
+    assert "  source: file " in (dest / "params.yaml").read_text()
+
+    # Its own environment, from its own (renamed) lock, and its own fast tests.
+    uv = REPO / ".uv" / "bin" / "uv"
+    make = ["make", "-C", str(dest), "test-fast"] + ([f"UV={uv}"] if uv.exists() else [])
+    fast = subprocess.run(make, env=env, capture_output=True, text=True, check=False, timeout=900)
+    assert fast.returncode == 0, fast.stdout[-4000:] + fast.stderr[-2000:]
+    assert " passed" in fast.stdout and " failed" not in fast.stdout
+    checked = subprocess.run(
+        [str(dest / ".venv" / "bin" / "relay"), "roles", "--check"],
+        cwd=dest,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    lock = [str(uv), "lock", "--check", "--offline"]
+    locked = subprocess.run(lock, cwd=dest, capture_output=True, text=True, check=False)
+    assert not uv.exists() or locked.returncode == 0, locked.stderr

@@ -1,0 +1,185 @@
+"""pipelines/scaffold.py: the part markers, the answers' checks, and a project made from a copy of the
+repository without copier (the full `relay new` through copier is tests/e2e/test_new_project.py)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines import scaffold
+from pipelines.scaffold import Answers, ScaffoldError, strip_blocks
+from tests.helpers import REPO
+
+# Relay's own names; none may survive in a project made with other answers.
+RELAY_NAMES = ("relay-returns", "relay-org", "relay-api", "relay-pipeline")
+
+
+def _tracked() -> list[str]:
+    listed = ["git", "ls-files", "-co", "--exclude-standard"]
+    out = subprocess.run(listed, cwd=REPO, capture_output=True, text=True, check=True)
+    return [p for p in out.stdout.splitlines() if (REPO / p).is_file()]
+
+
+def test_every_marker_in_the_repository_is_closed_and_names_a_part() -> None:
+    checked = 0
+    for rel in _tracked():
+        if rel == "tests/unit/test_scaffold.py":
+            continue  # its markers are test data
+        try:
+            text = (REPO / rel).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        if "part:" in text:
+            assert strip_blocks(text, set(), rel) == text  # dropping nothing changes nothing
+            checked += 1
+    assert checked >= 10, "the part markers are gone from the files that need them"
+
+
+def test_blocks_and_single_lines_go_with_their_part() -> None:
+    text = "\n".join(
+        [
+            "keep",
+            "# part:containers:begin",
+            "docker",
+            "  # part:kubernetes:begin",
+            "  k8s inside containers",
+            "  # part:kubernetes:end",
+            "# part:containers:end",
+            "deploy line  # part:prefect-server",
+            "<!-- part:kubernetes -->",
+            "fit_part: not a marker",
+            "",
+        ]
+    )
+    assert strip_blocks(text, {"containers"}) == (
+        "keep\ndeploy line  # part:prefect-server\n<!-- part:kubernetes -->\nfit_part: not a marker\n"
+    )
+    kept_k8s_dropped = strip_blocks(text, {"kubernetes", "prefect-server"})
+    assert "k8s inside" not in kept_k8s_dropped and "docker" in kept_k8s_dropped
+    assert "deploy line" not in kept_k8s_dropped and "<!-- part:kubernetes -->" not in kept_k8s_dropped
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("# part:containers:begin\nx\n", "part:containers:begin is never closed"),
+        ("x\n# part:containers:end\n", "closes no open part:containers:begin"),
+        ("# part:container\n", "unknown part 'container'"),
+        ("# part:containers:begin\n# part:kubernetes:end\n", "closes no open part:kubernetes:begin"),
+    ],
+)
+def test_broken_markers_are_named_with_file_and_line(text: str, message: str) -> None:
+    with pytest.raises(ScaffoldError, match=message) as caught:
+        strip_blocks(text, set(), "Makefile")
+    assert str(caught.value).startswith("Makefile")
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        (Answers(project_slug="Acme Fit"), "project slug 'Acme Fit'"),
+        (Answers(project_name=" "), "project name"),
+        (Answers(model_name="-x"), "model name '-x'"),
+        (Answers(github_org="acme/team"), "GitHub organisation"),
+        (Answers(data_source="s3"), "data source 's3': one of generator, file, folder, url"),
+        (Answers(data_source="file"), "needs a path or URL"),
+        (Answers(data_source="url", data_path="orders.csv"), "needs an http(s) URL"),
+        (Answers(keep=frozenset({"containers"})), "the containers part needs the prefect-server part"),
+        (Answers(keep=frozenset({"helm"})), "unknown parts ['helm']"),
+    ],
+)
+def test_bad_answers_are_named(answers: Answers, message: str) -> None:
+    assert any(message in p for p in answers.problems()), answers.problems()
+
+
+def test_bad_answers_change_nothing(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# Relay\n")
+    with pytest.raises(ScaffoldError, match="project slug"):
+        scaffold.apply(tmp_path, Answers(project_slug="-"))
+    assert (tmp_path / "README.md").read_text() == "# Relay\n"
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed files, as copier would copy them, scaffolded with other answers and no optional part."""
+    root = tmp_path_factory.mktemp("acme")
+    for rel in _tracked():
+        if rel.startswith(("data/", "metrics/", "plots/")) or rel == "dvc.lock" or "{{" in rel:
+            continue
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, root / rel)
+    answers = Answers(
+        project_name="Acme Fit",
+        project_slug="acme-fit",
+        model_name="fit-predictor",
+        github_org="acme",
+        data_source="folder",
+        data_path="incoming/",
+        keep=frozenset(),
+    )
+    assert scaffold.main(["--root", str(root), *_args(answers)]) == 0
+    return root
+
+
+def _args(a: Answers) -> list[str]:
+    return [
+        *("--project-name", a.project_name, "--project-slug", a.project_slug, "--model-name", a.model_name),
+        *("--github-org", a.github_org, "--data-source", a.data_source, "--data-path", a.data_path),
+        *("--keep", ",".join(sorted(a.keep))),
+    ]
+
+
+def test_the_users_names_replace_relays(made: Path) -> None:
+    for path in made.rglob("*"):
+        if path.is_file() and path.name != "scaffold.py":
+            text = path.read_text(encoding="utf-8", errors="ignore")
+            for name in RELAY_NAMES:
+                assert name not in text, f"{path.relative_to(made)} still says {name!r}"
+    assert 'name = "acme-fit"' in (made / "pyproject.toml").read_text()
+    assert '[[package]]\nname = "acme-fit"\nversion' in (made / "uv.lock").read_text()
+    assert (made / "README.md").read_text().startswith("# Acme Fit\n\nAcme Fit is an ML project made from")
+    assert 'model_name: str = "fit-predictor"' in (made / "pipelines" / "settings.py").read_text()
+    assert "@acme/ml-engineers" in (made / ".github" / "CODEOWNERS").read_text()
+    params = (made / "params.yaml").read_text()
+    assert "  source: folder " in params and '  path: "incoming/" ' in params and "# data engineer" in params
+
+
+def test_left_out_parts_leave_no_trace(made: Path) -> None:
+    for part in (*scaffold.OPTIONAL, "template-only"):
+        for rel in scaffold.PARTS[part]:
+            assert not (made / rel).exists(), rel
+    leftovers = subprocess.run(
+        [
+            "grep",
+            "-rIlP",
+            r"relay prefect|relay deploy|make images|deploy\.md|infra/k8s|compose\.yaml|(?<!\w)part:[a-z]",
+            ".",
+        ],
+        cwd=made,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    # What is left names the parts only to explain them, or to make another project with them.
+    assert sorted(leftovers) == ["./docs/new-project.md", "./pipelines/cli/new.py", "./pipelines/scaffold.py"]
+    assert not (made / "infra" / "scripts").exists()  # emptied, so removed
+    assert (made / "infra" / "README.md").is_file()
+
+
+def test_made_project_agrees_with_its_own_registry(made: Path) -> None:
+    code = (
+        "from pathlib import Path; from pipelines import ownership_check as o, cli; "
+        "assert cli.__file__.startswith(str(Path.cwd())), cli.__file__; print(o.problems(Path.cwd()))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=made, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    missing = [p for p in eval(done.stdout) if "tests/contracts" not in p]
+    assert missing == []
+    roles = (made / "roles.md").read_text()
+    assert "relay deploy" not in roles and "docs/deploy.md" not in roles
+    day = (made / "docs" / "roles" / "mlops-engineer.md").read_text()
+    assert "`relay monitor`" in day and "Put monitoring on a schedule" not in day
