@@ -75,3 +75,49 @@ def test_a_new_project_has_its_names_its_parts_fresh_state_and_passes_its_fast_t
     lock = [str(uv), "lock", "--check", "--offline"]
     locked = subprocess.run(lock, cwd=dest, capture_output=True, text=True, check=False)
     assert not uv.exists() or locked.returncode == 0, locked.stderr
+
+
+def test_copier_update_brings_relays_change_and_keeps_the_users(tmp_path: Path) -> None:
+    """A newer Relay reaches a project through `copier update`, in the project's names, beside its own edits."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
+    env |= {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x.invalid"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x.invalid"}
+
+    def run(*args: str, cwd: Path) -> str:
+        done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=300)
+        assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+        return done.stdout
+
+    upstream, project = tmp_path / "relay", tmp_path / "acme"
+    run("git", "clone", "-q", str(REPO), str(upstream), cwd=tmp_path)  # Relay as committed, to change it
+    relay = str(Path(sys.executable).parent / "relay")
+    run(
+        relay,
+        "new",
+        str(project),
+        "--model-name",
+        "fit-predictor",
+        "--no-prefect-server",
+        "--from",
+        str(upstream),
+        cwd=REPO,
+    )
+    serving = project / "docs" / "serving.md"
+    assert "models:/fit-predictor@champion" in serving.read_text()
+    # The user edits one file; Relay changes another, on a line that carries a renamed name.
+    with (project / "roles.md").open("a") as f:
+        f.write("\nAcme's on-call rota lives in the wiki.\n")
+    run("git", "commit", "-qam", "our note", cwd=project)
+    text = (upstream / "docs" / "serving.md").read_text()
+    assert "models:/relay-returns@champion" in text
+    (upstream / "docs" / "serving.md").write_text(
+        text.replace("models:/relay-returns@champion", "models:/relay-returns@champion (v2)", 1)
+    )
+    run("git", "commit", "-qam", "upstream change", cwd=upstream)
+
+    run(str(Path(sys.executable).parent / "copier"), "update", "--trust", "--defaults", cwd=project)
+    assert "models:/fit-predictor@champion (v2)" in serving.read_text()
+    assert "Acme's on-call rota" in (project / "roles.md").read_text()
+    assert not (project / "pipelines" / "cli" / "prefect_server.py").exists()  # the answers still hold
+    changed = sorted(line.split()[-1] for line in run("git", "status", "--porcelain", cwd=project).splitlines())
+    assert changed == [".copier-answers.yml", "docs/serving.md"]
