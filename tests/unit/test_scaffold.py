@@ -183,3 +183,25 @@ def test_made_project_agrees_with_its_own_registry(made: Path) -> None:
     assert "relay deploy" not in roles and "docs/deploy.md" not in roles
     day = (made / "docs" / "roles" / "mlops-engineer.md").read_text()
     assert "`relay monitor`" in day and "Put monitoring on a schedule" not in day
+
+
+def test_what_copier_runs_needs_only_the_standard_library_and_pyyaml() -> None:
+    """copier runs the scaffold (and, through it, the ownership renderer) with its own Python, before the
+    project has an environment: pipx's copier brings PyYAML, nothing else of ours."""
+    import ast
+
+    allowed = set(sys.stdlib_module_names) | {"yaml", "pipelines"}
+    modules = ("scaffold", "ownership_check", "ownership", "handbook", "__init__")
+    for name in modules:
+        tree = ast.parse((REPO / "pipelines" / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                roots = {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                roots = {node.module}
+            else:
+                continue
+            for module in roots:
+                assert module.split(".")[0] in allowed, f"pipelines/{name}.py imports {module}"
+                if module.startswith("pipelines."):
+                    assert module.removeprefix("pipelines.") in modules, f"pipelines/{name}.py imports {module}"
