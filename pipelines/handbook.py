@@ -103,7 +103,7 @@ OTHER_ROLES: tuple[OtherRoleNote, ...] = (
     OtherRoleNote(
         OtherRole.DEVOPS_ENGINEER,
         "runs the clusters, networks, secrets, registries and observability the MLOps engineer builds on",
-        "the Kubernetes cluster, the image registry and the Prometheus/Grafana the manifests in `infra/` assume",
+        "the cluster, the image registry, the secrets and the Prometheus/Grafana that deployments rely on",
     ),
 )
 
@@ -331,6 +331,7 @@ TOUR: dict[str, StageTour] = {
         ("pipelines/monitoring/drift.py", "pipelines/monitoring/quality.py", "pipelines/flows/monitoring.py"),
         (
             "relay monitor --no-retrain",
+            "relay replay --batch 9 --scenario promotion",
             "relay prefect up",  # part:prefect-server
             "relay deploy",  # part:prefect-server
         ),

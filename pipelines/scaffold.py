@@ -59,7 +59,9 @@ OPTIONAL = ("prefect-server", "containers", "kubernetes")
 REQUIRES = {"containers": "prefect-server", "kubernetes": "containers"}
 SOURCES = ("generator", "file", "folder", "url")
 
-MARKER = re.compile(r"\bpart:([a-z][a-z-]*[a-z])(:begin|:end)?(?![\w:-])")
+# A marker is a comment that ends its line (`# part:x`, `<!-- part:x -->`; a Markdown table row may go on after
+# the `-->`), so prose that mentions a part is never taken for one.
+MARKER = re.compile(r"(?:#|<!--)\s*part:([a-z][a-z-]*[a-z])(:begin|:end)?\s*(?:-->|$)")
 SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
@@ -114,9 +116,13 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "project"
 
 
-def _text_files(root: Path) -> Iterator[tuple[Path, str]]:
+def _text_files(root: Path, owned: set[str] | None) -> Iterator[tuple[Path, str]]:
+    """Text files under `root`; only those the template has (`owned`, relative paths) when given, so that on
+    `copier update` the user's own files and everything git ignores are never touched."""
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path.is_symlink() or SKIP_DIRS & set(path.relative_to(root).parts):
+            continue
+        if owned is not None and path.relative_to(root).as_posix() not in owned:
             continue
         try:
             yield path, path.read_text(encoding="utf-8")
@@ -129,16 +135,14 @@ def strip_blocks(text: str, drop: set[str], where: str = "") -> str:
     out: list[str] = []
     inside: list[str] = []  # open blocks, innermost last
     for number, line in enumerate(text.splitlines(keepends=True), 1):
-        found = MARKER.findall(line)
-        for name, _ in found:
-            if name not in PARTS:
-                raise ScaffoldError(f"{where}:{number}: unknown part {name!r} (known: {', '.join(PARTS)})")
-        marks = {kind for _, kind in found}
-        if ":begin" in marks:
-            inside.append(found[0][0])
-        dropped = any(p in drop for p in inside) or any(n in drop for n, kind in found if not kind)
-        if ":end" in marks:
-            name = next(n for n, kind in found if kind == ":end")
+        found = MARKER.search(line)
+        name, kind = found.groups() if found else ("", None)
+        if found and name not in PARTS:
+            raise ScaffoldError(f"{where}:{number}: unknown part {name!r} (known: {', '.join(PARTS)})")
+        if kind == ":begin":
+            inside.append(name)
+        dropped = any(p in drop for p in inside) or (found is not None and kind is None and name in drop)
+        if kind == ":end":
             if not inside or inside[-1] != name:
                 raise ScaffoldError(f"{where}:{number}: part:{name}:end closes no open part:{name}:begin")
             inside.pop()
@@ -149,7 +153,7 @@ def strip_blocks(text: str, drop: set[str], where: str = "") -> str:
     return "".join(out)
 
 
-def drop_parts(root: Path, drop: set[str]) -> None:
+def drop_parts(root: Path, drop: set[str], owned: set[str] | None = None) -> None:
     for part in sorted(drop):
         for rel in PARTS[part]:
             target = root / rel
@@ -157,14 +161,17 @@ def drop_parts(root: Path, drop: set[str]) -> None:
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-    for path, text in _text_files(root):
+    for path, text in _text_files(root, owned):
         if "part:" in text:
             new = strip_blocks(text, drop, str(path.relative_to(root)))
             if new != text:
                 path.write_text(new, encoding="utf-8")
-    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-        if not any(folder.iterdir()) and not SKIP_DIRS & set(folder.relative_to(root).parts):
+    parents = {(root / rel).parent for part in drop for rel in PARTS[part]}
+    for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+        folder = parent
+        while folder != root and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()  # a part's now empty parent, e.g. infra/scripts/
+            folder = folder.parent
 
 
 def renames(a: Answers) -> list[tuple[re.Pattern[str], str]]:
@@ -176,6 +183,8 @@ def renames(a: Answers) -> list[tuple[re.Pattern[str], str]]:
         (re.compile(r"\brelay-(api|pipeline)\b"), rf"{slug}-\1"),
         (re.compile(r"relay-\$target"), f"{slug}-$target"),
         (re.compile(r"RELAY_IMAGE_PREFIX:-relay\}"), f"RELAY_IMAGE_PREFIX:-{slug}}}"),
+        # In-cluster service names carry the namespace, which is the slug (kustomization.yaml).
+        (re.compile(r"(\.|://)relay\.svc\b"), rf"\g<1>{slug}.svc"),
     ]
 
 
@@ -204,9 +213,11 @@ def _file_renames(a: Answers) -> dict[str, list[tuple[str, Callable[[re.Match[st
     }
 
 
-def rename(root: Path, a: Answers, skip: tuple[str, ...] = ("pipelines/scaffold.py",)) -> None:
+def rename(
+    root: Path, a: Answers, owned: set[str] | None = None, skip: tuple[str, ...] = ("pipelines/scaffold.py",)
+) -> None:
     rules, per_file = renames(a), _file_renames(a)
-    for path, text in _text_files(root):
+    for path, text in _text_files(root, owned):
         rel = path.relative_to(root).as_posix()
         if rel in skip:
             continue
@@ -256,13 +267,23 @@ def regenerate_ownership(root: Path) -> None:
         raise ScaffoldError(f"could not regenerate roles.md and CODEOWNERS: {done.stderr.strip()[-800:]}")
 
 
-def apply(root: Path, a: Answers) -> None:
+def template_files(template: Path) -> set[str]:
+    """The relative paths of the template's files (copier renders ours one to one)."""
+    return {
+        p.relative_to(template).as_posix()
+        for p in template.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(template).parts
+    }
+
+
+def apply(root: Path, a: Answers, template: Path | None = None) -> None:
     found = a.problems()
     if found:
         raise ScaffoldError("; ".join(found))
+    owned = template_files(template) if template is not None else None
     drop = (set(OPTIONAL) - a.keep) | {"template-only"}
-    drop_parts(root, drop)
-    rename(root, a)
+    drop_parts(root, drop, owned)
+    rename(root, a, owned)
     readme_intro(root, a)
     set_source(root, a)
     regenerate_ownership(root)
@@ -286,6 +307,7 @@ def git_init(root: Path, message: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipelines.scaffold", description=__doc__.split("\n")[0])
     p.add_argument("--root", type=Path, default=Path.cwd())
+    p.add_argument("--template", type=Path, help="the template's files; only files it has are changed")
     p.add_argument("--project-name", default=Answers.project_name)
     p.add_argument("--project-slug", default=Answers.project_slug)
     p.add_argument("--model-name", default=Answers.model_name)
@@ -313,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         keep=frozenset(p for p in args.keep.replace(" ", "").split(",") if p),
     )
     try:
-        apply(root, answers)
+        apply(root, answers, args.template)
     except ScaffoldError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

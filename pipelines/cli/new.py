@@ -31,6 +31,13 @@ def _template(given: str | None, root: Path) -> str:
     raise typer.BadParameter("no copier.yml here and no .copier-answers.yml naming a template", param_hint="--from")
 
 
+def _dirty(template: str, *, untracked: bool = True) -> bool:
+    if not (Path(template) / ".git").exists():
+        return False
+    status = ["git", "status", "--porcelain", f"--untracked-files={'normal' if untracked else 'no'}"]
+    return bool(subprocess.run(status, cwd=template, capture_output=True, text=True, check=False).stdout.strip())
+
+
 def _ref(template: str, given: str | None) -> str | None:
     """A local checkout is copied at its current commit: uncommitted changes stay out unless --ref HEAD."""
     if given or not Path(template).is_dir() or not (Path(template) / ".git").exists():
@@ -38,14 +45,7 @@ def _ref(template: str, given: str | None) -> str | None:
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=template, capture_output=True, text=True, check=False
     ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=template,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    if dirty:
+    if _dirty(template, untracked=False):
         err.print(f"note: {template} has uncommitted changes; they are not copied (--ref HEAD copies them)")
     return head or None
 
@@ -90,36 +90,43 @@ def command(  # noqa: PLR0917 (Typer maps each parameter to one option)
         raise typer.BadParameter("; ".join(problems))
     quiet_tools()
     from copier import run_copy
-    from copier.errors import DirtyLocalWarning
+    from copier.errors import CopierError, DirtyLocalWarning
 
     from pipelines.settings import find_root
 
     src = _template(template, find_root())
     revision = _ref(src, ref)
-    if revision == "HEAD":
-        err.print(f"note: copying {src} as it is now, uncommitted changes included")
+    if revision == "HEAD" and _dirty(src):
+        err.print(
+            f"note: copying {src} with its uncommitted changes; copier records them as a commit that exists only "
+            "in its scratch copy, so `copier update` cannot start from it: commit first to keep updates possible"
+        )
     with warnings.catch_warnings():
         # copier warns about a dirty local template with a traceback-like line; the note above says it plainly.
         warnings.simplefilter("ignore", DirtyLocalWarning)
-        run_copy(
-            src,
-            dest,
-            data={
-                "project_name": answers.project_name,
-                "project_slug": answers.project_slug,
-                "model_name": answers.model_name,
-                "github_org": answers.github_org,
-                "data_source": answers.data_source,
-                "data_path": answers.data_path,
-                "prefect_server": keep["prefect-server"],
-                "containers": keep["containers"],
-                "kubernetes": keep["kubernetes"],
-            },
-            vcs_ref=revision,
-            defaults=True,
-            unsafe=True,  # the template's task is Relay's own scaffold (pipelines/scaffold.py)
-            quiet=True,
-        )
+        try:
+            run_copy(
+                src,
+                dest,
+                data={
+                    "project_name": answers.project_name,
+                    "project_slug": answers.project_slug,
+                    "model_name": answers.model_name,
+                    "github_org": answers.github_org,
+                    "data_source": answers.data_source,
+                    "data_path": answers.data_path,
+                    "prefect_server": keep["prefect-server"],
+                    "containers": keep["containers"],
+                    "kubernetes": keep["kubernetes"],
+                },
+                vcs_ref=revision,
+                defaults=True,
+                unsafe=True,  # the template's task is Relay's own scaffold (pipelines/scaffold.py)
+                quiet=True,
+            )
+        except CopierError as exc:
+            # copier removes what it wrote into a folder it created; nothing of the user's is touched.
+            raise RuntimeError(f"copier could not make the project: {exc}") from None
     dropped = [p for p in OPTIONAL if not keep[p]]
     console.print(
         f"[green]{answers.project_name}[/] is in {dest}: model {answers.model_name!r}, "

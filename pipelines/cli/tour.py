@@ -42,8 +42,11 @@ class _Evidence:
         return self._cache[key]
 
     def _has_mlflow(self) -> bool:
-        # The embedded store is created on first use; reading it from a fresh clone would leave an empty one.
-        return not self.s.uses_embedded_mlflow or (self.s.local_dir / "mlflow" / "mlflow.db").is_file()
+        # MLflow creates a SQLite store on first use; a tour must not leave an empty one behind.
+        uri = self.s.tracking_uri
+        if uri.startswith("sqlite:///"):
+            return Path(uri.removeprefix("sqlite:///").split("?")[0]).is_file()
+        return True
 
     def data_version(self) -> Any:
         from pipelines.data import catalog
@@ -87,7 +90,14 @@ class _Evidence:
 
         return self._once("openapi", read)
 
-    def lines(self, stage: str) -> list[str]:  # noqa: PLR0911 (one branch per stage reads best)
+    def lines(self, stage: str) -> list[str]:
+        """What the last run left for `stage`, as plain text (file contents are never read as markup)."""
+        try:
+            return [escape(line) for line in self._lines(stage)]
+        except Exception as exc:  # a damaged artifact is reported, and the tour goes on
+            return [escape(f"could not read it: {type(exc).__name__}: {exc}")]
+
+    def _lines(self, stage: str) -> list[str]:  # noqa: PLR0911 (one branch per stage reads best)
         s = self.s
         rel = _relative(s.root)
         if stage == "ingest":
@@ -107,7 +117,7 @@ class _Evidence:
             if v is None:
                 return [NOT_YET]
             return [
-                f"data version [bold]{v.version}[/] ({v.created_at}): {v.train_rows:,} train / "
+                f"data version {v.version} ({v.created_at}): {v.train_rows:,} train / "
                 f"{v.holdout_rows:,} holdout rows from {len(v.batches)} batches",
                 "`relay data versions` lists every version; `relay data checkout <md5>` restores one",
             ]
@@ -122,7 +132,7 @@ class _Evidence:
                 return [f"{rel(model)} ({size}), decision threshold {m.get('threshold')}"]
             return [
                 f"{rel(holdout)}: ROC AUC {m.get('roc_auc')}, Brier {m.get('brier')}, "
-                f"recall {m.get('recall')} at the threshold, on {int(m.get('rows', 0)):,} holdout rows",
+                f"recall {m.get('recall')} at the threshold, on {m.get('rows')} holdout rows",
                 "`dvc metrics show` and `dvc plots show` read the same files",
             ]
         if stage == "sweep":
@@ -134,7 +144,7 @@ class _Evidence:
             if champion is None:
                 return [NOT_YET]
             return [
-                f"MLflow run [bold]{champion.run_id}[/] in experiment {s.experiment_name!r} at {s.tracking_uri}",
+                f"MLflow run {champion.run_id} in experiment {s.experiment_name!r} at {s.tracking_uri}",
                 f"tags: relay.data_version={champion.data_version[:12]}…, relay.trigger={champion.trigger}",
             ]
         if stage == "register":
@@ -145,7 +155,7 @@ class _Evidence:
                 return [NOT_YET]
             out = []
             for r in rows:
-                alias = f" [green]@{', @'.join(r.aliases)}[/]" if r.aliases else ""
+                alias = f" @{', @'.join(r.aliases)}" if r.aliases else ""
                 auc = r.metrics.get("roc_auc", "?")
                 out.append(f"{s.model_name} v{r.version}{alias}: roc_auc {auc}, gate {r.gate or '?'}, {r.reason}")
             return out
@@ -168,9 +178,11 @@ class _Evidence:
         if decision is None:
             return [NOT_YET]
         path, d = decision
+        if not isinstance(d, dict):
+            raise ValueError(f"{rel(path)} holds {type(d).__name__}, not a decision")
         if stage == "monitor":
             drift = (
-                f"drift in {', '.join(d.get('drifted_features', [])) or 'the prediction'}"
+                f"drift in {', '.join(map(str, d.get('drifted_features') or [])) or 'the prediction'}"
                 if d.get("drift")
                 else "no drift"
             )
@@ -185,9 +197,9 @@ class _Evidence:
                     f"(floor {quality.get('min_roc_auc')}) → {'ok' if quality.get('ok') else 'dropped'}"
                 )
             return lines
-        retraining = d.get("retraining") or {}
-        if not retraining:
-            return [f"the last decision ({rel(path)}) asked for no retraining"]
+        retraining = d.get("retraining")
+        if not isinstance(retraining, dict) or not retraining:
+            return [f"the last decision ({rel(path)}) was not acted on (the monitor ran with --no-retrain)"]
         asked = "asked for retraining" if retraining.get("retrain") else "no retraining"
         return [f"{asked} ({retraining.get('reason')}): {retraining.get('outcome') or 'nothing run'}"]
 

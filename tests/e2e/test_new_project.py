@@ -1,4 +1,8 @@
-"""`relay new` through copier, with answers other than Relay's, and the new project's own fast test set."""
+"""`relay new` through copier, with answers other than Relay's, and the new project's own lint and fast tests.
+
+The project is made from the checkout's last commit (as `relay new` does by default, so that it can take
+`copier update`): commit a change to the template before this test can see it.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ def test_a_new_project_has_its_names_its_parts_fresh_state_and_passes_its_fast_t
         [
             *(str(relay), "new", str(dest), "--name", "Acme Fit", "--model-name", "fit-predictor"),
             *("--github-org", "acme", "--source", "file", "--data-path", "data/incoming/orders.csv"),
-            *("--no-kubernetes", "--ref", "HEAD"),  # HEAD: the working tree, uncommitted changes included
+            "--no-kubernetes",
         ],
         cwd=REPO,
         env=env,
@@ -40,7 +44,10 @@ def test_a_new_project_has_its_names_its_parts_fresh_state_and_passes_its_fast_t
     assert "left out: kubernetes" in made.stdout
 
     answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
-    assert answers["project_slug"] == "acme-fit" and answers["kubernetes"] is False and answers["_commit"]
+    assert answers["project_slug"] == "acme-fit" and answers["kubernetes"] is False
+    # The recorded Relay version is a real commit of the template, so `copier update` can start from it.
+    known = ["git", "-C", str(REPO), "cat-file", "-e", f"{answers['_commit']}^{{commit}}"]
+    assert subprocess.run(known, check=False).returncode == 0, answers["_commit"]
 
     # Fresh state: one commit holding everything, and none of a checkout's runs.
     def git(*args: str) -> str:
@@ -59,7 +66,7 @@ def test_a_new_project_has_its_names_its_parts_fresh_state_and_passes_its_fast_t
 
     # Its own environment, from its own (renamed) lock, and its own fast tests.
     uv = REPO / ".uv" / "bin" / "uv"
-    make = ["make", "-C", str(dest), "test-fast"] + ([f"UV={uv}"] if uv.exists() else [])
+    make = ["make", "-C", str(dest), "lint", "test-fast"] + ([f"UV={uv}"] if uv.exists() else [])
     fast = subprocess.run(make, env=env, capture_output=True, text=True, check=False, timeout=900)
     assert fast.returncode == 0, fast.stdout[-4000:] + fast.stderr[-2000:]
     assert " passed" in fast.stdout and " failed" not in fast.stdout

@@ -15,24 +15,38 @@ LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 SKIP = {".venv", ".uv", ".git", "node_modules", ".pytest_cache", "reports", "local", ".bench"}
 
 
-def _markdown() -> list[Path]:
+def _markdown(root: Path) -> list[Path]:
     found = []
-    for folder, dirs, names in os.walk(REPO):
+    for folder, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if d not in SKIP]  # never walk into the virtualenv
         found += [Path(folder, n) for n in names if n.endswith(".md")]
     return sorted(found)
 
 
-def test_relative_links_resolve() -> None:
+def _anchors(md: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"```.*?```", "", md.read_text(encoding="utf-8"), flags=re.S)
+    headings = re.findall(r"(?m)^#{1,6}\s+(.+?)\s*$", text)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def broken_links(root: Path) -> list[str]:
     broken = []
-    files = _markdown()
-    for md in files:
+    for md in _markdown(root):
         text = re.sub(r"```.*?```", "", md.read_text(encoding="utf-8"), flags=re.S)  # code shows, not links
         for target in LINK.findall(text):
-            if target.startswith(("http://", "https://", "mailto:", "#")):
+            if target.startswith(("http://", "https://", "mailto:")):
                 continue
-            path = target.split("#", 1)[0]
-            if path and not (md.parent / path).exists():
-                broken.append(f"{md.relative_to(REPO)} → {target}")
-    assert len(files) > 10
+            path, _, anchor = target.partition("#")
+            linked = (md.parent / path) if path else md
+            if not linked.exists():
+                broken.append(f"{md.relative_to(root)} → {target}")
+            elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+                broken.append(f"{md.relative_to(root)} → {target} (no such heading)")
+    return broken
+
+
+def test_relative_links_resolve() -> None:
+    assert len(_markdown(REPO)) > 10
+    broken = broken_links(REPO)
     assert not broken, "links to nothing:\n" + "\n".join(broken)

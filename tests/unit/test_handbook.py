@@ -111,3 +111,31 @@ def test_tour_of_a_role_that_owns_no_stage() -> None:
     result = runner.invoke(app, ["tour", "--role", "business-analyst"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "C train, C evaluate, C register" in result.output
+
+
+def test_check_fails_when_the_handbook_names_a_missing_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.handbook import StageTour
+
+    moved = StageTour(("pipelines/data/ingest_v2.py",), TOUR["ingest"].commands, TOUR["ingest"].look)
+    monkeypatch.setitem(TOUR, "ingest", moved)
+    problems = ownership_check.problems(REPO)
+    assert "tour of 'ingest' names pipelines/data/ingest_v2.py, which does not exist" in problems
+    monkeypatch.delitem(TOUR, "ingest")
+    assert "the tour has no entry for stage 'ingest'" in ownership_check.problems(REPO)
+
+
+def test_tour_reports_damaged_artifacts_and_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("dvc.yaml", "params.yaml", "contract.yaml"):
+        (tmp_path / name).write_text((REPO / name).read_text())
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "holdout.json").write_text('{"rows": null, "roc_auc": "[/bold]"}')
+    (tmp_path / "reports" / "monitoring" / "20260101T000000Z").mkdir(parents=True)
+    (tmp_path / "reports" / "monitoring" / "20260101T000000Z" / "decision.json").write_text("[]")
+    monkeypatch.setenv("RELAY_ROOT", str(tmp_path))
+    monkeypatch.setenv("RELAY_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["tour"])
+    assert result.exit_code == 0, result.output
+    assert "ROC AUC [/bold]" in result.output  # file contents are shown, never read as markup
+    assert result.output.count("holds list, not a decision") == 2  # monitor and retrain say so, the tour goes on
+    assert not (tmp_path / "elsewhere.db").exists()  # reading MLflow never creates a store
