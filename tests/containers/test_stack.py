@@ -105,7 +105,7 @@ def stack(podman_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
         assert up.returncode == 0, up.stderr[-3000:]
         urls = [f"http://127.0.0.1:{ports[k]}" for k in ("API_PORT_1", "API_PORT_2")]
         for url in urls:
-            wait_for(f"{url}/health/ready", 120, "an API replica")
+            wait_for(f"{url}/health/ready", 240, "an API replica")  # cold start on a busy 2-core box
         yield {"urls": urls, "flow": flow.stdout, "db": db, "compose": compose, "mlflow": ports["MLFLOW_PORT"]}
     finally:
         down = compose("down", "--volumes", "--timeout", "10")
