@@ -132,7 +132,7 @@ class _Evidence:
                 return [f"{rel(model)} ({size}), decision threshold {m.get('threshold')}"]
             return [
                 f"{rel(holdout)}: ROC AUC {m.get('roc_auc')}, Brier {m.get('brier')}, "
-                f"recall {m.get('recall')} at the threshold, on {m.get('rows')} holdout rows",
+                f"recall {m.get('recall')} at the threshold, on {_count(m.get('rows'))} holdout rows",
                 "`dvc metrics show` and `dvc plots show` read the same files",
             ]
         if stage == "sweep":
@@ -202,6 +202,10 @@ class _Evidence:
             return [f"the last decision ({rel(path)}) was not acted on (the monitor ran with --no-retrain)"]
         asked = "asked for retraining" if retraining.get("retrain") else "no retraining"
         return [f"{asked} ({retraining.get('reason')}): {retraining.get('outcome') or 'nothing run'}"]
+
+
+def _count(value: object) -> str:
+    return f"{int(value):,}" if isinstance(value, int | float) else str(value)
 
 
 def _relative(root: Path) -> Callable[[Path], str]:
