@@ -352,6 +352,11 @@ class Exercise:
     expect: str
 
 
+def is_command(step: str) -> bool:
+    """An exercise step to type (shown as code), rather than one to do by hand."""
+    return step.startswith(("relay ", "make ", "dvc "))
+
+
 @dataclass(frozen=True)
 class RoleDay:
     """One stage owner's working day in Relay."""

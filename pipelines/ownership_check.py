@@ -22,6 +22,7 @@ from pipelines.handbook import (
     RACI,
     TOUR,
     RoleDay,
+    is_command,
     raci_problems,
 )
 from pipelines.ownership import OWNED_PATHS, STAGES, Role
@@ -122,7 +123,7 @@ def role_day(day: RoleDay) -> str:
     for i, ex in enumerate(day.exercises, 1):
         out.append(
             f"{i}. **{ex.title}.** "
-            + " → ".join(f"`{st}`" if st.startswith(("relay", "make", "dvc")) else st for st in ex.steps)
+            + " → ".join(f"`{st}`" if is_command(st) else st for st in ex.steps)
             + f". *You should see:* {ex.expect}."
         )
     return "\n".join(out)

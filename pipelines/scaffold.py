@@ -236,8 +236,11 @@ def readme_intro(root: Path, a: Answers) -> None:
     if not readme.is_file():
         return
     title, _, rest = readme.read_text(encoding="utf-8").partition("\n")
+    opening = f"{a.project_name} is an ML project made from the Relay template"
+    if rest.lstrip().startswith(opening):
+        return  # already there (the task runs again on `copier update`)
     intro = (
-        f"{a.project_name} is an ML project made from the Relay template (the version is in "
+        f"{opening} (the version is in "
         "`.copier-answers.yml`): a working loop of role-owned stages (ingest, validate, version, train, track, "
         "register, serve, monitor, retrain) that you replace stage by stage with your own. Who owns what is in "
         "[roles.md](roles.md); how to take in newer Relay versions is in "

@@ -6,13 +6,13 @@ The same as `copier copy --trust <relay> <dir>` with the answers given as option
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
 from pipelines.cli.console import console, err, quiet_tools
 from pipelines.scaffold import OPTIONAL, REQUIRES, SOURCES, Answers, slugify
@@ -25,6 +25,8 @@ def _template(given: str | None, root: Path) -> str:
         return str(root)
     answers = root / ".copier-answers.yml"
     if answers.is_file():
+        import yaml
+
         src = (yaml.safe_load(answers.read_text()) or {}).get("_src_path")
         if src:
             return str(src)
@@ -125,7 +127,11 @@ def command(  # noqa: PLR0917 (Typer maps each parameter to one option)
                 quiet=True,
             )
         except CopierError as exc:
-            # copier removes what it wrote into a folder it created; nothing of the user's is touched.
+            # copier removes a folder it created; an empty one it was given held nothing of the user's, so it
+            # is emptied again rather than left half-written.
+            if dest.is_dir():
+                for child in dest.iterdir():
+                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
             raise RuntimeError(f"copier could not make the project: {exc}") from None
     dropped = [p for p in OPTIONAL if not keep[p]]
     console.print(

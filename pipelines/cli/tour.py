@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -19,9 +19,11 @@ from rich.panel import Panel
 from rich.table import Table
 
 from pipelines.cli.console import console, friendly_errors, quiet_tools
-from pipelines.handbook import DAYS, HANDOFFS, OTHER_ROLES, RACI, TOUR, Handoff, OtherRole, RoleDay
+from pipelines.handbook import DAYS, HANDOFFS, OTHER_ROLES, RACI, TOUR, Handoff, OtherRole, RoleDay, is_command
 from pipelines.ownership import STAGES, Role, Stage, get_stage
-from pipelines.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # settings load pydantic and the contract: only when the tour runs, not for `relay --help`
+    from pipelines.settings import Settings
 
 NOT_YET = "nothing yet: run `make demo` (or the commands above) first"
 
@@ -273,7 +275,7 @@ def _role_day(day: RoleDay, evidence: _Evidence) -> None:
     for i, ex in enumerate(day.exercises, 1):
         console.print(f"{i}. [bold]{ex.title}[/]")
         for step in ex.steps:
-            console.print(f"     $ {escape(step)}" if step.startswith(("relay", "make", "dvc")) else f"     {step}")
+            console.print(f"     $ {escape(step)}" if is_command(step) else f"     {step}")
         console.print(f"   You should see: {ex.expect}.")
     console.print(f"\nMore: docs/roles/{day.role.value}.md")
 
@@ -314,6 +316,8 @@ def command(
 
 @friendly_errors
 def _tour(role: Role | OtherRole | None, stage: str | None) -> None:
+    from pipelines.settings import get_settings
+
     evidence = _Evidence(get_settings())
     if isinstance(role, Role):
         _role_day(DAYS[role], evidence)

@@ -17,7 +17,8 @@ runner = CliRunner()
 def test_help_does_not_import_heavy_libraries() -> None:
     code = (
         "import sys; from pipelines.cli.main import app; "
-        "heavy = [m for m in ('mlflow', 'prefect', 'evidently', 'dvc', 'sklearn', 'pandas') if m in sys.modules]; "
+        "heavy = [m for m in ('mlflow', 'prefect', 'evidently', 'dvc', 'sklearn', 'pandas', 'pydantic_settings', "
+        "'copier') if m in sys.modules]; "
         "print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
@@ -183,3 +184,14 @@ def test_replay_without_a_service_names_the_url_and_the_fix() -> None:
 def test_replay_refuses_an_unknown_scenario_before_sending() -> None:
     result = runner.invoke(app, ["replay", "--scenario", "heatwave", "--url", "http://127.0.0.1:9"])
     assert result.exit_code == 1 and "unknown drift scenario(s) ['heatwave']" in result.output
+
+
+def test_new_project_that_fails_half_way_leaves_the_given_folder_empty(tmp_path: Path) -> None:
+    template, dest = tmp_path / "template", tmp_path / "dest"
+    template.mkdir()
+    dest.mkdir()
+    (template / "copier.yml").write_text('_tasks: ["false"]\n')  # files land, then the task fails
+    (template / "README.md").write_text("# Template\n")
+    result = runner.invoke(app, ["new", str(dest), "--name", "Acme", "--from", str(template)])
+    assert result.exit_code == 1 and "copier could not make the project" in result.output
+    assert list(dest.iterdir()) == []

@@ -259,3 +259,13 @@ def test_the_made_project_links_to_nothing_it_left_out(made: Path) -> None:
     from tests.unit.test_docs_links import broken_links
 
     assert broken_links(made) == []
+
+
+def test_the_readme_intro_is_written_once(tmp_path: Path) -> None:
+    """The task runs again on `copier update`; a second run must not add a second intro."""
+    (tmp_path / "README.md").write_text("# Acme\n\nBody.\n")
+    answers = Answers(project_name="Acme", project_slug="acme")
+    scaffold.readme_intro(tmp_path, answers)
+    once = (tmp_path / "README.md").read_text()
+    scaffold.readme_intro(tmp_path, answers)
+    assert (tmp_path / "README.md").read_text() == once and once.count("is an ML project made from") == 1
