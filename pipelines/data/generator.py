@@ -157,7 +157,8 @@ def _chunk(  # noqa: PLR0917 (internal: the chunk's coordinates, passed through 
     frame = pd.DataFrame(
         {
             "order_id": f"{batch:04d}-" + ids,
-            "order_ts": pd.Timestamp(week_start) + pd.to_timedelta(seconds, unit="s"),
+            # The contract's unit: pandas 3 would otherwise pick microseconds, pandas 2 nanoseconds.
+            "order_ts": (pd.Timestamp(week_start) + pd.to_timedelta(seconds, unit="s")).astype("datetime64[ns]"),
             "batch_id": batch_id(batch),
             "customer_height_cm": np.round(height, 1),
             "customer_weight_kg": weight,

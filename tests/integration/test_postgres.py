@@ -74,7 +74,7 @@ def test_monitoring_history_on_postgresql(database: str, tmp_path: Path) -> None
     history.note_retraining(first, "v3 trained and promoted", database, reports)
     runs = history.read(database).set_index("id")
     assert list(runs.index) == [second, first, first - 1]
-    assert runs.loc[first, "retraining"] == "v3 trained and promoted" and runs.loc[second, "retraining"] is None
+    assert runs.loc[first, "retraining"] == "v3 trained and promoted" and pd.isna(runs.loc[second, "retraining"])
 
 
 def test_replicas_starting_together_both_get_the_table(database: str) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from pipelines.monitoring import history
@@ -89,7 +90,7 @@ def test_retraining_is_noted_on_its_run_and_shown(tmp_path: Path) -> None:
     page = history.note_retraining(first, "v2 trained and promoted", url, reports)
     runs = history.read(url).set_index("id")
     assert runs.loc[first, "retraining"] == "not retrained: waiting for labels; then v2 trained and promoted"
-    assert runs.loc[second, "retraining"] is None
+    assert pd.isna(runs.loc[second, "retraining"])
     assert "then v2 trained and promoted" in page.read_text()
     with pytest.raises(KeyError, match="no monitoring run 999"):
         history.note_retraining(999, "x", url, reports)
