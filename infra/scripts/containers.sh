@@ -87,13 +87,39 @@ base_image() {
 	rm -rf "$rootfs"
 }
 
+context_hash() {
+	# What an image is made of: the Dockerfile, the files .dockerignore lets into the context, and the base.
+	local paths
+	paths=$(sed -n 's|^!\(.*[^/]\)/*$|\1|p' "$ROOT/.dockerignore")
+	{
+		cat "$ROOT/infra/docker/Dockerfile" "$ROOT/.dockerignore"
+		podman image inspect --format '{{.Id}}' "$BASE"
+		# shellcheck disable=SC2086 # one path a word
+		(cd "$ROOT" && find $paths -type f ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum)
+	} | sha256sum | cut -c1-16
+}
+
 build() {
-	local target
+	# Each image is tagged with the hash of what it is made of as well as :dev, so a checkout, a fresh clone
+	# or a test run that asks for the same content gets the image already built, without running buildah.
+	local target image hash
+	# One build at a time per cache: a second caller (another clone, another test worker) waits, then finds
+	# the images the first one built.
+	mkdir -p "$W"
+	exec 9>"$W/build.lock"
+	flock 9
+	hash=$(context_hash)
 	for target in api pipeline; do
+		image="localhost/relay-$target"
+		if podman image exists "$image:$hash"; then
+			podman tag "$image:$hash" "$image:dev"
+			say "reused $image:$hash as $image:dev (same Dockerfile, context and base image)"
+			continue
+		fi
 		buildah bud --quiet --layers --format docker --isolation chroot \
 			--build-arg BASE_IMAGE="$BASE" -f "$ROOT/infra/docker/Dockerfile" --target "$target" \
-			-t "localhost/relay-$target:dev" "$ROOT" >/dev/null
-		say "built localhost/relay-$target:dev"
+			-t "$image:$hash" -t "$image:dev" "$ROOT" >/dev/null
+		say "built $image:dev ($hash)"
 	done
 }
 

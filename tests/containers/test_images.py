@@ -73,9 +73,12 @@ def api(podman_env: dict[str, str], model_store: Path) -> Iterator[dict[str, str
                     break
             except httpx.HTTPError:
                 pass
-            if time.monotonic() - started > 120:
-                logs = podman(podman_env, "logs", name).stdout[-3000:]
-                pytest.fail(f"the API container was not ready within 120 s:\n{logs}")
+            # Fail as soon as the container stops; the time bound is for one that neither answers nor stops.
+            state = podman(podman_env, "inspect", "--format", "{{.State.Status}}", name).stdout.strip()
+            if state != "running" or time.monotonic() - started > 300:
+                done = podman(podman_env, "logs", name)
+                why = f"its container is {state or 'gone'}" if state != "running" else "no 200 within 300 s"
+                pytest.fail(f"the API container was not ready: {why}; its log:\n{(done.stdout + done.stderr)[-4000:]}")
             time.sleep(1)
         yield {"name": name, "url": url}
     finally:
@@ -103,7 +106,9 @@ def test_api_runs_as_non_root_and_its_healthcheck_passes(api: dict[str, str], po
 def test_images_hold_no_data_models_or_local_state(podman_env: dict[str, str]) -> None:
     for image in (API, PIPELINE):
         listing = podman(podman_env, "run", "--rm", image, "sh", "-c", "ls -A /app").stdout.split()
-        assert sorted(listing) == [".venv", "contract.yaml", "dvc.yaml", "params.yaml"], image
+        # The environment, the project files the settings read, the code, and the lock it was installed from.
+        expected = [".venv", "contract.yaml", "dvc.yaml", "params.yaml", "pipelines", "pyproject.toml", "services"]
+        assert sorted(listing) == [*expected, "uv.lock"], image
     # MLflow's S3 artifact store needs boto3 (the stack's MLflow server keeps artifacts in MinIO); DVC, git.
     probe = "import boto3, dvc, prefect, evidently"
     assert podman(podman_env, "run", "--rm", PIPELINE, "python", "-c", probe).returncode == 0

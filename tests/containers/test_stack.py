@@ -32,7 +32,12 @@ COMPOSE = str(Path(sys.executable).parent / "docker-compose")
 POSTGRES = os.environ.get("RELAY_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 
 
-def wait_for(url: str, timeout: float, what: str) -> None:
+def wait_for(url: str, service: str, compose: Any, timeout: float) -> None:
+    """Until `url` answers 200; fails at once, with the service's log, when its container stops or restarts.
+
+    The timeout is only a bound for a container that neither answers nor stops; on a busy machine a cold
+    start is slow, so it is generous, and the log says why whenever it is reached.
+    """
     started = time.monotonic()
     while True:
         try:
@@ -40,8 +45,12 @@ def wait_for(url: str, timeout: float, what: str) -> None:
                 return
         except httpx.HTTPError:
             pass
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"{what} did not answer 200 at {url} within {timeout:.0f} s")
+        state = compose("ps", "--all", "--format", "{{.State}} {{.Status}}", service).stdout.strip()
+        stopped = not state.startswith("running")
+        if stopped or time.monotonic() - started > timeout:
+            logs = compose("logs", "--no-color", "--tail", "80", service).stdout[-6000:]
+            why = f"its container is {state or 'gone'}" if stopped else f"no 200 within {timeout:.0f} s ({state})"
+            pytest.fail(f"{service} at {url}: {why}; its log:\n{logs}")
         time.sleep(1)
 
 
@@ -98,14 +107,14 @@ def stack(podman_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
             time.sleep(0.2)
         up = compose("up", "-d", "--no-deps", "--no-build", "mlflow")
         assert up.returncode == 0, up.stderr[-3000:]
-        wait_for(f"http://127.0.0.1:{ports['MLFLOW_PORT']}/health", 120, "the MLflow server")
+        wait_for(f"http://127.0.0.1:{ports['MLFLOW_PORT']}/health", "mlflow", compose, 300)
         flow = compose("run", "--rm", "--no-deps", "worker", timeout=600)
         assert flow.returncode == 0, (flow.stdout + flow.stderr)[-4000:]
         up = compose("up", "-d", "--no-deps", "--no-build", "api", "api-2")
         assert up.returncode == 0, up.stderr[-3000:]
         urls = [f"http://127.0.0.1:{ports[k]}" for k in ("API_PORT_1", "API_PORT_2")]
-        for url in urls:
-            wait_for(f"{url}/health/ready", 240, "an API replica")  # cold start on a busy 2-core box
+        for url, service in zip(urls, ("api", "api-2"), strict=True):
+            wait_for(f"{url}/health/ready", service, compose, 300)
         yield {"urls": urls, "flow": flow.stdout, "db": db, "compose": compose, "mlflow": ports["MLFLOW_PORT"]}
     finally:
         down = compose("down", "--volumes", "--timeout", "10")
