@@ -16,12 +16,21 @@ export DO_NOT_TRACK := 1
 
 # Bytecode is compiled at install time: with PYTHONDONTWRITEBYTECODE set (common in CI and containers)
 # every process would otherwise recompile scikit-learn and SciPy, adding seconds to each DVC stage.
+# The runtime alone for the demo and the CLI; --inexact keeps the dev tools if `make test` put them there.
 $(BIN)/relay: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(UV) sync --frozen --no-dev --inexact --compile-bytecode --python $(PYTHON)
 	@touch $@
 
-## Install the locked environment into .venv/ (uv sync --frozen)
+# The runtime plus the dev group (pytest, ruff, mypy, the linters and test servers).
+$(VENV)/.dev-installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	@touch $(BIN)/relay $@
+
+## Install what the demo and the CLI run into .venv/ (uv sync --frozen --no-dev)
 install: $(BIN)/relay
+
+## Install the runtime and the dev tools the tests and linters need (uv sync --frozen)
+install-dev: $(VENV)/.dev-installed
 
 ## Run the whole story: ingest → validate → version → train → track → register → serve → monitor → retrain
 demo: install
@@ -33,9 +42,9 @@ TEST_SETUP := lint browser
 TEST_SETUP += promtool containers
 # part:containers:end
 
-## Lint, type-check, then run the test suite (unit, contracts, integration, the end-to-end demo, the images)
+## Lint, type-check, then run every test on all cores (unit, contracts, integration, end to end, images): ~10 min
 test: $(TEST_SETUP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadgroup
 
 # A real browser for the tests that look at pages as a person would. Installed with apt where that is
 # possible (root on Debian/Ubuntu, as in CI); elsewhere those tests are skipped and say why.
@@ -74,16 +83,16 @@ images: containers
 	infra/scripts/containers.sh build
 
 ## Build and smoke-test the images only
-test-containers: install containers
+test-containers: install-dev containers
 	$(BIN)/pytest -m containers -q
 # part:containers:end
 
-## Run only the fast unit tests (seconds)
-test-fast: install
-	$(BIN)/pytest -m "not integration and not e2e and not containers" -q
+## Run the unit and contract tests that need no server, process or trained model (under 30 s)
+test-fast: install-dev
+	$(BIN)/pytest -m "not slow and not integration and not e2e and not containers" -q
 
 ## Lint and type-check
-lint: install
+lint: install-dev
 	$(BIN)/ruff check pipelines services tests benchmarks
 	$(BIN)/ruff format --check pipelines services tests benchmarks
 	$(BIN)/mypy
@@ -137,6 +146,6 @@ clean:
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$0,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 
-.PHONY: install browser demo test test-fast lint serve pipeline monitor roles mlflow-ui bench-demo bench-training clean help
+.PHONY: install install-dev browser demo test test-fast lint serve pipeline monitor roles mlflow-ui bench-demo bench-training clean help
 .PHONY: promtool stack-up stack-down containers images test-containers  # part:containers
 .PHONY: deploy prefect-down  # part:prefect-server

@@ -13,6 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+# pytest-xdist's workers inherit COLUMNS=80 and LINES=24; rich fixes a console's width from COLUMNS when the
+# console is made, so tables would be cut at 80 columns whatever width a test asks its CLI runner for.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 from pipelines.contract import Contract
 from pipelines.contract import load as load_contract
 
@@ -40,6 +45,20 @@ for key, value in {
     "PREFECT_LOGGING_LEVEL": "WARNING",
 }.items():
     os.environ.setdefault(key, value)
+
+
+# Tests that share an expensive set-up run in the same pytest-xdist worker (`make test` runs two, one per
+# core), so it is built once: every user of the trained workspace, every image test. Any other test stays
+# with its module, whose module-scoped fixtures would otherwise be built in both workers.
+SHARED_SETUPS = {"podman_env": "images", "trained_workspace": "trained-workspace"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        group = next((g for name, g in SHARED_SETUPS.items() if name in fixtures), item.nodeid.split("::")[0])
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -213,6 +213,7 @@ def test_a_log_that_drops_a_feature_is_caught(
         SERVICE.no_problems(log_schema_problems(log_table_columns(contract, tmp_path), contract))
 
 
+@pytest.mark.slow
 def test_logged_predictions_reach_the_monitor_with_every_column(contract: Contract, tmp_path: Path) -> None:
     """The writer the service uses, read back with the monitor's own query (one model version, a time window)."""
     url = f"sqlite:///{tmp_path}/log.db"

@@ -165,6 +165,7 @@ def test_bad_training_and_sweep_options_exit_2_with_the_choices() -> None:
     assert trials.exit_code == 2
 
 
+@pytest.mark.slow
 def test_lineage_of_an_unknown_request_is_a_clear_error(workspace: Path) -> None:
     result = runner.invoke(app, ["lineage", "0123abcd"])
     assert result.exit_code == 1 and "no prediction log" in " ".join(result.output.split())
@@ -186,6 +187,7 @@ def test_replay_refuses_an_unknown_scenario_before_sending() -> None:
     assert result.exit_code == 1 and "unknown drift scenario(s) ['heatwave']" in result.output
 
 
+@pytest.mark.slow
 def test_new_project_that_fails_half_way_leaves_the_given_folder_empty(tmp_path: Path) -> None:
     template, dest = tmp_path / "template", tmp_path / "dest"
     template.mkdir()

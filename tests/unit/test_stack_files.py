@@ -47,6 +47,7 @@ def test_every_relay_variable_in_the_stack_is_a_setting() -> None:
     assert not unknown, f"compose sets {unknown}, which pipelines/settings.py does not read"
 
 
+@pytest.mark.slow
 def test_stack_commands_are_commands_relay_and_the_tools_have() -> None:
     for name, service in _services().items():
         command = service.get("command")

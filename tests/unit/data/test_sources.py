@@ -157,7 +157,7 @@ def server(tmp_path: Path) -> Iterator[str]:
     csv = _csv(generate_batch(4, 300).drop(columns=["batch_id"]), tmp_path / "w.csv").read_bytes()
     _Handler.files = {"/exports/2026-w04.csv": csv, "/slow.csv": csv}
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}"

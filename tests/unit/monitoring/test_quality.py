@@ -66,6 +66,7 @@ def degraded(contract: Contract, tmp_path_factory: pytest.TempPathFactory) -> di
     return judge(frame(contract, shuffled=True), tmp_path_factory.mktemp("degraded"), contract)
 
 
+@pytest.mark.slow  # Evidently judges a model: seconds
 def test_a_good_model_passes(good: dict[str, Any], good_input: pd.DataFrame, contract: Contract) -> None:
     y, _ = labelled_only(good_input, contract)
     assert good["status"] == "judged"
@@ -79,6 +80,7 @@ def test_a_good_model_passes(good: dict[str, Any], good_input: pd.DataFrame, con
     json.dumps(good)  # the verdict goes into a JSON decision as it is
 
 
+@pytest.mark.slow  # Evidently judges a model: seconds
 def test_roc_auc_is_the_one_sklearn_computes(
     good: dict[str, Any], good_input: pd.DataFrame, contract: Contract
 ) -> None:
@@ -86,6 +88,7 @@ def test_roc_auc_is_the_one_sklearn_computes(
     assert good["roc_auc"] == pytest.approx(roc_auc_score(y, proba), abs=1e-6)
 
 
+@pytest.mark.slow  # Evidently judges a model: seconds
 def test_label_metrics_use_the_champions_threshold(
     good: dict[str, Any], good_input: pd.DataFrame, contract: Contract
 ) -> None:
@@ -103,6 +106,7 @@ def test_label_metrics_use_the_champions_threshold(
     assert abs(recall_score(y, (proba >= 0.5).astype(int)) - expected["recall"]) > 0.05
 
 
+@pytest.mark.slow  # Evidently judges a model: seconds
 def test_a_degraded_model_fails(degraded: dict[str, Any]) -> None:
     assert degraded["status"] == "judged"
     assert degraded["ok"] is False
@@ -112,6 +116,7 @@ def test_a_degraded_model_fails(degraded: dict[str, Any]) -> None:
     assert f"champion's holdout {BASELINE:.3f} minus {DROP:g}" in degraded["message"]
 
 
+@pytest.mark.slow  # Evidently judges a model: seconds
 def test_the_report_is_written(good: dict[str, Any]) -> None:
     report = Path(good["report"])
     assert report.name == "quality.html"

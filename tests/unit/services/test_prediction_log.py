@@ -15,6 +15,9 @@ import sqlalchemy as sa
 from pipelines.prediction_log import PredictionLogWriter, count_rows, now_utc, read_request, read_window
 from tests.helpers import ORDERS, REPO
 
+# Each test starts the log's writer process (about a second each): `make test` runs them, `make test-fast` not.
+pytestmark = pytest.mark.slow
+
 
 def rows(n: int, version: str = "1") -> list[dict[str, Any]]:
     base = {"request_id": "r", "model_version": version, "prediction": 0.3, "flagged": True, "latency_ms": 1.0}

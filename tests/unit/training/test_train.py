@@ -22,6 +22,7 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_dataset(folder, pd.concat([generate_batch(b, 2000) for b in (1, 2, 3)]), generate_batch(4, 1500))
 
 
+@pytest.mark.slow
 def test_training_is_reproducible(split: Path, tmp_path: Path) -> None:
     a = train.run(split, tmp_path / "a", ORDERS, FAST, EvaluateParams())
     b = train.run(split, tmp_path / "b", ORDERS, FAST, EvaluateParams())
@@ -31,6 +32,7 @@ def test_training_is_reproducible(split: Path, tmp_path: Path) -> None:
     assert ma == mb
 
 
+@pytest.mark.slow
 def test_model_learns_and_evaluation_writes_dvc_files(split: Path, tmp_path: Path) -> None:
     train.run(split, tmp_path / "m", ORDERS, FAST, EvaluateParams())
     metrics = evaluate.run(
@@ -44,6 +46,7 @@ def test_model_learns_and_evaluation_writes_dvc_files(split: Path, tmp_path: Pat
     assert roc[0] == {"fpr": 0.0, "tpr": 0.0} and len(roc) <= 400
 
 
+@pytest.mark.slow
 def test_unseen_brand_still_predicts(split: Path, tmp_path: Path) -> None:
     import joblib
 
@@ -105,6 +108,7 @@ def test_duplicate_ids_across_batch_files_are_refused(tmp_path: Path) -> None:
         train.run(folder, tmp_path / "m", ORDERS, FAST, EvaluateParams())
 
 
+@pytest.mark.slow
 def test_evaluation_writes_pngs_curves_and_ranks_segments(split: Path, tmp_path: Path) -> None:
     train.run(split, tmp_path / "m", ORDERS, FAST, EvaluateParams())
     params = EvaluateParams(min_segment_rows=50, importance_rows=500, importance_repeats=2)
