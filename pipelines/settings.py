@@ -31,6 +31,12 @@ TOOL_ENV = {
     "PREFECT_LOGGING_LEVEL": "WARNING",
     "DO_NOT_TRACK": "1",
     "GIT_PYTHON_REFRESH": "quiet",
+    # Prefect's server records task runs and events one write at a time. On SQLite (the temporary server each
+    # flow starts when no PREFECT_API_URL is set, or a local one) those writes collide with the tag-concurrency
+    # check every tagged task makes: the server answers "busy" and the client retries after 2 s. That was 16
+    # of the demo's 81 s. Batched writes (still flushed every 5 s) leave no collisions.
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "100",
 }
 
 

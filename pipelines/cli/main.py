@@ -207,11 +207,11 @@ def demo() -> None:
     import signal
     import sys
 
-    from pipelines.flows.demo import demo_flow
+    from pipelines.flows.demo import run_demo
 
     # Turn SIGTERM into an ordinary exit so the demo's `finally` stops the service it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    demo_flow()
+    run_demo()
 
 
 if __name__ == "__main__":
