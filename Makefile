@@ -44,7 +44,7 @@ TEST_SETUP += promtool containers
 
 ## Lint, type-check, then run every test on all cores (unit, contracts, integration, end to end, images): ~10 min
 test: $(TEST_SETUP)
-	$(BIN)/pytest -n auto --dist loadgroup
+	$(BIN)/pytest -n auto --dist loadfile
 
 # A real browser for the tests that look at pages as a person would. Installed with apt where that is
 # possible (root on Debian/Ubuntu, as in CI); elsewhere those tests are skipped and say why.

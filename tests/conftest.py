@@ -47,20 +47,6 @@ for key, value in {
     os.environ.setdefault(key, value)
 
 
-# Tests that share an expensive set-up run in the same pytest-xdist worker (`make test` runs two, one per
-# core), so it is built once: every user of the trained workspace, every image test. Any other test stays
-# with its module, whose module-scoped fixtures would otherwise be built in both workers.
-SHARED_SETUPS = {"podman_env": "images", "trained_workspace": "trained-workspace"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        fixtures = getattr(item, "fixturenames", ())
-        group = next((g for name, g in SHARED_SETUPS.items() if name in fixtures), item.nodeid.split("::")[0])
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def contract() -> Contract:
     """The data contract shipped in contract.yaml (the demo's orders)."""
