@@ -41,7 +41,8 @@ def test_a_new_project_has_its_names_its_parts_fresh_state_and_passes_its_fast_t
         timeout=300,
     )
     assert made.returncode == 0, made.stdout + made.stderr
-    assert "left out: kubernetes" in made.stdout
+    # Rich wraps long lines (the temporary path's length varies), so words are compared, not lines.
+    assert "left out: kubernetes" in " ".join(made.stdout.split())
 
     answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
     assert answers["project_slug"] == "acme-fit" and answers["kubernetes"] is False
