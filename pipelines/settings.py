@@ -37,6 +37,10 @@ TOOL_ENV = {
     # of the demo's 81 s. Batched writes (still flushed every 5 s) leave no collisions.
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
     "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "100",
+    # The temporary server's first start creates its database; Prefect gives it 20 s, which a busy 2-core
+    # machine exceeded (a fresh container's `relay pipeline` failed "Timed out while attempting to connect
+    # to ephemeral Prefect API server"). Prefect returns as soon as the server answers; this is only a bound.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
 
 

@@ -124,7 +124,7 @@ def poll_until(done: Callable[[], bool], timeout: float, failure: str) -> float:
     return time.monotonic() - started
 
 
-def wait_until_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 60) -> None:
+def wait_until_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 180) -> None:
     def ready() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"the prediction service exited with code {proc.returncode}; see {log_path}")
@@ -157,7 +157,7 @@ def stop_service(proc: subprocess.Popen[bytes]) -> int:
     return int(proc.returncode)
 
 
-def wait_for_version(url: str, version: str, timeout: float = 30) -> float:
+def wait_for_version(url: str, version: str, timeout: float = 120) -> float:
     return poll_until(
         lambda: httpx.get(f"{url}/v1/model", timeout=5).json().get("version") == version,
         timeout,
@@ -165,7 +165,7 @@ def wait_for_version(url: str, version: str, timeout: float = 30) -> float:
     )
 
 
-def wait_for_log(url: str, rows: int, timeout: float = 30) -> None:
+def wait_for_log(url: str, rows: int, timeout: float = 120) -> None:
     """The service writes the log off the request path; wait until it holds every replayed prediction."""
     from pipelines.prediction_log import count_rows
 

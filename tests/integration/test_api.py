@@ -121,7 +121,7 @@ def test_sigterm_flushes_every_logged_prediction(trained_workspace: Path, tmp_pa
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_until_ready(proc, url, tmp_path / "no-log")  # raises if not ready within 60 s
+        wait_until_ready(proc, url, tmp_path / "no-log")  # raises if the service exits or is not ready in time
         sent = 0
         with httpx.Client(base_url=url, timeout=10) as client:
             for _ in range(40):

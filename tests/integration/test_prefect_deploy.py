@@ -172,7 +172,7 @@ def test_the_schedule_runs_the_monitor(served: dict[str, Any]) -> None:
     started = time.monotonic()
     with temporary_settings({PREFECT_API_URL: served["api"]}):
         while not (runs := asyncio.run(finished())):
-            assert time.monotonic() - started < 150, "no scheduled monitoring run finished within 150 s"
+            assert time.monotonic() - started < 300, "no scheduled monitoring run finished within 300 s"
             time.sleep(2)
     run = runs[0]
     assert run.state is not None and run.state.is_completed(), (run.state, served["log"].read_text()[-3000:])

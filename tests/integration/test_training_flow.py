@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,7 @@ def test_rerun_is_cached_and_idempotent(trained_workspace: Path, monkeypatch: py
     assert (trained_workspace / "dvc.lock").read_text() == lock
 
 
-def test_worse_challenger_stays_challenger(trained_workspace: Path) -> None:
+def test_worse_challenger_stays_challenger(trained_workspace: Path, tmp_path: Path) -> None:
     """A deliberately weak model goes through the real gate and must not take the champion alias."""
     import mlflow
     from sklearn.dummy import DummyClassifier
@@ -89,8 +90,12 @@ def test_worse_challenger_stays_challenger(trained_workspace: Path) -> None:
     from pipelines.release import register
     from pipelines.settings import Settings
 
-    s = Settings(root=trained_workspace)
-    client = _client(trained_workspace)
+    # A copy with its own MLflow store: the shared workspace keeps exactly the versions its flow registered,
+    # whichever order the tests that read it run in.
+    ws = tmp_path / "ws"
+    shutil.copytree(trained_workspace, ws, symlinks=True)
+    s = Settings(root=ws)
+    client = _client(ws)
     champion_before = client.get_model_version_by_alias("relay-returns", "champion").version
     train = read_split(s.dataset_dir, "train")
     weak = Pipeline([("m", DummyClassifier(strategy="prior"))]).fit(
