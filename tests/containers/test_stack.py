@@ -131,7 +131,9 @@ def test_the_worker_trained_and_registered_through_the_mlflow_server(stack: dict
     assert "version 1: promoted" in stack["flow"], stack["flow"][-3000:]
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"http://127.0.0.1:{stack['mlflow']}")
+    server = f"http://127.0.0.1:{stack['mlflow']}"
+    # The registry too: another test in this process may have left MLflow's global registry URI elsewhere.
+    client = MlflowClient(tracking_uri=server, registry_uri=server)
     champion = client.get_model_version_by_alias("relay-returns", "champion")
     assert str(champion.version) == "1" and champion.tags["relay.owner"] == "ml-engineer"
 
