@@ -199,7 +199,9 @@ def _start_prefect_api() -> None:
     """Have Prefect's API answer: without PREFECT_API_URL this starts its temporary local server (seconds)."""
     from prefect.client.orchestration import get_client
 
-    with get_client(sync_client=True) as client:
+    # A failure here would print a thread's traceback; the flow's own start meets it again and reports it in
+    # one line through the CLI's error handling.
+    with contextlib.suppress(Exception), get_client(sync_client=True) as client:
         client.api_healthcheck()
 
 
