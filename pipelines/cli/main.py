@@ -77,9 +77,11 @@ def pipeline(
 ) -> None:
     """Training flow: dvc repro → push → track in MLflow → register → promotion gate."""
     quiet_tools()
+    from pipelines.flows.common import flow_run_settings
     from pipelines.flows.training import training_flow
 
-    decision = training_flow(trigger=trigger.value)
+    with flow_run_settings():
+        decision = training_flow(trigger=trigger.value)
     console.print(
         f"version {decision['version']}: {'promoted' if decision['promoted'] else 'not promoted'} "
         f"({decision['reason']})"
@@ -102,9 +104,11 @@ def monitor(
     Exit code 3 when drift or a quality drop was found (whatever retraining then did), 1 when retraining failed.
     """
     quiet_tools()
+    from pipelines.flows.common import flow_run_settings
     from pipelines.flows.monitoring import monitoring_flow
 
-    decision = monitoring_flow(retrain=retrain)
+    with flow_run_settings():
+        decision = monitoring_flow(retrain=retrain)
     quality = decision["model_quality"]
     console.print(
         f"drift: {decision['drift']} (share {decision['drift_share']:.2f}); model quality: {quality['message']}; "

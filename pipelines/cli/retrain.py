@@ -14,6 +14,7 @@ def command(
 ) -> None:
     """Retraining flow on the newest monitor decision: new labels → training flow → promotion gate."""
     quiet_tools()
+    from pipelines.flows.common import flow_run_settings
     from pipelines.flows.retraining import newest_decision, plan, retraining_flow
     from pipelines.settings import get_settings
 
@@ -23,4 +24,5 @@ def command(
         console.print(("would retrain: " if planned["retrain"] else "would not retrain: ") + planned["reason"])
         return
     # A failed run raises RetrainingError after recording it: `error: ...` and exit code 1.
-    console.print(retraining_flow(settings=s)["outcome"])
+    with flow_run_settings():
+        console.print(retraining_flow(settings=s)["outcome"])

@@ -26,9 +26,11 @@ def sweep(
     quiet_tools()
     if runner is not None and runner not in ("processes", "threads", "dask"):
         raise typer.BadParameter(f"{runner!r}: use processes, threads or dask", param_hint="--runner")
+    from pipelines.flows.common import flow_run_settings
     from pipelines.flows.sweep import run_sweep
 
-    result = run_sweep(trials=trials, parallel=parallel, runner=runner, apply=apply)
+    with flow_run_settings():
+        result = run_sweep(trials=trials, parallel=parallel, runner=runner, apply=apply)
     metric = result["metric"]
     table = Table(title=f"sweep on data version {result['data_version'][:10]}: validation {metric}, best first")
     for col in ("trial", "changed from params.yaml", metric, "brier", "threshold", "fit s", ""):

@@ -15,7 +15,16 @@ from typing import Any
 from pipelines.output import banner, console, note
 from pipelines.settings import Settings, apply_tool_env
 
-__all__ = ["RETRY_TRANSIENT", "STAGE_SECONDS", "banner", "console", "note", "prepare_environment", "timed"]
+__all__ = [
+    "RETRY_TRANSIENT",
+    "STAGE_SECONDS",
+    "banner",
+    "console",
+    "flow_run_settings",
+    "note",
+    "prepare_environment",
+    "timed",
+]
 # Wall time per stage across the flows of this process; the demo and benchmarks/demo.py report it.
 STAGE_SECONDS: defaultdict[str, float] = defaultdict(float)
 
@@ -63,6 +72,25 @@ def prepare_environment(settings: Settings) -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, _HideRunFailuresOnConsole) for f in handler.filters):
             handler.addFilter(_HideRunFailuresOnConsole())
+
+
+@contextmanager
+def flow_run_settings() -> Iterator[None]:
+    """Prefect settings for the flows a `relay` command runs in this process.
+
+    Without PREFECT_API_URL the flows report to Prefect's temporary server, which lives only as long as this
+    process. Flow-run heartbeats exist so that a server can mark a run whose process died as crashed; that
+    server dies with the process here, so no one could read them, yet every flow run waits up to a second for
+    its heartbeat thread as it ends (about 5 s of the demo's seven runs). They are switched off for the
+    temporary server only; a real server gets them as Prefect configures them.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 class _HideRunFailuresOnConsole(logging.Filter):

@@ -28,7 +28,15 @@ from prefect import flow, task
 from rich.table import Table
 
 from pipelines.atomic import write_json
-from pipelines.flows.common import STAGE_SECONDS, banner, console, note, prepare_environment, timed
+from pipelines.flows.common import (
+    STAGE_SECONDS,
+    banner,
+    console,
+    flow_run_settings,
+    note,
+    prepare_environment,
+    timed,
+)
 from pipelines.flows.monitoring import monitoring_flow
 from pipelines.flows.training import training_flow
 from pipelines.ownership import get_stage, prefect_tags
@@ -85,9 +93,18 @@ def replay_traffic(url: str, batch: int, settings: Settings) -> int:
     return replay_orders(url, batch, list(d.drift_scenarios), settings, chunk=d.replay_batch_size)
 
 
-def _preload(module: str) -> None:
-    with contextlib.suppress(Exception):
-        importlib.import_module(module)
+def preload_while_training() -> None:
+    """Import, on a side thread, what the steps after the first training need: DVC (its first stage), skops
+    (MLflow's safe model format, for the track step) and Evidently (for the monitor) take seconds to import,
+    while the flow mostly waits on DVC's stage subprocesses. A failure here is ignored: the step that needs the
+    module imports it again and reports it."""
+
+    def load() -> None:
+        for module in ("dvc.repo", "skops.io", "evidently"):
+            with contextlib.suppress(Exception):
+                importlib.import_module(module)
+
+    threading.Thread(target=load, name="preload", daemon=True).start()
 
 
 def _free_port() -> int:
@@ -220,14 +237,13 @@ def run_demo(settings: Settings | None = None) -> dict[str, Any]:
     reset_demo_state(s)
     # Create the MLflow store's tables before two processes (the flow and the service) open it at once.
     init_tracking_store(s)
-    # Evidently takes seconds to import; the flow mostly waits on DVC's subprocesses while training, so it is
-    # imported on a side thread. The libraries both threads need are imported first, so the two never import
-    # the same module at once; a failure on the side thread is ignored (the monitor imports it again).
+    # The libraries the flow and the side thread (see `preload_while_training`) both need are imported now, so
+    # the two never import the same module at once.
     for module in ("numpy", "pandas", "scipy.stats", "sklearn.metrics", "pyarrow.parquet"):
         importlib.import_module(module)
-    threading.Thread(target=_preload, args=("evidently",), daemon=True).start()
     warm_up.join()
-    return demo_flow(settings=s)
+    with flow_run_settings():
+        return demo_flow(settings=s)
 
 
 @flow(name="demo")
@@ -261,8 +277,12 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
             banner("ingest", f"{item['batch_id']}: {item['rows']} orders {item['status']} in data/raw/")
         lap("ingest")
 
+        # The promotion step tells the service it started above, so it loads the first champion at once rather
+        # than at its next poll of the registry.
+        told = s.model_copy(update={"service_urls": [url]})
         console.rule("2-4. DVC pipeline, MLflow tracking, promotion gate")
-        first = training_flow(trigger="initial", settings=s)
+        preload_while_training()
+        first = training_flow(trigger="initial", settings=told)
         lap("train_initial")
         if not first["promoted"]:
             raise RuntimeError(
@@ -295,9 +315,7 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
             labelled = ingest_batch(s, d.drift_batch, list(d.drift_scenarios))
         banner("ingest", f"{labelled['batch_id']}: {labelled['rows']} labelled orders {labelled['status']}")
         # What the hourly schedule would do next: judge the same traffic again, now with the champion's quality
-        # on the new labels, and retrain. The promotion step tells the running service, so it switches at once
-        # rather than at its next poll.
-        told = s.model_copy(update={"service_urls": [url]})
+        # on the new labels, and retrain; the promotion step tells the service again.
         decision = monitoring_flow(retrain=True, settings=told)
         request = decision["retraining"]
         if request["failed"]:

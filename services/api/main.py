@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store.refresh()
         if store.current is None:
             log.warning("starting without a model: %s", store.last_error)
+            store.prepare_loader()
         store.start_polling()
         app.state.batcher = batcher = MicroBatcher(
             lambda: store.current,

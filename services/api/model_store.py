@@ -71,6 +71,13 @@ class ModelStore:
             model=model,
         )
 
+    def prepare_loader(self) -> None:
+        """Import what loading a model needs (MLflow's scikit-learn flavour and skops, the format the track
+        stage logs in: about 1.5 s), so that a service started before any champion exists swaps the first one
+        in within milliseconds of its promotion."""
+        import mlflow.sklearn  # noqa: F401
+        import skops.io  # noqa: F401
+
     def refresh(self) -> bool:
         """Load the champion if it differs from what is served; True if a new model was swapped in."""
         with self._refresh_lock:
