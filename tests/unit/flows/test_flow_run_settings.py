@@ -13,7 +13,7 @@ from pipelines.flows.common import flow_run_settings
 
 
 def test_heartbeats_are_off_for_the_temporary_server() -> None:
-    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+    with temporary_settings(restore_defaults={PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY}):
         assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is not None
         with flow_run_settings():
             assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None

@@ -1,0 +1,17 @@
+"""Integration tests call flows in-process; they run them as the `relay` commands do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flows_as_the_cli_runs_them() -> Iterator[None]:
+    """No heartbeats on Prefect's temporary server (see `flow_run_settings`): each flow run would otherwise wait
+    up to a second for its heartbeat thread as it ends."""
+    from pipelines.flows.common import flow_run_settings
+
+    with flow_run_settings():
+        yield
