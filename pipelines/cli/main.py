@@ -211,11 +211,16 @@ def demo() -> None:
     import signal
     import sys
 
-    from pipelines.flows.demo import run_demo
+    from pipelines.flows.prefect_api import command_server
+    from pipelines.settings import get_settings
 
-    # Turn SIGTERM into an ordinary exit so the demo's `finally` stops the service it started.
+    # Turn SIGTERM into an ordinary exit so the demo's `finally` blocks stop the servers it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    run_demo()
+    # Prefect's server first, before the heavy imports below, so that it starts on the other core meanwhile.
+    with command_server(get_settings().local_dir / "logs" / "prefect-server.log") as server:
+        from pipelines.flows.demo import run_demo
+
+        run_demo(server=server)
 
 
 if __name__ == "__main__":

@@ -75,17 +75,22 @@ def prepare_environment(settings: Settings) -> None:
 
 
 @contextmanager
-def flow_run_settings() -> Iterator[None]:
+def flow_run_settings(command_api_url: str | None = None) -> Iterator[None]:
     """Prefect settings for the flows a `relay` command runs in this process.
 
-    Without PREFECT_API_URL the flows report to Prefect's temporary server, which lives only as long as this
-    process. Flow-run heartbeats exist so that a server can mark a run whose process died as crashed; that
-    server dies with the process here, so no one could read them, yet every flow run waits up to a second for
-    its heartbeat thread as it ends (about 5 s of the demo's seven runs). They are switched off for the
-    temporary server only; a real server gets them as Prefect configures them.
+    Without PREFECT_API_URL the flows report to a server that lives only as long as this command: Prefect's
+    temporary server, or the one the command started for itself (`command_api_url`, see
+    `pipelines.flows.prefect_api`). Flow-run heartbeats exist so that a server can mark a run whose process
+    died as crashed; such a server dies with the process, so no one could read them, yet every flow run waits
+    up to a second for its heartbeat thread as it ends (about 5 s of the demo's seven runs). They are switched
+    off for those servers only; a configured server gets them as Prefect configures them.
     """
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    if command_api_url:
+        with temporary_settings(updates={PREFECT_API_URL: command_api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield
+        return
     if PREFECT_API_URL.value():
         yield
         return
