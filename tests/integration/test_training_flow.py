@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -141,6 +143,9 @@ def test_failed_stage_leaves_stored_outputs_in_place(trained_workspace: Path, mo
     from pipelines.flows.training import run_dvc_stage
 
     monkeypatch.chdir(trained_workspace)
+    # DVC runs `relay stage validate` through the shell, as the flow does after `prepare_environment`. Without
+    # this the test passed only after another test in the same worker had put the venv's bin on PATH.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     validated = trained_workspace / "data" / "validated"
 
     def contents() -> dict[str, bytes]:
