@@ -7,10 +7,11 @@ from collections.abc import Iterator
 import pytest
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
 def _flows_as_the_cli_runs_them() -> Iterator[None]:
     """No heartbeats on Prefect's temporary server (see `flow_run_settings`): each flow run would otherwise wait
-    up to a second for its heartbeat thread as it ends."""
+    up to a second for its heartbeat thread as it ends. Per test, not per session: a session fixture stays
+    active for every later test on the same xdist worker, unit tests included."""
     from pipelines.flows.common import flow_run_settings
 
     with flow_run_settings():

@@ -25,7 +25,7 @@ def test_a_real_server_keeps_its_heartbeats(frequency: int | None) -> None:
     updates: dict[Any, Any] = {PREFECT_API_URL: "http://127.0.0.1:4200/api"}
     if frequency is not None:
         updates[PREFECT_FLOWS_HEARTBEAT_FREQUENCY] = frequency
-    with temporary_settings(updates=updates):
+    with temporary_settings(updates=updates, restore_defaults={PREFECT_FLOWS_HEARTBEAT_FREQUENCY}):
         before = PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()
         with flow_run_settings():
             assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == before
