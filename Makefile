@@ -89,7 +89,7 @@ test-containers: install-dev containers
 
 ## Run the unit and contract tests that need no server, process or trained model (under 30 s)
 test-fast: install-dev
-	$(BIN)/pytest -m "not slow and not integration and not e2e and not containers" -q
+	$(BIN)/pytest -n auto -m "not slow and not integration and not e2e and not containers" -q
 
 ## Lint and type-check
 lint: install-dev
