@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from collections import defaultdict
@@ -21,6 +22,7 @@ __all__ = [
     "banner",
     "console",
     "flow_run_settings",
+    "free_port",
     "note",
     "prepare_environment",
     "timed",
@@ -36,6 +38,13 @@ def timed(stage_name: str) -> Iterator[None]:
         yield
     finally:
         STAGE_SECONDS[stage_name] += time.perf_counter() - started
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that no one listens on now, for a server this command starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:

@@ -13,7 +13,6 @@ import importlib
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from pipelines.flows.common import (
     banner,
     console,
     flow_run_settings,
+    free_port,
     note,
     prepare_environment,
     timed,
@@ -108,15 +108,9 @@ def preload_while_training() -> None:
     threading.Thread(target=load, name="preload", daemon=True).start()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def launch_service(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start `relay serve` on 127.0.0.1 and a free port; returns at once."""
-    port = _free_port()
+    port = free_port()
     relay = Path(sys.executable).parent / "relay"
     cmd = [str(relay)] if relay.exists() else [sys.executable, "-m", "pipelines.cli.main"]
     env = settings.child_env() | {"RELAY_RELOAD_INTERVAL_S": "1"}

@@ -13,7 +13,6 @@ as it is; nothing is started then.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from pipelines.flows.common import free_port
 
 # The server-side services Prefect's own temporary server does not run either: they look after deployments,
 # workers, paused and cancelled runs, none of which a one-command server has. Left on, they poll the SQLite
@@ -46,12 +47,6 @@ def configured_api_url() -> str | None:
     from prefect.settings import PREFECT_API_URL
 
     return PREFECT_API_URL.value() or None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -94,7 +89,7 @@ class CommandServer:
 
 def start_command_server(log_path: Path) -> CommandServer:
     """Start `prefect server start` on 127.0.0.1 and a free port; returns at once (see `wait_ready`)."""
-    port = _free_port()
+    port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as out:
         process = subprocess.Popen(
