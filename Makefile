@@ -36,15 +36,26 @@ install-dev: $(VENV)/.dev-installed
 demo: install
 	$(BIN)/relay demo
 
-# What `make test` sets up first; a project made without the containers part has no image tests to prepare.
-TEST_SETUP := lint browser
+# What `make test` sets up before the tests, in two lines at once: lint and type-check on one core while the
+# other installs the tools the tests drive and builds the images (about two minutes on a fresh machine, which
+# would otherwise fall inside the test run; the tests then reuse them by content hash). The tools come one
+# after another: each may call apt-get. A project made without the containers part has no images to prepare.
+TEST_TOOLS := browser
 # part:containers:begin
-TEST_SETUP += promtool containers
+TEST_TOOLS += promtool containers test-images
 # part:containers:end
+# make 3.81 (macOS) has no --output-sync; there the two lines' output interleaves.
+OUTPUT_SYNC := $(if $(filter 3.%,$(MAKE_VERSION)),,--output-sync=target)
 
 ## Lint, type-check, then run every test on all cores (unit, contracts, integration, end to end, images): ~10 min
-test: $(TEST_SETUP)
+test: test-setup
 	$(BIN)/pytest -n auto --dist loadfile
+
+test-setup:
+	@$(MAKE) --no-print-directory -j2 $(OUTPUT_SYNC) lint test-tools
+
+test-tools:
+	@for tool in $(TEST_TOOLS); do $(MAKE) --no-print-directory $$tool || exit; done
 
 # A real browser for the tests that look at pages as a person would. Installed with apt where that is
 # possible (root on Debian/Ubuntu, as in CI); elsewhere those tests are skipped and say why.
@@ -81,6 +92,11 @@ containers:
 ## Build the images with buildah: localhost/relay-api:dev and localhost/relay-pipeline:dev (docker: see docs/deploy.md)
 images: containers
 	infra/scripts/containers.sh build
+
+# The images, built ahead of the tests; a failed build is left for the container tests to repeat and report.
+test-images:
+	@if infra/scripts/containers.sh setup 2>/dev/null; then \
+		infra/scripts/containers.sh build || echo "images: not built now; the container tests build them again and report why"; fi
 
 ## Build and smoke-test the images only
 test-containers: install-dev containers
@@ -146,6 +162,6 @@ clean:
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$0,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 
-.PHONY: install install-dev browser demo test test-fast lint serve pipeline monitor roles mlflow-ui bench-demo bench-training clean help
-.PHONY: promtool stack-up stack-down containers images test-containers  # part:containers
+.PHONY: install install-dev browser demo test test-setup test-tools test-fast lint serve pipeline monitor roles mlflow-ui bench-demo bench-training clean help
+.PHONY: promtool stack-up stack-down containers images test-images test-containers  # part:containers
 .PHONY: deploy prefect-down  # part:prefect-server

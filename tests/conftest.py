@@ -20,6 +20,7 @@ os.environ.pop("LINES", None)
 
 from pipelines.contract import Contract
 from pipelines.contract import load as load_contract
+from tests.helpers import copy_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 WORKSPACE_FILES = (
@@ -98,13 +99,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     yield root
 
 
-@pytest.fixture(scope="session")
-def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A workspace after the training flow ran once on small data: DVC outputs, MLflow run, champion."""
-    root = make_workspace(
-        tmp_path_factory.mktemp("trained") / "ws",
-        params={"ingest": {"rows_per_batch": 4000}, "version": {"reference_rows": 1000}},
-    )
+def _train(root: Path) -> None:
+    """Run the training flow once in the workspace `root` on three small generated batches."""
     saved = dict(os.environ)
     os.environ["RELAY_ROOT"] = str(root)
     os.environ["PREFECT_HOME"] = str(root / "local" / "prefect")
@@ -125,4 +121,28 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(saved)
-    yield root
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace after the training flow ran once on small data: DVC outputs, MLflow run, champion.
+
+    It is trained once per test run, not once per xdist worker (about 40 s of CPU each): the first worker to
+    ask trains it in the run's shared temporary folder under a file lock, and every worker gets a copy of its
+    own, so no worker sees what another writes.
+    """
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    built = shared / "trained-once"
+    with FileLock(shared / "trained-once.lock"):
+        if not (built / "done").exists():
+            shutil.rmtree(built, ignore_errors=True)  # a worker that failed half-way left this
+            root = make_workspace(
+                built / "ws",
+                params={"ingest": {"rows_per_batch": 4000}, "version": {"reference_rows": 1000}},
+            )
+            _train(root)
+            (built / "done").touch()
+    return copy_workspace(built / "ws", tmp_path_factory.mktemp("trained") / "ws")

@@ -1,7 +1,11 @@
-"""Small helpers shared by tests: the shipped data contract and a way to lay out a dataset folder."""
+"""Small helpers shared by tests: the shipped data contract, a way to lay out a dataset folder, and a way to
+copy a trained workspace."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +26,30 @@ def write_dataset(folder: Path, train: pd.DataFrame, holdout: pd.DataFrame) -> P
         (folder / split).mkdir(parents=True, exist_ok=True)
         frame.to_parquet(folder / split / "batch-0001.parquet", index=False)
     return folder
+
+
+# Where MLflow's store records absolute paths of the workspace it lives in (missing ones are skipped).
+_MLFLOW_PATH_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("model_versions", "source"),
+    ("model_versions", "storage_location"),
+    ("logged_models", "artifact_location"),
+    ("datasets", "dataset_source"),
+)
+
+
+def copy_workspace(src: Path, dest: Path) -> Path:
+    """A copy of the workspace `src` that shares nothing with it: the embedded MLflow store's absolute
+    artifact paths are pointed at the copy, so runs and models logged in the copy land in the copy."""
+    shutil.copytree(src, dest, symlinks=True)
+    db = dest / "local" / "mlflow" / "mlflow.db"
+    if db.exists():
+        with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+            for table, column in _MLFLOW_PATH_COLUMNS:
+                with contextlib.suppress(sqlite3.OperationalError):  # a column this MLflow version does not have
+                    conn.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (str(src), str(dest)))
+    return dest
 
 
 def relay_commands() -> dict[str, Any]:

@@ -7,9 +7,7 @@ are skipped and say why; in CI (CI set) that is a failure. Every container start
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ import pytest
 
 from tests.conftest import make_workspace
 from tests.containers.conftest import API, PIPELINE, free_port, open_to_all, podman
-from tests.helpers import ORDERS
+from tests.helpers import ORDERS, copy_workspace
 
 pytestmark = pytest.mark.containers
 
@@ -28,24 +26,7 @@ pytestmark = pytest.mark.containers
 @pytest.fixture(scope="module")
 def model_store(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of a trained workspace: its MLflow store (SQLite and artifacts) holds a champion."""
-    ws = tmp_path_factory.mktemp("store") / "ws"
-    shutil.copytree(trained_workspace, ws, symlinks=True)
-    # The store records artifact locations as absolute paths of the original; point them at the copy.
-    import sqlite3
-
-    db = ws / "local" / "mlflow" / "mlflow.db"
-    with sqlite3.connect(db) as conn:
-        for table, column in (
-            ("experiments", "artifact_location"),
-            ("runs", "artifact_uri"),
-            ("model_versions", "source"),
-            ("model_versions", "storage_location"),
-            ("logged_models", "artifact_location"),
-        ):
-            with contextlib.suppress(sqlite3.OperationalError):  # a column this MLflow version does not have
-                conn.execute(
-                    f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (str(trained_workspace), str(ws))
-                )
+    ws = copy_workspace(trained_workspace, tmp_path_factory.mktemp("store") / "ws")
     open_to_all(ws)
     return ws
 
