@@ -152,7 +152,7 @@ class DemoParams(_Section):
     train_batches: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
     drift_batch: int = Field(5, ge=1)
     drift_scenarios: list[Scenario] = Field(default_factory=lambda: list[Scenario](["new_brand", "promotion"]))
-    replay_batch_size: int = Field(50, gt=0)
+    replay_batch_size: int = Field(250, gt=0)
 
     @model_validator(mode="after")
     def _drift_week_is_new(self) -> DemoParams:
