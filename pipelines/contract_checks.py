@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.errors
 import pyarrow as pa
 
 from pipelines.contract import Contract
@@ -105,6 +104,10 @@ class Screen:
         p["rows"] += [_plain(v) for v in rows[: SAMPLE_ROWS - len(p["rows"])]]
 
     def screen(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # Imported here: `to_arrow` below is all the version stage needs, and pandera takes a quarter of a
+        # second to import in each stage process that does not check rows.
+        import pandera.errors
+
         self.rows += len(chunk)
         if self.structural:
             return chunk.iloc[:0], chunk.iloc[:0]
