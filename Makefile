@@ -6,10 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # uv from PATH if present, else bootstrapped from PyPI into .uv/ (no root, no curl|sh).
 UV := $(shell command -v uv 2>/dev/null || echo .uv/bin/uv)
-export MLFLOW_DISABLE_TELEMETRY := true
-export DVC_NO_ANALYTICS := 1
-export PREFECT_SERVER_ANALYTICS_ENABLED := false
-export DO_NOT_TRACK := 1
+# The tools' environment (telemetry off, quiet logs) is set in one place, pipelines/settings.py (TOOL_ENV):
+# every target below runs the tools through `relay`, or through pytest, whose conftest applies it too.
 
 .uv/bin/uv:
 	$(PYTHON) -m venv .uv && .uv/bin/pip install --quiet --disable-pip-version-check uv
@@ -140,10 +138,9 @@ prefect-down: install
 roles: install
 	$(BIN)/relay roles --check && $(BIN)/relay roles
 
-## Open the MLflow UI on http://127.0.0.1:5000 over the local store
+## Open the MLflow UI on http://127.0.0.1:5000 over the tracking store the settings name (relay mlflow-ui)
 mlflow-ui: install
-	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///local/mlflow/mlflow.db \
-		--default-artifact-root file://$(CURDIR)/local/mlflow/artifacts
+	$(BIN)/relay mlflow-ui
 
 ## Time each stage of the demo and record the table in docs/benchmarks.md
 bench-demo: install

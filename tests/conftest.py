@@ -20,6 +20,7 @@ os.environ.pop("LINES", None)
 
 from pipelines.contract import Contract
 from pipelines.contract import load as load_contract
+from pipelines.settings import apply_tool_env
 from tests.helpers import copy_workspace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,14 +39,9 @@ WORKSPACE_FILES = (
     "contract.yaml",
 )
 
-for key, value in {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DVC_NO_ANALYTICS": "1",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-}.items():
-    os.environ.setdefault(key, value)
+# The tools' environment as every `relay` command sets it (telemetry off, quiet logs, Prefect's batched
+# writes), before any test imports MLflow, DVC or Prefect.
+apply_tool_env()
 
 
 @pytest.fixture(scope="session")
