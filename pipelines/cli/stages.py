@@ -13,12 +13,13 @@ app = typer.Typer(help="Commands that `dvc repro` runs, one per DVC stage (see d
 @friendly_errors
 def validate() -> None:
     """Re-check all landed batches and write data/validated/<batch>.parquet."""
+    from pipelines import artifacts
     from pipelines.data import validate as stage
     from pipelines.settings import get_settings
 
     s = get_settings()
     report = stage.run(
-        s.raw_dir, s.validated_dir, s.metrics_dir / "validation.json", s.contract, chunk_rows=s.chunk_rows
+        s.raw_dir, s.validated_dir, s.metrics_dir / artifacts.VALIDATION_METRICS, s.contract, chunk_rows=s.chunk_rows
     )
     console.print(f"  {report.summary()}")
 

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from pipelines import artifacts
 from pipelines.cli.console import console, friendly_errors, quiet_tools
 from pipelines.handbook import DAYS, HANDOFFS, OTHER_ROLES, RACI, TOUR, Handoff, OtherRole, RoleDay, is_command
 from pipelines.ownership import STAGES, Role, Stage, get_stage
@@ -124,12 +125,12 @@ class _Evidence:
                 "`relay data versions` lists every version; `relay data checkout <md5>` restores one",
             ]
         if stage in {"train", "evaluate"}:
-            holdout = s.metrics_dir / "holdout.json"
+            holdout = s.metrics_dir / artifacts.HOLDOUT_METRICS
             if not holdout.is_file():
                 return [NOT_YET]
             m = json.loads(holdout.read_text())
             if stage == "train":
-                model = s.model_dir / "model.joblib"
+                model = s.model_dir / artifacts.MODEL
                 size = f"{model.stat().st_size / 1e6:.1f} MB" if model.is_file() else "missing"
                 return [f"{rel(model)} ({size}), decision threshold {m.get('threshold')}"]
             return [

@@ -19,6 +19,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from pipelines import artifacts
 from pipelines.atomic import write_json
 from pipelines.contract import Contract
 from pipelines.ownership import stage
@@ -92,8 +93,8 @@ def run(
     unknown = [c for c in params.segments if c not in contract.columns]
     if unknown:
         raise ValueError(f"evaluate.segments names column(s) not in the data contract: {', '.join(unknown)}")
-    model = joblib.load(model_dir / "model.joblib")
-    threshold = float(json.loads((model_dir / "model_info.json").read_text())["threshold"])
+    model = joblib.load(model_dir / artifacts.MODEL)
+    threshold = float(json.loads((model_dir / artifacts.MODEL_INFO).read_text())["threshold"])
     holdout = read_checked_split(dataset_dir, "holdout", contract)
     x = holdout[contract.feature_columns()]
     y = holdout[contract.target].to_numpy()
@@ -134,17 +135,17 @@ def run(
         "importance": feature_importance(model, x, y, params),
     }
     # Everything is computed before anything is written, so a failure leaves the last evaluation whole.
-    write_json(metrics, metrics_dir / "holdout.json")
+    write_json(metrics, metrics_dir / artifacts.HOLDOUT_METRICS)
     write_json(
-        {r["segment"]: {k: v for k, v in r.items() if k != "segment"} for r in segments}, metrics_dir / "segments.json"
+        {r["segment"]: {k: v for k, v in r.items() if k != "segment"} for r in segments},
+        metrics_dir / artifacts.SEGMENT_METRICS,
     )
-    for name, points in curves.items():
-        if name != "confusion":
-            write_json({name: points}, plots_dir / f"{name}.json")
-    plots.roc(curves["roc"], metrics["roc_auc"], plots_dir / "roc.png")
-    plots.precision_recall(curves["pr"], metrics["pr_auc"], float(y.mean()), plots_dir / "pr.png")
-    plots.calibration(curves["calibration"], metrics["brier"], plots_dir / "calibration.png")
-    plots.confusion(curves["confusion"], threshold, plots_dir / "confusion.png")
-    plots.importance(curves["importance"], plots_dir / "importance.png")
-    plots.segments(segments, metrics["roc_auc"], plots_dir / "segments.png")
+    for name in artifacts.CURVES:
+        write_json({name: curves[name]}, plots_dir / artifacts.curve_file(name))
+    plots.roc(curves["roc"], metrics["roc_auc"], plots_dir / artifacts.picture_file("roc"))
+    plots.precision_recall(curves["pr"], metrics["pr_auc"], float(y.mean()), plots_dir / artifacts.picture_file("pr"))
+    plots.calibration(curves["calibration"], metrics["brier"], plots_dir / artifacts.picture_file("calibration"))
+    plots.confusion(curves["confusion"], threshold, plots_dir / artifacts.picture_file("confusion"))
+    plots.importance(curves["importance"], plots_dir / artifacts.picture_file("importance"))
+    plots.segments(segments, metrics["roc_auc"], plots_dir / artifacts.picture_file("segments"))
     return metrics

@@ -17,6 +17,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
+from pipelines import artifacts
 from pipelines.contract import Contract
 from pipelines.dataset import read_split
 from pipelines.lineage import check_trigger, configure_mlflow
@@ -104,7 +105,7 @@ def run(
     from mlflow.models import infer_signature
 
     experiment_id = get_or_create_experiment(experiment, artifact_location)
-    metrics = {k: float(v) for k, v in json.loads((metrics_dir / "holdout.json").read_text()).items()}
+    metrics = {k: float(v) for k, v in json.loads((metrics_dir / artifacts.HOLDOUT_METRICS).read_text()).items()}
     found = mlflow.search_runs(
         [experiment_id],
         filter_string=f"tags.`relay.model_md5` = '{model_md5}' and attributes.status = 'FINISHED'",
@@ -115,8 +116,8 @@ def run(
         run_ = found[0]
         return TrackResult(run_.info.run_id, str(run_.data.tags["relay.model_uri"]), metrics, reused=True)
 
-    model = joblib.load(model_dir / "model.joblib")
-    info = json.loads((model_dir / "model_info.json").read_text())
+    model = joblib.load(model_dir / artifacts.MODEL)
+    info = json.loads((model_dir / artifacts.MODEL_INFO).read_text())
     train = read_split(dataset_dir, "train")
     features = contract.feature_columns()
     sample = train[features].sample(min(reference_rows, len(train)), random_state=0).reset_index(drop=True)
@@ -167,12 +168,12 @@ def run(
             # Evaluation JSON and the PNG plots, as the DVC stage wrote them.
             for folder in (metrics_dir, plots_dir):
                 mlflow.log_artifacts(str(folder), artifact_path=folder.name)
-            segments = json.loads((metrics_dir / "segments.json").read_text())
+            segments = json.loads((metrics_dir / artifacts.SEGMENT_METRICS).read_text())
             # A table artifact: the MLflow UI shows it sortable, so the weakest segments are one click away.
             mlflow.log_table(
                 pd.DataFrame([{"segment": k, **v} for k, v in segments.items()]), "evaluation/segments.json"
             )
-            mlflow.log_dict(info, "model_info.json")
+            mlflow.log_dict(info, artifacts.MODEL_INFO)
             with tempfile.TemporaryDirectory() as tmp:
                 # The monitor compares live traffic with this sample, predictions included.
                 ref = sample.assign(prediction=model.predict_proba(sample)[:, 1])

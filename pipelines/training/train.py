@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
+from pipelines import artifacts
 from pipelines.atomic import atomic_path, write_json
 from pipelines.contract import Contract
 from pipelines.dataset import Split, split_files
@@ -118,7 +119,7 @@ def run(
     frame = read_checked_split(dataset_dir, "train", contract)
     fit_part, val_part = tuning_split(frame, contract, params)
     fitted = fit_and_tune(fit_part, val_part, contract, params, costs)
-    with atomic_path(model_dir / "model.joblib") as tmp:
+    with atomic_path(model_dir / artifacts.MODEL) as tmp:
         joblib.dump(fitted.pipeline, tmp)
     info = {
         "threshold": fitted.threshold,
@@ -132,5 +133,5 @@ def run(
         # No timings here: this file is part of the DVC output, whose md5 must depend only on the inputs.
         "iterations": int(fitted.pipeline.named_steps["model"].n_iter_),
     }
-    write_json(info, model_dir / "model_info.json")
+    write_json(info, model_dir / artifacts.MODEL_INFO)
     return info

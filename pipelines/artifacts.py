@@ -1,0 +1,29 @@
+"""The files the training stages hand over, named once (data scientist → ML engineer, MLOps engineer).
+
+`train` writes the model and its facts to `models/`; `evaluate` writes the holdout metrics and segment
+metrics to `metrics/` and the curves (JSON for `dvc plots`, PNG for people) to `plots/`; `validate` writes
+its report to `metrics/`. The folders come from `pipelines.settings`; `dvc.yaml` declares the same files as
+the stages' outputs, and `tests/contracts/test_artifact_names.py` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+MODEL: Final = "model.joblib"  # models/: the fitted scikit-learn pipeline
+MODEL_INFO: Final = "model_info.json"  # models/: decision threshold, features, training rows
+VALIDATION_METRICS: Final = "validation.json"  # metrics/: what validate checked and found
+HOLDOUT_METRICS: Final = "holdout.json"  # metrics/: the holdout scores `dvc metrics diff` compares
+SEGMENT_METRICS: Final = "segments.json"  # metrics/: the same scores per segment value
+# plots/<name>.json: the points `dvc plots` draws (the confusion matrix is counted in HOLDOUT_METRICS)
+CURVES: Final = ("roc", "pr", "calibration", "importance")
+# plots/<name>.png: the same evaluation drawn for the MLflow UI and pull requests
+PICTURES: Final = ("roc", "pr", "calibration", "confusion", "importance", "segments")
+
+
+def curve_file(name: str) -> str:
+    return f"{name}.json"
+
+
+def picture_file(name: str) -> str:
+    return f"{name}.png"
