@@ -52,6 +52,7 @@ def file_format(path: Path, fmt: Format) -> Literal["csv", "parquet"]:
     return found  # type: ignore[return-value]
 
 
+# plug-in: source-format
 def iter_file(path: Path, options: ReadOptions | None = None) -> Iterator[pd.DataFrame]:
     """Chunks of a CSV or Parquet file. Errors surface on the first chunk, before anything is written."""
     options = options or ReadOptions()

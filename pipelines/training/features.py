@@ -16,6 +16,7 @@ from pipelines.contract import Contract
 from pipelines.params import TrainParams
 
 
+# plug-in: features-and-model
 def build_pipeline(params: TrainParams, contract: Contract) -> Pipeline:
     nominal = contract.categorical_features()
     ordinal = contract.ordinal_features()
