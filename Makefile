@@ -150,10 +150,9 @@ bench-demo: install
 bench-training: install
 	$(BIN)/python benchmarks/training.py
 
-## Remove generated data, models, stores and reports (keeps .venv and DVC's cache)
-clean:
-	rm -rf data/raw data/quarantine data/validated/orders.parquet data/dataset models metrics plots reports \
-		local/mlflow local/predictions local/monitoring local/logs dvc.lock
+## Remove generated data, models, embedded stores and reports, by the paths settings name (keeps DVC's cache)
+clean: install
+	$(BIN)/relay clean --yes
 
 ## List the targets
 help:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli import data, lineage, mlflow_ui, model, new, retrain, stages, tour, train
+from pipelines.cli import clean, data, lineage, mlflow_ui, model, new, retrain, stages, tour, train
 from pipelines.cli.console import console, err, friendly_errors, quiet_tools
 from pipelines.lineage import Trigger
 
@@ -25,6 +25,7 @@ app.add_typer(train.app, name="train")
 app.add_typer(train.experiments, name="experiments")
 app.command("lineage")(lineage.command)
 app.command("mlflow-ui")(mlflow_ui.command)
+app.command("clean")(clean.command)
 app.command("tour")(tour.command)
 app.command("new")(friendly_errors(new.command))
 app.command("retrain")(friendly_errors(retrain.command))
