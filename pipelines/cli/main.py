@@ -3,7 +3,8 @@ them, so `relay --help` and `relay roles` answer at once."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -11,6 +12,9 @@ from rich.table import Table
 from pipelines.cli import clean, data, lineage, mlflow_ui, model, new, retrain, stages, tour, train
 from pipelines.cli.console import console, err, friendly_errors, quiet_tools
 from pipelines.lineage import Trigger
+
+if TYPE_CHECKING:
+    from pipelines.flows.prefect_api import CommandServer
 
 app = typer.Typer(
     help="Relay: an MLOps reference pipeline with role-owned stages.",
@@ -35,6 +39,14 @@ from pipelines.cli import prefect_server  # noqa: E402 (a part `relay new --no-p
 app.add_typer(prefect_server.app, name="prefect")
 app.command("deploy")(friendly_errors(prefect_server.deploy))
 # part:prefect-server:end
+
+
+def _command_server() -> AbstractContextManager[CommandServer | None]:
+    """Prefect's server for this command's flows, started before their imports (see pipelines.flows.prefect_api)."""
+    from pipelines.flows.prefect_api import command_server
+    from pipelines.settings import get_settings
+
+    return command_server(get_settings().local_dir / "logs" / "prefect-server.log")
 
 
 @app.command("roles")
@@ -79,11 +91,12 @@ def pipeline(
 ) -> None:
     """Training flow: dvc repro → push → track in MLflow → register → promotion gate."""
     quiet_tools()
-    from pipelines.flows.common import flow_run_settings
-    from pipelines.flows.training import training_flow
+    with _command_server() as server:
+        from pipelines.flows.prefect_api import flows_reporting_to
+        from pipelines.flows.training import training_flow
 
-    with flow_run_settings():
-        decision = training_flow(trigger=trigger.value)
+        with flows_reporting_to(server, preload=("mlflow", "dvc.repo")):
+            decision = training_flow(trigger=trigger.value)
     console.print(
         f"version {decision['version']}: {'promoted' if decision['promoted'] else 'not promoted'} "
         f"({decision['reason']})"
@@ -106,11 +119,12 @@ def monitor(
     Exit code 3 when drift or a quality drop was found (whatever retraining then did), 1 when retraining failed.
     """
     quiet_tools()
-    from pipelines.flows.common import flow_run_settings
-    from pipelines.flows.monitoring import monitoring_flow
+    with _command_server() as server:
+        from pipelines.flows.monitoring import monitoring_flow
+        from pipelines.flows.prefect_api import flows_reporting_to
 
-    with flow_run_settings():
-        decision = monitoring_flow(retrain=retrain)
+        with flows_reporting_to(server, preload=("mlflow", "evidently")):
+            decision = monitoring_flow(retrain=retrain)
     quality = decision["model_quality"]
     console.print(
         f"drift: {decision['drift']} (share {decision['drift_share']:.2f}); model quality: {quality['message']}; "
@@ -213,13 +227,10 @@ def demo() -> None:
     import signal
     import sys
 
-    from pipelines.flows.prefect_api import command_server
-    from pipelines.settings import get_settings
-
     # Turn SIGTERM into an ordinary exit so the demo's `finally` blocks stop the servers it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     # Prefect's server first, before the heavy imports below, so that it starts on the other core meanwhile.
-    with command_server(get_settings().local_dir / "logs" / "prefect-server.log") as server:
+    with _command_server() as server:
         from pipelines.flows.demo import run_demo
 
         run_demo(server=server)

@@ -14,15 +14,22 @@ def command(
 ) -> None:
     """Retraining flow on the newest monitor decision: new labels → training flow → promotion gate."""
     quiet_tools()
-    from pipelines.flows.common import flow_run_settings
-    from pipelines.flows.retraining import newest_decision, plan, retraining_flow
     from pipelines.settings import get_settings
 
     s = get_settings()
     if dry_run:
+        from pipelines.flows.retraining import newest_decision, plan
+
         planned = plan(s, newest_decision(s))
         console.print(("would retrain: " if planned["retrain"] else "would not retrain: ") + planned["reason"])
         return
-    # A failed run raises RetrainingError after recording it: `error: ...` and exit code 1.
-    with flow_run_settings():
-        console.print(retraining_flow(settings=s)["outcome"])
+    from pipelines.flows.prefect_api import command_server
+
+    # Prefect's server for this command first, so it starts while the flows are imported.
+    with command_server(s.local_dir / "logs" / "prefect-server.log") as server:
+        from pipelines.flows.prefect_api import flows_reporting_to
+        from pipelines.flows.retraining import retraining_flow
+
+        # A failed run raises RetrainingError after recording it: `error: ...` and exit code 1.
+        with flows_reporting_to(server, preload=("mlflow", "dvc.repo")):
+            console.print(retraining_flow(settings=s)["outcome"])

@@ -31,14 +31,13 @@ from pipelines.flows.common import (
     STAGE_SECONDS,
     banner,
     console,
-    flow_run_settings,
     free_port,
     note,
     prepare_environment,
     timed,
 )
 from pipelines.flows.monitoring import monitoring_flow
-from pipelines.flows.prefect_api import CommandServer
+from pipelines.flows.prefect_api import CommandServer, flows_reporting_to
 from pipelines.flows.training import training_flow
 from pipelines.ownership import get_stage, prefect_tags
 from pipelines.settings import Settings, get_settings
@@ -241,9 +240,7 @@ def run_demo(settings: Settings | None = None, server: CommandServer | None = No
         importlib.import_module(module)
     if warm_up is not None:
         warm_up.join()
-    if server is not None:
-        server.wait_ready()
-    with flow_run_settings(server.api_url if server else None):
+    with flows_reporting_to(server):
         return demo_flow(settings=s)
 
 

@@ -1,10 +1,11 @@
-"""A Prefect server of the command's own, for a command that runs several flows and has no PREFECT_API_URL.
+"""A Prefect server of the command's own, for a command that runs flows and has no PREFECT_API_URL.
 
 Without an API URL every process that runs a flow starts Prefect's temporary server on first use: it imports
 the server in-process (a second or two, holding the interpreter while the command's own start-up waits) and
-then waits about five seconds for the server's process to answer. `relay demo` starts the same server
-(`prefect server start`, Prefect's own command) as its first step instead, before it imports anything heavy,
-so the server comes up on the other core while the demo resets the workspace and opens the MLflow store.
+then waits about five seconds for the server's process to answer. `relay demo`, `relay pipeline`, `relay
+monitor` and `relay retrain` start the same server (`prefect server start`, Prefect's own command) as their
+first step instead, before they import anything heavy, so the server comes up on the other core while the
+command imports its flows (and the demo resets the workspace and opens the MLflow store).
 Like Prefect's temporary server it serves only this command: no UI, no scheduler, stopped when the command
 ends. A user's configured server (PREFECT_API_URL in the environment or the active Prefect profile) is used
 as it is; nothing is started then.
@@ -12,6 +13,7 @@ as it is; nothing is started then.
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from pipelines.flows.common import free_port
+from pipelines.flows.common import flow_run_settings, free_port
 
 # The server-side services Prefect's own temporary server does not run either: they look after deployments,
 # workers, paused and cancelled runs, none of which a one-command server has. Left on, they poll the SQLite
@@ -106,12 +108,55 @@ def start_command_server(log_path: Path) -> CommandServer:
 
 @contextmanager
 def command_server(log_path: Path) -> Iterator[CommandServer | None]:
-    """A server for this command unless the user configured one (then None); stopped when the block ends."""
-    if configured_api_url():
+    """A server for this command unless the user configured one (then None); stopped when the block ends.
+
+    PREFECT_API_URL in the environment is checked first, at no cost. A server named only in a Prefect profile
+    or settings file takes importing Prefect's settings to find (about a second), so the command's server is
+    started before that check and stopped again, unused, if the check finds one.
+    """
+    if os.environ.get("PREFECT_API_URL"):
         yield None
         return
     server = start_command_server(log_path)
     try:
-        yield server
+        if configured_api_url():
+            server.stop()
+            yield None
+        else:
+            yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def flows_reporting_to(server: CommandServer | None, preload: tuple[str, ...] = ()) -> Iterator[None]:
+    """Run the block's flows against `server` (waiting for it to answer first), or, without one, as
+    `flow_run_settings` decides (the user's configured server, or Prefect's temporary one).
+
+    `preload` names modules the flows will import (MLflow, DVC, Evidently take a second or two each): they are
+    imported before the wait, while the server is still starting on the other core, instead of after it.
+    """
+    for module in preload:
+        importlib.import_module(module)
+    if server is not None:
+        server.wait_ready()
+    with flow_run_settings(server.api_url if server else None):
+        try:
+            yield
+        finally:
+            if server is not None:
+                _deliver_run_records()
+
+
+def _deliver_run_records() -> None:
+    """Send the run logs and events still queued to the command's server before it stops. Prefect sends them
+    in the background and drains the queues only at interpreter exit, when this server is gone: the logs of a
+    failed flow would then end in "Error logging to API" and a second of connection retries."""
+    import logging
+
+    from prefect.events.worker import EventsWorker
+
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            handler.flush()
+    EventsWorker.drain_all(timeout=5)

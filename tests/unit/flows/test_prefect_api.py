@@ -14,16 +14,34 @@ from pipelines.flows.common import flow_run_settings
 from pipelines.flows.prefect_api import CommandServer, command_server
 
 
-def test_a_configured_server_is_used_and_nothing_is_started(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_server_in_the_environment_is_used_and_nothing_is_started(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     def must_not_start(log_path: Path) -> CommandServer:
-        raise AssertionError("started a server although PREFECT_API_URL is configured")
+        raise AssertionError("started a server although PREFECT_API_URL is set")
 
     monkeypatch.setattr(prefect_api, "start_command_server", must_not_start)
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    with command_server(tmp_path / "prefect.log") as server:
+        assert server is None
+
+
+def test_a_server_named_in_a_profile_is_used_and_the_own_one_stopped_before_any_flow(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    events: list[str] = []
+
+    class Fake:
+        def stop(self) -> None:
+            events.append("stopped")
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setattr(prefect_api, "start_command_server", lambda log_path: events.append("started") or Fake())
     with (
         temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:4200/api"}),
         command_server(tmp_path / "prefect.log") as server,
     ):
-        assert server is None
+        assert server is None and events == ["started", "stopped"]
 
 
 def test_without_a_configured_server_one_is_started_and_stopped(
@@ -37,6 +55,7 @@ def test_without_a_configured_server_one_is_started_and_stopped(
         def stop(self) -> None:
             events.append("stopped")
 
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setattr(prefect_api, "start_command_server", lambda log_path: events.append("started") or Fake())
     with (
         temporary_settings(restore_defaults={PREFECT_API_URL}),
