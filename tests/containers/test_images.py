@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pipelines.flows.common import free_port
 from tests.conftest import make_workspace
-from tests.containers.conftest import API, PIPELINE, free_port, open_to_all, podman
+from tests.containers.conftest import API, PIPELINE, open_to_all, podman
 from tests.helpers import ORDERS, copy_workspace
 
 pytestmark = pytest.mark.containers

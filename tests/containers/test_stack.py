@@ -22,9 +22,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from pipelines.flows.common import free_port
 from pipelines.flows.demo import stop_service
 from tests.conftest import make_workspace
-from tests.containers.conftest import free_port, open_to_all
+from tests.containers.conftest import open_to_all
 from tests.helpers import ORDERS, REPO
 
 pytestmark = pytest.mark.containers

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from pipelines.flows.common import free_port
 from pipelines.flows.demo import wait_until_ready
 from pipelines.prediction_log import read_window
 from pipelines.settings import Settings
@@ -102,14 +102,8 @@ def test_not_ready_without_a_champion(tmp_path: Path) -> None:
         assert refused.status_code == 503 and "champion" in refused.json()["detail"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_sigterm_flushes_every_logged_prediction(trained_workspace: Path, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log_url = f"sqlite:///{tmp_path}/log.db"
     env = Settings(root=trained_workspace).child_env() | {"RELAY_PREDICTION_LOG_URL": log_url}
     proc = subprocess.Popen(

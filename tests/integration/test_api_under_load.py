@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pipelines.flows.common import free_port
 from pipelines.flows.demo import wait_until_ready
 from pipelines.prediction_log import read_window
 from pipelines.settings import Settings
@@ -24,12 +24,6 @@ from tests.helpers import ORDERS
 
 pytestmark = pytest.mark.integration
 CLIENTS = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -41,7 +35,7 @@ def workspace_copy(trained_workspace: Path, tmp_path: Path) -> Path:
 
 
 def _serve(root: Path, tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], str, str]:
-    port = _free_port()
+    port = free_port()
     log_url = f"sqlite:///{tmp_path}/log.db"
     child = Settings(root=root).child_env() | {"RELAY_PREDICTION_LOG_URL": log_url, **env}
     proc = subprocess.Popen(
@@ -160,7 +154,7 @@ def test_promotion_notice_switches_at_once(workspace_copy: Path, second_version:
     proc, url, _ = _serve(workspace_copy, tmp_path, RELAY_RELOAD_INTERVAL_S="3600", RELAY_API_KEY="s3cret")
     try:
         MlflowClient().set_registered_model_alias("relay-returns", "champion", second_version)
-        refused, unreachable = notify_services([url, f"http://127.0.0.1:{_free_port()}"], timeout_s=5)
+        refused, unreachable = notify_services([url, f"http://127.0.0.1:{free_port()}"], timeout_s=5)
         assert refused.error is not None and "HTTP 401" in refused.error
         assert unreachable.error is not None and "unreachable" in unreachable.error
         assert "next poll" in unreachable.describe()

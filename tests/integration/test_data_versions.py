@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pandas as pd
 import pytest
 
 from pipelines.data import catalog, ingest, version
+from pipelines.flows.common import free_port
 from pipelines.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -74,19 +74,13 @@ def test_unknown_or_lost_version_changes_nothing(workspace: Path) -> None:
     assert _files(s.dataset_dir) == files
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """An S3 API (moto) on 127.0.0.1 with one bucket; stopped at the end of the test."""
     import boto3
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
+from pipelines.flows.common import free_port
 from pipelines.flows.demo import stop_service
 from pipelines.settings import Settings
 
@@ -25,12 +25,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 RELAY = str(Path(sys.executable).parent / "relay")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def relay(ws: Path, *args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
