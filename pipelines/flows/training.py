@@ -53,21 +53,31 @@ def track_run(settings: Settings, trigger: str, reason: str = "") -> dict[str, A
 
     p = settings.params
     result = track.run(
-        tracking_uri=settings.tracking_uri,
-        artifact_location=settings.artifact_location,
-        experiment=settings.experiment_name,
-        model_dir=settings.model_dir,
-        metrics_dir=settings.metrics_dir,
-        plots_dir=settings.plots_dir,
-        dataset_dir=settings.dataset_dir,
-        params={"train": p.train.model_dump(), "evaluate": p.evaluate.model_dump(), "version": p.version.model_dump()},
-        data_version=data_version(settings.root),
-        model_md5=stage_out_md5(settings.root, "train", "models"),
-        git_commit=git_commit(settings.root),
-        trigger=trigger,
-        reference_rows=p.version.reference_rows,
-        contract=settings.contract,
-        trigger_reason=reason,
+        track.TrackInputs(
+            store=track.MlflowTarget(
+                tracking_uri=settings.tracking_uri,
+                artifact_location=settings.artifact_location,
+                experiment=settings.experiment_name,
+            ),
+            lineage=track.RunLineage(
+                data_version=data_version(settings.root),
+                model_md5=stage_out_md5(settings.root, "train", "models"),
+                git_commit=git_commit(settings.root),
+                trigger=trigger,
+                trigger_reason=reason,
+            ),
+            model_dir=settings.model_dir,
+            metrics_dir=settings.metrics_dir,
+            plots_dir=settings.plots_dir,
+            dataset_dir=settings.dataset_dir,
+            params={
+                "train": p.train.model_dump(),
+                "evaluate": p.evaluate.model_dump(),
+                "version": p.version.model_dump(),
+            },
+            reference_rows=p.version.reference_rows,
+            contract=settings.contract,
+        )
     )
     return result.__dict__
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import joblib
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from pipelines import artifacts
 from pipelines.contract import Contract
@@ -30,6 +31,43 @@ class TrackResult:
     model_uri: str
     metrics: dict[str, float]
     reused: bool
+
+
+class MlflowTarget(BaseModel):
+    """Where the run is recorded: the tracking store, the artifact root of a new experiment (empty: the
+    tracking server's own), and the experiment's name."""
+
+    model_config = ConfigDict(frozen=True)
+    tracking_uri: str
+    artifact_location: str
+    experiment: str
+
+
+class RunLineage(BaseModel):
+    """Why and from what the model was trained, tagged on the run so any prediction can be traced back."""
+
+    model_config = ConfigDict(frozen=True)
+    data_version: str
+    model_md5: str
+    git_commit: str
+    trigger: str
+    trigger_reason: str = ""
+
+
+class TrackInputs(BaseModel):
+    """What the track stage takes: the files `train` and `evaluate` handed over, where to record them, and the
+    run's lineage."""
+
+    model_config = ConfigDict(frozen=True)
+    store: MlflowTarget
+    lineage: RunLineage
+    model_dir: Path
+    metrics_dir: Path
+    plots_dir: Path
+    dataset_dir: Path
+    params: dict[str, Any]
+    reference_rows: int
+    contract: Contract
 
 
 def _flatten(prefix: str, value: Any) -> dict[str, Any]:
@@ -76,26 +114,14 @@ def training_dataset(train: pd.DataFrame, source: str, name: str, target: str, d
 
 
 @stage("track")
-def run(
-    *,
-    tracking_uri: str,
-    artifact_location: str,
-    experiment: str,
-    model_dir: Path,
-    metrics_dir: Path,
-    plots_dir: Path,
-    dataset_dir: Path,
-    params: dict[str, Any],
-    data_version: str,
-    model_md5: str,
-    git_commit: str,
-    trigger: str,
-    reference_rows: int,
-    contract: Contract,
-    trigger_reason: str = "",
-) -> TrackResult:
-    trigger = check_trigger(trigger).value
-    configure_mlflow(tracking_uri)
+def run(inputs: TrackInputs) -> TrackResult:
+    """Record one MLflow run for the model in `inputs.model_dir` (reusing the run that already holds a model
+    with the same md5): params, holdout and validation metrics, the training dataset, the evaluation files and
+    plots, the reference sample the monitor compares traffic with, and the model with its signature."""
+    lineage = inputs.lineage
+    trigger = check_trigger(lineage.trigger).value
+    why = f"{trigger}: {lineage.trigger_reason}" if lineage.trigger_reason else trigger
+    configure_mlflow(inputs.store.tracking_uri)
     import warnings
 
     import mlflow
@@ -104,11 +130,11 @@ def run(
     import skops.io
     from mlflow.models import infer_signature
 
-    experiment_id = get_or_create_experiment(experiment, artifact_location)
-    metrics = {k: float(v) for k, v in json.loads((metrics_dir / artifacts.HOLDOUT_METRICS).read_text()).items()}
+    experiment_id = get_or_create_experiment(inputs.store.experiment, inputs.store.artifact_location)
+    metrics = {k: float(v) for k, v in json.loads((inputs.metrics_dir / artifacts.HOLDOUT_METRICS).read_text()).items()}
     found = mlflow.search_runs(
         [experiment_id],
-        filter_string=f"tags.`relay.model_md5` = '{model_md5}' and attributes.status = 'FINISHED'",
+        filter_string=f"tags.`relay.model_md5` = '{lineage.model_md5}' and attributes.status = 'FINISHED'",
         max_results=1,
         output_format="list",
     )
@@ -116,32 +142,32 @@ def run(
         run_ = found[0]
         return TrackResult(run_.info.run_id, str(run_.data.tags["relay.model_uri"]), metrics, reused=True)
 
-    model = joblib.load(model_dir / artifacts.MODEL)
-    info = json.loads((model_dir / artifacts.MODEL_INFO).read_text())
-    train = read_split(dataset_dir, "train")
-    features = contract.feature_columns()
-    sample = train[features].sample(min(reference_rows, len(train)), random_state=0).reset_index(drop=True)
+    model = joblib.load(inputs.model_dir / artifacts.MODEL)
+    info = json.loads((inputs.model_dir / artifacts.MODEL_INFO).read_text())
+    train = read_split(inputs.dataset_dir, "train")
+    features = inputs.contract.feature_columns()
+    sample = train[features].sample(min(inputs.reference_rows, len(train)), random_state=0).reset_index(drop=True)
     example = sample.head(3)
     signature = infer_signature(example, model.predict_proba(example))
     tags = {
         **tags_for("track"),
-        "relay.data_version": data_version,
-        "relay.git_commit": git_commit,
+        "relay.data_version": lineage.data_version,
+        "relay.git_commit": lineage.git_commit,
         "relay.trigger": trigger,
         # Why this run happened, in words: for a drift trigger, the monitor's finding (features, quality drop).
-        **({"relay.trigger_reason": trigger_reason[:4000]} if trigger_reason else {}),
-        "relay.model_md5": model_md5,
+        **({"relay.trigger_reason": lineage.trigger_reason[:4000]} if lineage.trigger_reason else {}),
+        "relay.model_md5": lineage.model_md5,
         "relay.threshold": str(info["threshold"]),
         # The run's description in the MLflow UI: what a reader needs before the numbers.
         "mlflow.note.content": (
-            f"Trained by the data scientist's `train` stage on data version `{data_version[:10]}` "
-            f"({info['train_rows']} rows; trigger: {trigger}{': ' + trigger_reason if trigger_reason else ''}), "
+            f"Trained by the data scientist's `train` stage on data version `{lineage.data_version[:10]}` "
+            f"({info['train_rows']} rows; trigger: {why}), "
             "evaluated on its holdout by `evaluate`. "
             f"Decision threshold {info['threshold']} chosen on a validation slice for costs "
             f"FN={info.get('threshold_costs', {}).get('false_negative', '?')}, "
             f"FP={info.get('threshold_costs', {}).get('false_positive', '?')}. "
             "Plots: artifacts `plots/`; weakest segments: `evaluation/segments.json`. "
-            f"Restore the data with `relay data checkout {data_version[:10]}`."
+            f"Restore the data with `relay data checkout {lineage.data_version[:10]}`."
         ),
     }
     # Pinned explicitly: MLflow's own inference runs the model in a subprocess, slow and no better here.
@@ -155,20 +181,26 @@ def run(
     with warnings.catch_warnings():
         # MLflow's hints about local dataset sources and integer columns do not apply to these inputs.
         warnings.simplefilter("ignore", UserWarning)
-        with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{data_version[:8]}", tags=tags) as active:
-            mlflow.log_params(_flatten("", params))
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"train-{lineage.data_version[:8]}", tags=tags
+        ) as active:
+            mlflow.log_params(_flatten("", inputs.params))
             mlflow.log_params({"threshold": info["threshold"], "train_rows": info["train_rows"]})
             mlflow.log_metrics(metrics)
             # The validation slice chose the threshold; its numbers next to the holdout's show overfitting.
             mlflow.log_metrics({f"validation_{k}": float(v) for k, v in info.get("validation", {}).items()})
             dataset = training_dataset(
-                train, str(dataset_dir / "train"), f"{contract.name}-train", contract.target, data_version[:8]
+                train,
+                str(inputs.dataset_dir / "train"),
+                f"{inputs.contract.name}-train",
+                inputs.contract.target,
+                lineage.data_version[:8],
             )
-            mlflow.log_input(dataset, context="training", tags={"dvc_md5": data_version})
+            mlflow.log_input(dataset, context="training", tags={"dvc_md5": lineage.data_version})
             # Evaluation JSON and the PNG plots, as the DVC stage wrote them.
-            for folder in (metrics_dir, plots_dir):
+            for folder in (inputs.metrics_dir, inputs.plots_dir):
                 mlflow.log_artifacts(str(folder), artifact_path=folder.name)
-            segments = json.loads((metrics_dir / artifacts.SEGMENT_METRICS).read_text())
+            segments = json.loads((inputs.metrics_dir / artifacts.SEGMENT_METRICS).read_text())
             # A table artifact: the MLflow UI shows it sortable, so the weakest segments are one click away.
             mlflow.log_table(
                 pd.DataFrame([{"segment": k, **v} for k, v in segments.items()]), "evaluation/segments.json"
@@ -189,7 +221,7 @@ def run(
                 pyfunc_predict_fn="predict_proba",
                 skops_trusted_types=trusted,
                 pip_requirements=requirements,
-                metadata={"threshold": info["threshold"], "data_version": data_version},
+                metadata={"threshold": info["threshold"], "data_version": lineage.data_version},
             )
             mlflow.set_tag("relay.model_uri", logged.model_uri)
             return TrackResult(active.info.run_id, logged.model_uri, metrics, reused=False)
