@@ -88,16 +88,16 @@ def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: s
     from pipelines.release import register
 
     decision = register.run(
-        tracking_uri=settings.tracking_uri,
-        model_name=settings.model_name,
-        run_id=run_id,
-        model_uri=model_uri,
-        dataset_dir=settings.dataset_dir,
-        holdout_version=data_version(settings.root),
-        contract=settings.contract,
-        params=settings.params.promote,
-        costs=settings.params.evaluate,
-        promoted_by=f"ml-engineer gate in flow {flow_name}",
+        register.RegisterInputs(
+            registry=register.Registry(tracking_uri=settings.tracking_uri, model_name=settings.model_name),
+            candidate=register.Candidate(run_id=run_id, model_uri=model_uri),
+            holdout=register.Holdout(
+                dataset_dir=settings.dataset_dir, version=data_version(settings.root), contract=settings.contract
+            ),
+            gate=settings.params.promote,
+            costs=settings.params.evaluate,
+            promoted_by=f"ml-engineer gate in flow {flow_name}",
+        )
     )
     return decision.to_dict()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from pipelines.contract import Contract
 from pipelines.dataset import read_split
@@ -26,6 +27,44 @@ from pipelines.scoring import score
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous-champion"
+
+
+class Registry(BaseModel):
+    """The model registry: MLflow's tracking store and the registered model's name."""
+
+    model_config = ConfigDict(frozen=True)
+    tracking_uri: str
+    model_name: str
+
+
+class Candidate(BaseModel):
+    """The model the track stage logged: its MLflow run and model URI."""
+
+    model_config = ConfigDict(frozen=True)
+    run_id: str
+    model_uri: str
+
+
+class Holdout(BaseModel):
+    """The holdout both models are scored on: the dataset folder, its data version, the contract it meets."""
+
+    model_config = ConfigDict(frozen=True)
+    dataset_dir: Path
+    version: str
+    contract: Contract
+
+
+class RegisterInputs(BaseModel):
+    """What the register stage takes: the candidate, the registry, the holdout, the gate's rules and costs, and
+    who promotes (recorded on a promoted version)."""
+
+    model_config = ConfigDict(frozen=True)
+    registry: Registry
+    candidate: Candidate
+    holdout: Holdout
+    gate: PromoteParams
+    costs: EvaluateParams
+    promoted_by: str
 
 
 @dataclass
@@ -77,20 +116,12 @@ def gate(candidate: dict[str, float], champion: dict[str, float] | None, params:
 
 
 @stage("register")
-def run(
-    *,
-    tracking_uri: str,
-    model_name: str,
-    run_id: str,
-    model_uri: str,
-    dataset_dir: Path,
-    holdout_version: str,
-    contract: Contract,
-    params: PromoteParams,
-    costs: EvaluateParams,
-    promoted_by: str,
-) -> PromotionDecision:
-    configure_mlflow(tracking_uri)
+def run(inputs: RegisterInputs) -> PromotionDecision:
+    """Register the candidate's model (once per run), score it and the champion on the same holdout, and let
+    the gate decide: promoted to champion (the old one becomes previous-champion) or kept as challenger."""
+    model_name, run_id, model_uri = inputs.registry.model_name, inputs.candidate.run_id, inputs.candidate.model_uri
+    contract, params, costs = inputs.holdout.contract, inputs.gate, inputs.costs
+    configure_mlflow(inputs.registry.tracking_uri)
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -126,7 +157,7 @@ def run(
             },
         )
     version = str(mv.version)
-    holdout = read_split(dataset_dir, "holdout")
+    holdout = read_split(inputs.holdout.dataset_dir, "holdout")
     cand_threshold = float(run_tags.get("relay.threshold", "0.5"))
     candidate = _score_version(f"models:/{model_name}/{version}", cand_threshold, holdout, contract, costs)
 
@@ -154,12 +185,12 @@ def run(
         client.set_model_version_tag(model_name, version, f"metric.{key}", str(value))
     client.set_model_version_tag(model_name, version, "relay.gate", "passed" if promoted else "failed")
     client.set_model_version_tag(model_name, version, "relay.gate_reason", reason)
-    client.set_model_version_tag(model_name, version, "relay.gate_holdout_version", holdout_version)
+    client.set_model_version_tag(model_name, version, "relay.gate_holdout_version", inputs.holdout.version)
     if promoted:
         if champ_version is not None:
             client.set_registered_model_alias(model_name, PREVIOUS, champ_version)
         client.set_registered_model_alias(model_name, CHAMPION, version)
-        client.set_model_version_tag(model_name, version, "relay.promoted_by", promoted_by)
+        client.set_model_version_tag(model_name, version, "relay.promoted_by", inputs.promoted_by)
         client.set_model_version_tag(model_name, version, "relay.promoted_at", now)
         # Promoted again through the gate: an earlier rollback no longer speaks for this version.
         for key in ("relay.rolled_back_at", "relay.rolled_back_by", "relay.rolled_back_reason"):

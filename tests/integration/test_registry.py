@@ -39,16 +39,14 @@ def _register(root: Path, model, *, min_improvement: float = 0.0) -> dict[str, o
             model, name="model", serialization_format="cloudpickle", pip_requirements=["scikit-learn"]
         )
     return register.run(
-        tracking_uri=s.tracking_uri,
-        model_name=s.model_name,
-        run_id=run.info.run_id,
-        model_uri=logged.model_uri,
-        dataset_dir=s.dataset_dir,
-        contract=ORDERS,
-        holdout_version="test",
-        params=PromoteParams(min_roc_auc=0.0, max_brier=1.0, min_improvement=min_improvement),
-        costs=EvaluateParams(),
-        promoted_by="test gate",
+        register.RegisterInputs(
+            registry=register.Registry(tracking_uri=s.tracking_uri, model_name=s.model_name),
+            candidate=register.Candidate(run_id=run.info.run_id, model_uri=logged.model_uri),
+            holdout=register.Holdout(dataset_dir=s.dataset_dir, version="test", contract=ORDERS),
+            gate=PromoteParams(min_roc_auc=0.0, max_brier=1.0, min_improvement=min_improvement),
+            costs=EvaluateParams(),
+            promoted_by="test gate",
+        )
     ).to_dict()
 
 

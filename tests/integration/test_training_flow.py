@@ -109,16 +109,14 @@ def test_worse_challenger_stays_challenger(trained_workspace: Path, tmp_path: Pa
             weak, name="model", serialization_format="cloudpickle", pip_requirements=["scikit-learn"]
         )
     decision = register.run(
-        tracking_uri=s.tracking_uri,
-        model_name="relay-returns",
-        run_id=run.info.run_id,
-        model_uri=logged.model_uri,
-        dataset_dir=s.dataset_dir,
-        contract=ORDERS,
-        holdout_version="test",
-        params=PromoteParams(min_roc_auc=0.0, max_brier=1.0),
-        costs=EvaluateParams(),
-        promoted_by="test",
+        register.RegisterInputs(
+            registry=register.Registry(tracking_uri=s.tracking_uri, model_name="relay-returns"),
+            candidate=register.Candidate(run_id=run.info.run_id, model_uri=logged.model_uri),
+            holdout=register.Holdout(dataset_dir=s.dataset_dir, version="test", contract=ORDERS),
+            gate=PromoteParams(min_roc_auc=0.0, max_brier=1.0),
+            costs=EvaluateParams(),
+            promoted_by="test",
+        )
     )
     assert not decision.promoted and "does not beat champion" in decision.reason
     assert str(client.get_model_version_by_alias("relay-returns", "champion").version) == str(champion_before)
