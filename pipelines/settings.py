@@ -156,6 +156,15 @@ class Settings(BaseSettings):
         return self.root / "reports"
 
     @property
+    def logs_dir(self) -> Path:
+        """Logs of the servers a command starts: the demo's service, a command's own Prefect server."""
+        return self.local_dir / "logs"
+
+    @property
+    def prefect_server_log(self) -> Path:
+        return self.logs_dir / "prefect-server.log"
+
+    @property
     def tracking_uri(self) -> str:
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri

@@ -35,7 +35,7 @@ def clean_targets(s: Settings) -> list[Path]:
         s.metrics_dir,
         s.plots_dir,
         s.reports_dir,
-        s.local_dir / "logs",
+        s.logs_dir,
         s.root / "dvc.lock",
     ]
     if s.uses_embedded_mlflow:

@@ -46,7 +46,7 @@ def _command_server() -> AbstractContextManager[CommandServer | None]:
     from pipelines.flows.prefect_api import command_server
     from pipelines.settings import get_settings
 
-    return command_server(get_settings().local_dir / "logs" / "prefect-server.log")
+    return command_server(get_settings().prefect_server_log)
 
 
 @app.command("roles")

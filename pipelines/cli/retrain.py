@@ -26,7 +26,7 @@ def command(
     from pipelines.flows.prefect_api import command_server
 
     # Prefect's server for this command first, so it starts while the flows are imported.
-    with command_server(s.local_dir / "logs" / "prefect-server.log") as server:
+    with command_server(s.prefect_server_log) as server:
         from pipelines.flows.prefect_api import flows_reporting_to
         from pipelines.flows.retraining import retraining_flow
 

@@ -258,7 +258,7 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
         rec.timings[step] = round(now - clock, 2)
         clock = now
 
-    log_path = s.local_dir / "logs" / "api.log"
+    log_path = s.logs_dir / "api.log"
     proc: subprocess.Popen[bytes] | None = None
     try:
         # The service starts now and waits for a champion (/health/ready answers 503 until the gate promotes
@@ -339,7 +339,7 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
                 "serve",
                 "service stopped cleanly by SIGTERM; prediction log flushed"
                 if clean
-                else f"service exited with code {code}; see {s.local_dir / 'logs' / 'api.log'}",
+                else f"service exited with code {code}; see {log_path}",
             )
 
     summary = {
