@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # uv from PATH if present, else bootstrapped from PyPI into .uv/ (no root, no curl|sh).
 UV := $(shell command -v uv 2>/dev/null || echo .uv/bin/uv)
-# The tools' environment (telemetry off, quiet logs) is set in one place, pipelines/settings.py (TOOL_ENV):
+# The tools' environment (telemetry off, quiet logs) is set in one place, pipelines/core/settings.py (TOOL_ENV):
 # every target below runs the tools through `relay`, or through pytest, whose conftest applies it too.
 
 .uv/bin/uv:
@@ -107,8 +107,8 @@ test-fast: install-dev
 
 ## Lint and type-check
 lint: install-dev
-	$(BIN)/ruff check pipelines services tests benchmarks
-	$(BIN)/ruff format --check pipelines services tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 ## Start the prediction service on 127.0.0.1:8000 with the champion model
@@ -142,6 +142,7 @@ roles: install
 mlflow-ui: install
 	$(BIN)/relay mlflow-ui
 
+# part:template-only:begin
 ## Time each stage of the demo and record the table in docs/benchmarks.md
 bench-demo: install
 	$(BIN)/python benchmarks/demo.py --record docs/benchmarks.md
@@ -149,6 +150,7 @@ bench-demo: install
 ## Time train, evaluate and a sweep at 100k and 1M rows (prints a table; about 9 min)
 bench-training: install
 	$(BIN)/python benchmarks/training.py
+# part:template-only:end
 
 ## Remove generated data, models, embedded stores and reports, by the paths settings name (keeps DVC's cache)
 clean: install
@@ -158,6 +160,7 @@ clean: install
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$0,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 
-.PHONY: install install-dev browser demo test test-setup test-tools test-fast lint serve pipeline monitor roles mlflow-ui bench-demo bench-training clean help
+.PHONY: install install-dev browser demo test test-setup test-tools test-fast lint serve pipeline monitor roles mlflow-ui clean help
+.PHONY: bench-demo bench-training  # part:template-only
 .PHONY: promtool stack-up stack-down containers images test-images test-containers  # part:containers
 .PHONY: deploy prefect-down  # part:prefect-server

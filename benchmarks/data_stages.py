@@ -39,7 +39,7 @@ c.pandera_schema().validate(frame, lazy=True)
 }
 PRELUDE = """
 from pathlib import Path
-from pipelines.contract import load
+from pipelines.core.contract import load
 c = load(Path({repo!r}) / "contract.yaml")
 W = Path({work!r})
 ROWS = {rows}

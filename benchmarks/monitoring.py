@@ -55,7 +55,7 @@ PRELUDE = """
 import json, time
 from pathlib import Path
 import pandas as pd
-from pipelines.contract import load
+from pipelines.core.contract import load
 c = load(Path({repo!r}) / "contract.yaml")
 W = Path({work!r})
 ROWS = {rows}

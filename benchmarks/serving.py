@@ -197,8 +197,8 @@ def main() -> None:
     parser.add_argument("--servers", default="relay,mlflow,bentoml", help="comma-separated subset to run")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
+    from pipelines.core.settings import get_settings
     from pipelines.flows.demo import stop_service
-    from pipelines.settings import get_settings
 
     s = get_settings()
     record = s.contract.example_record()

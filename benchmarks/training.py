@@ -30,20 +30,20 @@ version.run(W / "validated", W / "dataset", c, holdout_share=0.2, chunk_rows=200
 """
 STEPS = {
     "train (contract check, fit, threshold)": """
-from pipelines.params import EvaluateParams, TrainParams
+from pipelines.core.params import EvaluateParams, TrainParams
 from pipelines.training import train
 info = train.run(W / "dataset", W / "models", c, TrainParams(), EvaluateParams())
 print(f"    boosting rounds {info['iterations']}, threshold {info['threshold']}", flush=True)
 """,
     "evaluate (metrics, segments, plots)": """
-from pipelines.params import EvaluateParams
+from pipelines.core.params import EvaluateParams
 from pipelines.training import evaluate
 m = evaluate.run(W / "models", W / "dataset", W / "metrics", W / "plots", contract=c, params=EvaluateParams())
 print(f"    holdout roc_auc {m['roc_auc']:.4f} on {int(m['rows'])} rows", flush=True)
 """,
     "peer: bare pipeline.fit on the train split": """
-from pipelines.dataset import read_split
-from pipelines.params import TrainParams
+from pipelines.core.dataset import read_split
+from pipelines.core.params import TrainParams
 from pipelines.training.features import build_pipeline
 frame = read_split(W / "dataset", "train")
 build_pipeline(TrainParams(), c).fit(frame[c.feature_columns()], frame[c.target])
@@ -55,8 +55,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from mlflow import MlflowClient
 from pipelines.flows.sweep import sweep_flow, task_runner
-from pipelines.lineage import configure_mlflow
-from pipelines.params import EvaluateParams, SweepParams, TrainParams
+from pipelines.core.lineage import configure_mlflow
+from pipelines.core.params import EvaluateParams, SweepParams, TrainParams
 from pipelines.training.sweep import TrialContext, candidates
 uri = f"sqlite:///{W}/mlflow.db"
 configure_mlflow(uri, probe=True)
@@ -78,7 +78,7 @@ print(f"    {len(results)} trials, {trials:.1f} s of trial time, flow {flow_seco
 """
 PRELUDE = """
 from pathlib import Path
-from pipelines.contract import load
+from pipelines.core.contract import load
 c = load(Path({repo!r}) / "contract.yaml")
 W = Path({work!r})
 ROWS = {rows}

@@ -18,9 +18,9 @@ import yaml
 os.environ.pop("COLUMNS", None)
 os.environ.pop("LINES", None)
 
-from pipelines.contract import Contract
-from pipelines.contract import load as load_contract
-from pipelines.settings import apply_tool_env
+from pipelines.core.contract import Contract
+from pipelines.core.contract import load as load_contract
+from pipelines.core.settings import apply_tool_env
 from tests.helpers import copy_workspace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,9 +104,9 @@ def _train(root: Path) -> None:
     cwd = Path.cwd()
     os.chdir(root)
     try:
+        from pipelines.core.settings import Settings
         from pipelines.data import ingest
         from pipelines.flows.training import training_flow
-        from pipelines.settings import Settings
 
         s = Settings()
         for b in (1, 2, 3):

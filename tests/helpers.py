@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.contract import load as load_contract
+from pipelines.core.contract import load as load_contract
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -82,7 +82,7 @@ def run_tool(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def relay_settings_variables() -> set[str]:
-    """Every RELAY_* variable pipelines/settings.py reads."""
-    from pipelines.settings import Settings
+    """Every RELAY_* variable pipelines/core/settings.py reads."""
+    from pipelines.core.settings import Settings
 
     return {f"RELAY_{name.upper()}" for name in Settings.model_fields}

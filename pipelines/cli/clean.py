@@ -17,7 +17,7 @@ import typer
 from pipelines.cli.console import console, friendly_errors
 
 if TYPE_CHECKING:
-    from pipelines.settings import Settings
+    from pipelines.core.settings import Settings
 
 
 def _sqlite_folder(url: str) -> Path:
@@ -52,7 +52,7 @@ def command(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove without asking.")] = False,
 ) -> None:
     """Remove what runs made here (data, model, metrics, reports, embedded stores); DVC's cache stays."""
-    from pipelines.settings import get_settings
+    from pipelines.core.settings import get_settings
 
     s = get_settings()
     targets = clean_targets(s)

@@ -10,7 +10,7 @@ from typing import ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from pipelines.output import console
+from pipelines.core.output import console
 
 __all__ = ["console", "err", "friendly_errors", "quiet_tools"]
 err = Console(stderr=True, highlight=False)
@@ -20,8 +20,8 @@ R = TypeVar("R")
 
 
 def quiet_tools() -> None:
-    """Quiet the tools a command is about to import (see `pipelines.settings.TOOL_ENV`)."""
-    from pipelines.settings import apply_tool_env
+    """Quiet the tools a command is about to import (see `pipelines.core.settings.TOOL_ENV`)."""
+    from pipelines.core.settings import apply_tool_env
 
     apply_tool_env()
 
@@ -31,8 +31,8 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from pipelines.contract import ContractError
-        from pipelines.params import ParamsError
+        from pipelines.core.contract import ContractError
+        from pipelines.core.params import ParamsError
 
         try:
             return fn(*args, **kwargs)

@@ -9,12 +9,12 @@ import typer
 from rich.table import Table
 
 from pipelines.cli.console import console, err, friendly_errors
-from pipelines.output import banner
+from pipelines.core.output import banner
 
 if TYPE_CHECKING:
+    from pipelines.core.settings import Settings
     from pipelines.data.ingest import IngestResult
     from pipelines.data.sources import ReadOptions
-    from pipelines.settings import Settings
 
 app = typer.Typer(help="Data engineer: ingest, validate and version batches.", no_args_is_help=True)
 
@@ -57,8 +57,8 @@ def ingest(  # noqa: PLR0917 (Typer maps each parameter to one option)
 
     Only data that meets the contract lands; rows within validate.max_invalid_share are quarantined.
     """
+    from pipelines.core.settings import get_settings
     from pipelines.data import ingest as stage
-    from pipelines.settings import get_settings
 
     s = get_settings()
     p = s.params.ingest
@@ -142,9 +142,9 @@ def validate(
     encoding: EncodingOpt = None,
 ) -> None:
     """Check a file against the data contract and print the report; stores nothing (exit 0 valid, 1 invalid)."""
-    from pipelines.contract_checks import check_chunks
+    from pipelines.core.contract_checks import check_chunks
+    from pipelines.core.settings import get_settings
     from pipelines.data.sources import iter_file
-    from pipelines.settings import get_settings
 
     s = get_settings()
     column = s.contract.batch_column
@@ -165,7 +165,7 @@ def validate(
 @friendly_errors
 def contract() -> None:
     """Print the data contract (contract.yaml): every column, its kind and its rules."""
-    from pipelines.settings import get_settings
+    from pipelines.core.settings import get_settings
 
     c = get_settings().contract
     table = Table(title=f"data contract {c.name!r}: {c.description}", title_justify="left")
@@ -194,8 +194,8 @@ def contract() -> None:
 @friendly_errors
 def versions() -> None:
     """List the data versions (DVC md5 of data/dataset): rows, batches and when each was first seen."""
+    from pipelines.core.settings import get_settings
     from pipelines.data import catalog
-    from pipelines.settings import get_settings
 
     s = get_settings()
     now = catalog.record(s.root, s.dataset_dir, s.versions_catalog) if (s.root / "dvc.lock").is_file() else None
@@ -226,8 +226,8 @@ def checkout(version: Annotated[str, typer.Argument(help="Version md5, or its fi
 
     Train on it with `dvc repro --single-item train evaluate`; `relay pipeline` rebuilds from data/raw.
     """
+    from pipelines.core.settings import get_settings
     from pipelines.data import catalog
-    from pipelines.settings import get_settings
 
     s = get_settings()
     restored = catalog.checkout(s.root, s.dataset_dir, s.versions_catalog, version, remote_url=s.dvc_remote)

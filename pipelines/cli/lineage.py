@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from pipelines.cli.console import console, friendly_errors, quiet_tools
-from pipelines.ownership import get_stage
+from pipelines.core.ownership import get_stage
 
 
 @dataclass
@@ -35,7 +35,7 @@ def _link(stage: str, what: str, facts: dict[str, Any], restore: str = "") -> Li
 
 
 def _prediction(url: str, request_id: str) -> list[dict[str, Any]]:
-    from pipelines.prediction_log import read_request
+    from pipelines.core.prediction_log import read_request
 
     frame = read_request(url, request_id)
     if frame.empty:
@@ -48,9 +48,9 @@ def trace(request_id: str) -> list[Link]:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    from pipelines.core.lineage import configure_mlflow
+    from pipelines.core.settings import get_settings
     from pipelines.data import catalog
-    from pipelines.lineage import configure_mlflow
-    from pipelines.settings import get_settings
 
     s = get_settings()
     rows = _prediction(s.prediction_log, request_id)

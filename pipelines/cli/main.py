@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli import clean, data, lineage, mlflow_ui, model, new, retrain, stages, tour, train
+from pipelines.cli import clean, data, lineage, mlflow_ui, model, retrain, stages, tour, train
 from pipelines.cli.console import console, err, friendly_errors, quiet_tools
-from pipelines.lineage import Trigger
+from pipelines.core.lineage import Trigger
 
 if TYPE_CHECKING:
     from pipelines.flows.prefect_api import CommandServer
@@ -31,8 +31,12 @@ app.command("lineage")(lineage.command)
 app.command("mlflow-ui")(mlflow_ui.command)
 app.command("clean")(clean.command)
 app.command("tour")(tour.command)
-app.command("new")(friendly_errors(new.command))
 app.command("retrain")(friendly_errors(retrain.command))
+# part:template-only:begin
+from pipelines.template import new  # noqa: E402 (Relay's own: a generated project does not make projects)
+
+app.command("new")(friendly_errors(new.command))
+# part:template-only:end
 # part:prefect-server:begin
 from pipelines.cli import prefect_server  # noqa: E402 (a part `relay new --no-prefect-server` leaves out)
 
@@ -43,8 +47,8 @@ app.command("deploy")(friendly_errors(prefect_server.deploy))
 
 def _command_server() -> AbstractContextManager[CommandServer | None]:
     """Prefect's server for this command's flows, started before their imports (see pipelines.flows.prefect_api)."""
+    from pipelines.core.settings import get_settings
     from pipelines.flows.prefect_api import command_server
-    from pipelines.settings import get_settings
 
     return command_server(get_settings().prefect_server_log)
 
@@ -58,9 +62,9 @@ def roles(
     ] = False,
 ) -> None:
     """Print who owns which stage, what each takes and what it hands over."""
-    from pipelines import ownership_check
-    from pipelines.ownership import STAGES
-    from pipelines.settings import find_root
+    from pipelines.core import ownership_check
+    from pipelines.core.ownership import STAGES
+    from pipelines.core.settings import find_root
 
     root = find_root()
     if write:
@@ -151,8 +155,8 @@ def monitor_exporter(
 
     from prometheus_client import CollectorRegistry, start_http_server
 
+    from pipelines.core.settings import get_settings
     from pipelines.monitoring.exporter import MonitoringCollector
-    from pipelines.settings import get_settings
 
     s = get_settings()
     registry = CollectorRegistry()
@@ -177,7 +181,7 @@ def serve(
     quiet_tools()
     import uvicorn
 
-    from pipelines.settings import get_settings
+    from pipelines.core.settings import get_settings
     from services.api.observability import log_config
 
     s = get_settings()
@@ -203,8 +207,8 @@ def replay(
     quiet_tools()
     import httpx
 
+    from pipelines.core.settings import get_settings
     from pipelines.flows.demo import replay_orders
-    from pipelines.settings import get_settings
 
     s = get_settings()
     target = url or f"http://{s.api_host}:{s.api_port}"

@@ -1,6 +1,6 @@
 """`relay mlflow-ui`: MLflow's own UI on the tracking store the settings name.
 
-The store's location is written once, in `pipelines/settings.py` (RELAY_MLFLOW_TRACKING_URI and
+The store's location is written once, in `pipelines/core/settings.py` (RELAY_MLFLOW_TRACKING_URI and
 RELAY_MLFLOW_ARTIFACT_LOCATION override it); this command reads it from there rather than the Makefile
 repeating the path. A tracking server has its own UI, so for one this command says where that is.
 """
@@ -17,7 +17,7 @@ import typer
 from pipelines.cli.console import console, friendly_errors, quiet_tools
 
 if TYPE_CHECKING:
-    from pipelines.settings import Settings
+    from pipelines.core.settings import Settings
 
 
 def ui_argv(settings: Settings, host: str, port: int) -> list[str]:
@@ -40,7 +40,7 @@ def command(
 ) -> None:
     """Open MLflow's UI (runs, models, registry) on this project's tracking store."""
     quiet_tools()
-    from pipelines.settings import get_settings
+    from pipelines.core.settings import get_settings
 
     argv = ui_argv(get_settings(), host, port)
     console.print(f"MLflow UI for {argv[argv.index('--backend-store-uri') + 1]} at http://{host}:{port}")

@@ -19,8 +19,8 @@ app = typer.Typer(
 def status() -> None:
     """Versions with aliases, holdout metrics from the gate, and who promoted (or rolled back) what."""
     quiet_tools()
+    from pipelines.core.settings import get_settings
     from pipelines.release.rollback import status as read_status
-    from pipelines.settings import get_settings
 
     s = get_settings()
     rows = read_status(s.tracking_uri, s.model_name)
@@ -66,8 +66,8 @@ def rollback(
     quiet_tools()
     import getpass
 
+    from pipelines.core.settings import get_settings
     from pipelines.release.rollback import rollback as do_rollback
-    from pipelines.settings import get_settings
 
     s = get_settings()
     before, after = do_rollback(

@@ -32,7 +32,7 @@ ON_DEMAND = "on-demand"
 
 
 def _server_dir() -> Path:
-    from pipelines.settings import get_settings
+    from pipelines.core.settings import get_settings
 
     return get_settings().local_dir / "prefect-server"
 
@@ -169,7 +169,7 @@ def status() -> None:
 
 def _tags(stage: str) -> list[str]:
     """Owner first: the Prefect UI shows the first tags of a deployment and folds the rest into "+N"."""
-    from pipelines.ownership import prefect_tags
+    from pipelines.core.ownership import prefect_tags
 
     return [*sorted(prefect_tags(stage), key=lambda t: not t.startswith("owner:")), "relay"]
 
@@ -247,8 +247,8 @@ def deploy(
         raise RuntimeError(f"no Prefect server answers at {api}; start it (`relay prefect up`) or fix PREFECT_API_URL")
     from prefect import serve
 
+    from pipelines.core.settings import get_settings
     from pipelines.flows.common import prepare_environment
-    from pipelines.settings import get_settings
 
     prepare_environment(get_settings())  # the served flow runs are child processes: they inherit PATH and quiet
     console.print(f"serving Relay's deployments against {api}; monitoring on '{cron}' ({timezone}); Ctrl-C stops")

@@ -14,7 +14,7 @@ def command(
 ) -> None:
     """Retraining flow on the newest monitor decision: new labels → training flow → promotion gate."""
     quiet_tools()
-    from pipelines.settings import get_settings
+    from pipelines.core.settings import get_settings
 
     s = get_settings()
     if dry_run:

@@ -13,9 +13,9 @@ app = typer.Typer(help="Commands that `dvc repro` runs, one per DVC stage (see d
 @friendly_errors
 def validate() -> None:
     """Re-check all landed batches and write data/validated/<batch>.parquet."""
-    from pipelines import artifacts
+    from pipelines.core import artifacts
+    from pipelines.core.settings import get_settings
     from pipelines.data import validate as stage
-    from pipelines.settings import get_settings
 
     s = get_settings()
     report = stage.run(
@@ -28,8 +28,8 @@ def validate() -> None:
 @friendly_errors
 def version() -> None:
     """Split validated batches into the versioned train/holdout dataset."""
+    from pipelines.core.settings import get_settings
     from pipelines.data import version as stage
-    from pipelines.settings import get_settings
 
     s = get_settings()
     manifest = stage.run(
@@ -49,7 +49,7 @@ def version() -> None:
 @friendly_errors
 def train() -> None:
     """Fit the model on the train split of data/dataset/."""
-    from pipelines.settings import get_settings
+    from pipelines.core.settings import get_settings
     from pipelines.training import train as stage
 
     s = get_settings()
@@ -64,7 +64,7 @@ def train() -> None:
 def evaluate() -> None:
     """Score the model on the holdout split of data/dataset/."""
     quiet_tools()
-    from pipelines.settings import get_settings
+    from pipelines.core.settings import get_settings
     from pipelines.training import evaluate as stage
 
     s = get_settings()

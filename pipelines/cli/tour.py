@@ -1,7 +1,7 @@
 """`relay tour`: the loop explained in the terminal, stage by stage, with the real artifacts of the last run.
 
-The text comes from the ownership registry and the handbook (`pipelines/ownership.py`,
-`pipelines/handbook.py`); the evidence comes from what the last `make demo` (or your own runs) left in the
+The text comes from the ownership registry and the handbook (`pipelines/core/ownership.py`,
+`pipelines/core/handbook.py`); the evidence comes from what the last `make demo` (or your own runs) left in the
 workspace: the data version, the MLflow run, the registered versions, the OpenAPI schema, the drift
 decision. Nothing here changes any store.
 """
@@ -18,13 +18,13 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from pipelines import artifacts
 from pipelines.cli.console import console, friendly_errors, quiet_tools
-from pipelines.handbook import DAYS, HANDOFFS, OTHER_ROLES, RACI, TOUR, Handoff, OtherRole, RoleDay, is_command
-from pipelines.ownership import STAGES, Role, Stage, get_stage
+from pipelines.core import artifacts
+from pipelines.core.handbook import DAYS, HANDOFFS, OTHER_ROLES, RACI, TOUR, Handoff, OtherRole, RoleDay, is_command
+from pipelines.core.ownership import STAGES, Role, Stage, get_stage
 
 if TYPE_CHECKING:  # settings load pydantic and the contract: only when the tour runs, not for `relay --help`
-    from pipelines.settings import Settings
+    from pipelines.core.settings import Settings
 
 NOT_YET = "nothing yet: run `make demo` (or the commands above) first"
 
@@ -317,7 +317,7 @@ def command(
 
 @friendly_errors
 def _tour(role: Role | OtherRole | None, stage: str | None) -> None:
-    from pipelines.settings import get_settings
+    from pipelines.core.settings import get_settings
 
     evidence = _Evidence(get_settings())
     if isinstance(role, Role):

@@ -35,8 +35,8 @@ def sweep(
     table = Table(title=f"sweep on data version {result['data_version'][:10]}: validation {metric}, best first")
     for col in ("trial", "changed from params.yaml", metric, "brier", "threshold", "fit s", ""):
         table.add_column(col)
-    from pipelines.params import TrainParams
-    from pipelines.settings import get_settings
+    from pipelines.core.params import TrainParams
+    from pipelines.core.settings import get_settings
     from pipelines.training.sweep import LOWER_IS_BETTER, changed
 
     base = get_settings().params.train if not result["applied"] else TrainParams(**result["baseline"]["params"])
@@ -87,8 +87,8 @@ def compare(
     quiet_tools()
     import json
 
-    from pipelines.lineage import configure_mlflow
-    from pipelines.settings import get_settings
+    from pipelines.core.lineage import configure_mlflow
+    from pipelines.core.settings import get_settings
     from pipelines.training.compare import as_dicts
     from pipelines.training.compare import compare as run_compare
 

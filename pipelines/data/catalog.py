@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from pipelines.atomic import atomic_path
+from pipelines.core.atomic import atomic_path
+from pipelines.core.dataset import read_manifest
 from pipelines.data.version import remote_config
-from pipelines.dataset import read_manifest
 
 DATA_STAGES = ("validate", "version")
 DATASET_OUT = "data/dataset"

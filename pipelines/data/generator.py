@@ -25,7 +25,7 @@ from typing import get_args
 import numpy as np
 import pandas as pd
 
-from pipelines.params import Scenario
+from pipelines.core.params import Scenario
 
 SCENARIOS: tuple[str, ...] = get_args(Scenario)
 CHUNK_ROWS = 250_000

@@ -21,11 +21,11 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pipelines.atomic import write_json, write_parquet
-from pipelines.contract import Contract
-from pipelines.contract_checks import ContractViolation, Screen, ValidationReport, to_arrow
+from pipelines.core.atomic import write_json, write_parquet
+from pipelines.core.contract import Contract
+from pipelines.core.contract_checks import ContractViolation, Screen, ValidationReport, to_arrow
+from pipelines.core.ownership import stage
 from pipelines.data import sources
-from pipelines.ownership import stage
 
 QUARANTINE_ROWS = 100_000  # failing rows kept per attempt; enough to study, bounded for huge broken files
 FINGERPRINT_KEY = b"relay.fingerprint"

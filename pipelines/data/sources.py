@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.atomic import atomic_path
+from pipelines.core.atomic import atomic_path
 
 Format = Literal["auto", "csv", "parquet"]
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}

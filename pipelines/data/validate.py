@@ -7,7 +7,7 @@ validated data (and so `dvc.lock` and everything downstream) as it was.
 
 The same screening runs at the door (ingest) and here: here it re-checks every landed batch against the
 current contract (which may have changed since landing) and checks what no single batch can, such as ids
-unique across batches. The checks themselves are `pipelines/contract_checks.py`.
+unique across batches. The checks themselves are `pipelines/core/contract_checks.py`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from pipelines.atomic import replace_dir, write_json
-from pipelines.contract import Contract
-from pipelines.contract_checks import (
+from pipelines.core.atomic import replace_dir, write_json
+from pipelines.core.contract import Contract
+from pipelines.core.contract_checks import (
     BATCH,
     SAMPLE_ROWS,
     ContractViolation,
@@ -31,10 +31,10 @@ from pipelines.contract_checks import (
     check_frame,
     to_arrow,
 )
+from pipelines.core.ownership import stage
 from pipelines.data import sources
-from pipelines.ownership import stage
 
-# The checks live in the contracts layer (pipelines/contract_checks.py) so that other owners' stages can use
+# The checks live in the contracts layer (pipelines/core/contract_checks.py) so that other owners' stages can use
 # them without importing this stage; they are re-exported here for the data engineer's own code.
 __all__ = [
     "BATCH",

@@ -1,6 +1,6 @@
 """Version (owner: data engineer): turn validated batches into the versioned train/holdout dataset.
 
-Takes `data/validated/<batch>.parquet`; hands over `data/dataset/` (layout in `pipelines.dataset`) whose DVC md5,
+Takes `data/validated/<batch>.parquet`; hands over `data/dataset/` (layout in `pipelines.core.dataset`) whose DVC md5,
 recorded in `dvc.lock`, is the data version that every MLflow run is stamped with. The split hashes the id
 column, so a record stays on the same side in every later version and a holdout never leaks into training.
 `catalog` lists and restores versions; `push` sends them to the DVC remote.
@@ -18,12 +18,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
-from pipelines.atomic import replace_dir, write_json
-from pipelines.contract import Contract
-from pipelines.contract_checks import to_arrow
+from pipelines.core.atomic import replace_dir, write_json
+from pipelines.core.contract import Contract
+from pipelines.core.contract_checks import to_arrow
+from pipelines.core.dataset import MANIFEST, SPLITS
+from pipelines.core.ownership import stage
 from pipelines.data import sources
-from pipelines.dataset import MANIFEST, SPLITS
-from pipelines.ownership import stage
 
 
 def in_holdout(ids: pd.Series, share: float) -> np.ndarray:

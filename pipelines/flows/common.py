@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipelines.output import banner, console, note
-from pipelines.settings import Settings, apply_tool_env
+from pipelines.core.output import banner, console, note
+from pipelines.core.settings import Settings, apply_tool_env
 
 __all__ = [
     "RETRY_TRANSIENT",
@@ -27,7 +27,7 @@ __all__ = [
     "prepare_environment",
     "timed",
 ]
-# Wall time per stage across the flows of this process; the demo and benchmarks/demo.py report it.
+# Wall time per stage across the flows of this process; the demo and Relay's demo benchmark report it.
 STAGE_SECONDS: defaultdict[str, float] = defaultdict(float)
 
 

@@ -26,7 +26,9 @@ import httpx
 from prefect import flow, task
 from rich.table import Table
 
-from pipelines.atomic import write_json
+from pipelines.core.atomic import write_json
+from pipelines.core.ownership import get_stage, prefect_tags
+from pipelines.core.settings import Settings, get_settings
 from pipelines.flows.common import (
     STAGE_SECONDS,
     banner,
@@ -39,8 +41,6 @@ from pipelines.flows.common import (
 from pipelines.flows.monitoring import monitoring_flow
 from pipelines.flows.prefect_api import CommandServer, flows_reporting_to
 from pipelines.flows.training import training_flow
-from pipelines.ownership import get_stage, prefect_tags
-from pipelines.settings import Settings, get_settings
 
 
 @dataclass
@@ -151,7 +151,7 @@ def init_tracking_store(settings: Settings) -> None:
     """Create the MLflow store's tables (a fresh embedded store runs MLflow's schema migrations)."""
     from mlflow import MlflowClient
 
-    from pipelines.lineage import configure_mlflow
+    from pipelines.core.lineage import configure_mlflow
 
     configure_mlflow(settings.tracking_uri)
     MlflowClient().search_experiments(max_results=1)
@@ -178,7 +178,7 @@ def wait_for_version(url: str, version: str, timeout: float = 120) -> float:
 
 def wait_for_log(url: str, rows: int, timeout: float = 120) -> None:
     """The service writes the log off the request path; wait until it holds every replayed prediction."""
-    from pipelines.prediction_log import count_rows
+    from pipelines.core.prediction_log import count_rows
 
     poll_until(
         lambda: count_rows(url) >= rows, timeout, f"the prediction log lacks some of {rows} rows after {timeout:.0f} s"

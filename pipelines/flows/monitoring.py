@@ -9,9 +9,9 @@ from typing import Any
 
 from prefect import flow, task
 
+from pipelines.core.ownership import prefect_tags
+from pipelines.core.settings import Settings, get_settings
 from pipelines.flows.common import RETRY_TRANSIENT, banner, note, prepare_environment, timed
-from pipelines.ownership import prefect_tags
-from pipelines.settings import Settings, get_settings
 
 
 @task(name="load-reference", tags=prefect_tags("monitor"), **RETRY_TRANSIENT)
@@ -23,7 +23,7 @@ def load_reference(settings: Settings) -> dict[str, Any]:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from pipelines.lineage import configure_mlflow
+    from pipelines.core.lineage import configure_mlflow
 
     configure_mlflow(settings.tracking_uri)
     client = MlflowClient()
@@ -52,8 +52,8 @@ def load_reference(settings: Settings) -> dict[str, Any]:
 
 @task(name="drift-report", tags=prefect_tags("monitor"))
 def drift_report(settings: Settings, champion: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    from pipelines.core.prediction_log import read_window
     from pipelines.monitoring import drift
-    from pipelines.prediction_log import read_window
 
     p = settings.params.monitor
     # Only traffic the champion scored: its reference holds its own predictions, so mixing in rows scored by
@@ -110,7 +110,7 @@ def model_quality(settings: Settings, champion: dict[str, Any], out_dir: Path) -
 @task(name="record-history", tags=prefect_tags("monitor"))
 def record_history(settings: Settings, decision: dict[str, Any]) -> dict[str, Any]:
     """The run's row in the history, the rebuilt index page, and the whole decision in `decision.json`."""
-    from pipelines.atomic import write_json
+    from pipelines.core.atomic import write_json
     from pipelines.monitoring import history
 
     recorded = history.record(decision, settings.monitoring_store, settings.reports_dir / "monitoring")

@@ -21,10 +21,10 @@ from typing import Any
 
 from prefect import flow, task
 
+from pipelines.core.ownership import prefect_tags
+from pipelines.core.settings import Settings, get_settings
 from pipelines.flows.common import RETRY_TRANSIENT, banner, note, prepare_environment, timed
 from pipelines.flows.training import training_flow
-from pipelines.ownership import prefect_tags
-from pipelines.settings import Settings, get_settings
 
 
 class RetrainingError(RuntimeError):
@@ -55,7 +55,7 @@ def current_champion(settings: Settings) -> str | None:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from pipelines.lineage import configure_mlflow
+    from pipelines.core.lineage import configure_mlflow
 
     configure_mlflow(settings.tracking_uri, probe=True)
     try:
@@ -117,7 +117,7 @@ def plan_retraining(settings: Settings, decision: dict[str, Any]) -> dict[str, A
 
 @task(name="record-retraining", tags=prefect_tags("retrain"))
 def record_outcome(settings: Settings, decision: dict[str, Any], result: dict[str, Any]) -> None:
-    from pipelines.atomic import write_json
+    from pipelines.core.atomic import write_json
     from pipelines.monitoring import history
 
     if "history_id" in decision:

@@ -16,16 +16,16 @@ from typing import Any
 from prefect import flow, task, unmapped
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
+from pipelines.core.ownership import prefect_tags, tags_for
+from pipelines.core.settings import Settings, get_settings
 from pipelines.flows.common import banner, note, prepare_environment
-from pipelines.ownership import prefect_tags, tags_for
-from pipelines.settings import Settings, get_settings
 from pipelines.training import sweep
 from pipelines.training.sweep import TrialContext
 
 
 @task(name="sweep-trial", tags=prefect_tags("sweep"))
 def trial_task(index: int, params: dict[str, Any], ctx: TrialContext) -> dict[str, Any]:
-    from pipelines.params import TrainParams
+    from pipelines.core.params import TrainParams
 
     return sweep.run_trial(index, TrainParams(**params), ctx)
 
@@ -107,8 +107,8 @@ def run_sweep(
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
+    from pipelines.core.lineage import configure_mlflow, git_commit
     from pipelines.data.version import data_version
-    from pipelines.lineage import configure_mlflow, git_commit
     from pipelines.training.track import get_or_create_experiment
     from pipelines.training.train import read_checked_split, tuning_split
 
@@ -181,7 +181,7 @@ def run_sweep(
     client.log_table(parent_id, table, "sweep/trials.json")
     client.set_terminated(parent_id, "FINISHED")
 
-    from pipelines.params import TrainParams
+    from pipelines.core.params import TrainParams
 
     adopt = sweep.changed(p.train, TrainParams(**best["params"]))
     if apply and adopt:

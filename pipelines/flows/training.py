@@ -11,9 +11,9 @@ from typing import Any
 
 from prefect import flow, task
 
+from pipelines.core.ownership import prefect_tags
+from pipelines.core.settings import Settings, get_settings
 from pipelines.flows.common import RETRY_TRANSIENT, banner, note, prepare_environment, timed
-from pipelines.ownership import prefect_tags
-from pipelines.settings import Settings, get_settings
 
 DVC_STAGES = ("validate", "version", "train", "evaluate")
 
@@ -47,8 +47,8 @@ def push_data(root: str, remote_url: str) -> int:
 
 @task(name="track", tags=prefect_tags("track"))
 def track_run(settings: Settings, trigger: str, reason: str = "") -> dict[str, Any]:
+    from pipelines.core.lineage import git_commit
     from pipelines.data.version import data_version, stage_out_md5
-    from pipelines.lineage import git_commit
     from pipelines.training import track
 
     p = settings.params
@@ -119,7 +119,7 @@ def training_flow(trigger: str = "manual", reason: str = "", settings: Settings 
     """
     s = settings or get_settings()
     prepare_environment(s)
-    from pipelines.lineage import check_trigger, configure_mlflow
+    from pipelines.core.lineage import check_trigger, configure_mlflow
 
     check_trigger(trigger)
     # Refuse before any stage runs: a model that cannot be recorded must not be trained or registered.
@@ -131,9 +131,9 @@ def training_flow(trigger: str = "manual", reason: str = "", settings: Settings 
             ran = run_dvc_stage.with_options(name=f"dvc-{name}", tags=prefect_tags(name))(root, name)
         if not ran:
             note("inputs unchanged since dvc.lock: skipped")
+    from pipelines.core.dataset import read_manifest
     from pipelines.data import catalog
     from pipelines.data.version import data_version
-    from pipelines.dataset import read_manifest
 
     version = data_version(s.root)
     catalog.record(s.root, s.dataset_dir, s.versions_catalog)

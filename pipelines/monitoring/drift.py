@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.atomic import write_json
-from pipelines.contract import Contract
-from pipelines.ownership import stage
+from pipelines.core.atomic import write_json
+from pipelines.core.contract import Contract
+from pipelines.core.ownership import stage
 
 PREDICTION = "prediction"
 
@@ -120,7 +120,7 @@ def run(
     sampled = sample_rows is not None and len(window) > sample_rows
     if sample_rows is not None:
         # Evidently's cost grows with rows; past `sample_rows` a seeded sample judges the window (and the
-        # reference), which benchmarks/monitoring.py shows finds the same drift.
+        # reference), which Relay's monitoring benchmark shows finds the same drift.
         window = window.sample(n=sample_rows, random_state=seed) if sampled else window
         if len(reference) > sample_rows:
             reference = reference.sample(n=sample_rows, random_state=seed)

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from pipelines.atomic import atomic_path
+from pipelines.core.atomic import atomic_path
 from pipelines.monitoring.quality import REPORT as QUALITY_REPORT
 
 TABLE = "monitoring_runs"

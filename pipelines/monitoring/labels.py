@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pipelines.contract import Contract
+from pipelines.core.contract import Contract
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def champion_batches(catalog_path: Path, data_version: str, dataset_dir: Path) -
     known = batches_of(catalog_path, data_version)
     if known is not None:
         return known, f"data version {data_version[:10]}"
-    from pipelines.dataset import read_manifest
+    from pipelines.core.dataset import read_manifest
 
     try:
         batches = set(read_manifest(dataset_dir)["batches"])

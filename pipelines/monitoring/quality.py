@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd
 from pandas.api import types as ptypes
 
-from pipelines.atomic import atomic_path
-from pipelines.contract import Contract
+from pipelines.core.atomic import atomic_path
+from pipelines.core.contract import Contract
 
 PREDICTION = "prediction"
 REPORT = "quality.html"
@@ -83,7 +83,7 @@ def _not_judged(status: str, rows: int, message: str, common: dict[str, Any]) ->
     return {"status": status, "labelled_rows": rows, **common, "ok": None, "report": None, "message": message}
 
 
-# Not marked @stage("monitor"): the registry in pipelines/ownership.py allows the mark only in the module it names
+# Not marked @stage("monitor"): the registry in pipelines/core/ownership.py allows the mark only in the module it names
 # for the stage (pipelines.monitoring.drift), and the decorator raises anywhere else. The monitoring flow calls
 # this as part of the monitor stage, under the same owner.
 def run(

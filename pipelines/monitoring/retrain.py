@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.ownership import stage
-from pipelines.params import RetrainParams
+from pipelines.core.ownership import stage
+from pipelines.core.params import RetrainParams
 
 
 @dataclass(frozen=True)

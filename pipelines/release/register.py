@@ -17,12 +17,12 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.contract import Contract
-from pipelines.dataset import read_split
-from pipelines.lineage import configure_mlflow
-from pipelines.ownership import stage, tags_for
-from pipelines.params import EvaluateParams, PromoteParams
-from pipelines.scoring import score
+from pipelines.core.contract import Contract
+from pipelines.core.dataset import read_split
+from pipelines.core.lineage import configure_mlflow
+from pipelines.core.ownership import stage, tags_for
+from pipelines.core.params import EvaluateParams, PromoteParams
+from pipelines.core.scoring import score
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"

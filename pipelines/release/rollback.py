@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.lineage import configure_mlflow
+from pipelines.core.lineage import configure_mlflow
 from pipelines.release.register import CHALLENGER, CHAMPION, PREVIOUS
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pipelines.ownership import tags_for
+from pipelines.core.ownership import tags_for
 
 LOWER_IS_BETTER = {"brier", "cost_per_1000"}
 PARAM_KEYS = (

@@ -19,12 +19,12 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from pipelines import artifacts
-from pipelines.atomic import write_json
-from pipelines.contract import Contract
-from pipelines.ownership import stage
-from pipelines.params import EvaluateParams
-from pipelines.scoring import confusion, score
+from pipelines.core import artifacts
+from pipelines.core.atomic import write_json
+from pipelines.core.contract import Contract
+from pipelines.core.ownership import stage
+from pipelines.core.params import EvaluateParams
+from pipelines.core.scoring import confusion, score
 from pipelines.training import plots
 from pipelines.training.train import read_checked_split
 

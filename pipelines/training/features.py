@@ -12,8 +12,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from pipelines.contract import Contract
-from pipelines.params import TrainParams
+from pipelines.core.contract import Contract
+from pipelines.core.params import TrainParams
 
 
 # plug-in: features-and-model

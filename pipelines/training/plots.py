@@ -12,7 +12,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from pipelines.atomic import atomic_path
+from pipelines.core.atomic import atomic_path
 
 _BLUE, _GREY, _RED = "#1f5f99", "#9a9a9a", "#b8392f"
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.contract import Contract
-from pipelines.dataset import read_split
-from pipelines.ownership import stage, tags_for
-from pipelines.params import EvaluateParams, ParamsError, SweepParams, TrainParams, load_params
+from pipelines.core.contract import Contract
+from pipelines.core.dataset import read_split
+from pipelines.core.ownership import stage, tags_for
+from pipelines.core.params import EvaluateParams, ParamsError, SweepParams, TrainParams, load_params
 
 LOWER_IS_BETTER = {"brier"}
 TRIAL_METRICS = ("roc_auc", "pr_auc", "f1", "brier", "threshold")
@@ -76,7 +76,7 @@ def run_trial(index: int, params: TrainParams, ctx: TrialContext) -> dict[str, A
     from mlflow.entities import Metric, Param, RunTag
     from threadpoolctl import threadpool_limits
 
-    from pipelines.lineage import configure_mlflow
+    from pipelines.core.lineage import configure_mlflow
     from pipelines.training.train import fit_and_tune, tuning_split
 
     configure_mlflow(ctx.tracking_uri)
@@ -136,7 +136,7 @@ def apply_to_params(params_path: Path, values: dict[str, Any]) -> None:
 
     from ruamel.yaml import YAML
 
-    from pipelines.atomic import atomic_path
+    from pipelines.core.atomic import atomic_path
 
     yaml = YAML()  # round-trip mode: comments, order and quoting survive (DVC edits params.yaml the same way)
     data = yaml.load(params_path.read_text())

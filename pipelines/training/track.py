@@ -18,11 +18,11 @@ import joblib
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from pipelines import artifacts
-from pipelines.contract import Contract
-from pipelines.dataset import read_split
-from pipelines.lineage import check_trigger, configure_mlflow
-from pipelines.ownership import stage, tags_for
+from pipelines.core import artifacts
+from pipelines.core.contract import Contract
+from pipelines.core.dataset import read_split
+from pipelines.core.lineage import check_trigger, configure_mlflow
+from pipelines.core.ownership import stage, tags_for
 
 
 @dataclass(frozen=True)

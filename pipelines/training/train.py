@@ -18,13 +18,13 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from pipelines import artifacts
-from pipelines.atomic import atomic_path, write_json
-from pipelines.contract import Contract
-from pipelines.dataset import Split, split_files
-from pipelines.ownership import stage
-from pipelines.params import EvaluateParams, TrainParams
-from pipelines.scoring import choose_threshold, score
+from pipelines.core import artifacts
+from pipelines.core.atomic import atomic_path, write_json
+from pipelines.core.contract import Contract
+from pipelines.core.dataset import Split, split_files
+from pipelines.core.ownership import stage
+from pipelines.core.params import EvaluateParams, TrainParams
+from pipelines.core.scoring import choose_threshold, score
 from pipelines.training.features import build_pipeline
 
 
@@ -39,7 +39,7 @@ def read_checked_split(dataset_dir: Path, split: Split, contract: Contract) -> p
     a file may have been edited by hand; a model must never be fitted or judged on rows the contract
     rejects. Ids are checked across files too: a duplicated order would be counted twice.
     """
-    from pipelines.contract_checks import Screen
+    from pipelines.core.contract_checks import Screen
 
     seen: set[str] = set()
     frames, problems = [], []

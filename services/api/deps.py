@@ -11,8 +11,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pipelines.prediction_log import PredictionLogWriter
-from pipelines.settings import Settings
+from pipelines.core.prediction_log import PredictionLogWriter
+from pipelines.core.settings import Settings
 from services.api.batcher import MicroBatcher
 from services.api.model_store import ModelStore
 

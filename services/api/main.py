@@ -14,8 +14,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from pipelines.ownership import stage
-from pipelines.settings import Settings, get_settings
+from pipelines.core.ownership import stage
+from pipelines.core.settings import Settings, get_settings
 
 log = logging.getLogger("relay.api")
 
@@ -23,8 +23,8 @@ log = logging.getLogger("relay.api")
 @stage("serve")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the lifespan loads the champion, starts the poller and the log writer."""
-    from pipelines.lineage import configure_mlflow
-    from pipelines.prediction_log import PredictionLogWriter
+    from pipelines.core.lineage import configure_mlflow
+    from pipelines.core.prediction_log import PredictionLogWriter
     from services.api.batcher import MicroBatcher
     from services.api.model_store import ModelStore
     from services.api.observability import Guard, Metrics

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from pipelines.contract import Column, Contract
+from pipelines.core.contract import Column, Contract
 
 
 def _field(c: Column) -> Any:

@@ -71,8 +71,8 @@ def stack(podman_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
         conn.execute(sa.text(f'CREATE DATABASE "{db}"'))
     # The workspace the worker's flow runs in: three weeks of orders landed, as a data engineer would.
     ws = make_workspace(work / "ws", params={"ingest": {"rows_per_batch": 3000}, "version": {"reference_rows": 500}})
+    from pipelines.core.settings import Settings
     from pipelines.data import ingest
-    from pipelines.settings import Settings
 
     s = Settings(root=ws)
     for b in (1, 2, 3):

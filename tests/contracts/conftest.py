@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.contract import Contract
+from pipelines.core.contract import Contract
 
 PREDICT = "/v1/predict"
 PREDICT_BATCH = "/v1/predict/batch"
@@ -27,7 +27,7 @@ def write_contract(root: Path, contract: Contract) -> Path:
 def service_openapi(contract: Contract, root: Path) -> dict[str, Any]:
     """The OpenAPI document the prediction service publishes in a project whose contract.yaml is `contract`.
     The app is built as `relay serve` builds it; describing the API needs no model."""
-    from pipelines.settings import Settings
+    from pipelines.core.settings import Settings
     from services.api.main import create_app
 
     write_contract(root, contract)

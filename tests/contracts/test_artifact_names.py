@@ -1,5 +1,5 @@
 """What `dvc.yaml` says each stage writes is what the stages write: the folders come from settings and the
-file names from `pipelines.artifacts`, so renaming one side without the other fails here, not in a run."""
+file names from `pipelines.core.artifacts`, so renaming one side without the other fails here, not in a run."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from pipelines import artifacts
-from pipelines.settings import Settings
+from pipelines.core import artifacts
+from pipelines.core.settings import Settings
 from tests.conftest import REPO
 
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]

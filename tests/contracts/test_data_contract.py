@@ -19,13 +19,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.contract import FEATURE_KINDS, Contract
-from pipelines.contract_checks import Screen, to_arrow
+from pipelines.core.contract import FEATURE_KINDS, Contract
+from pipelines.core.contract_checks import Screen, to_arrow
+from pipelines.core.dataset import SPLITS, read_manifest, read_split, split_files
+from pipelines.core.ownership import Role, owner_of
+from pipelines.core.params import load_params
 from pipelines.data import ingest, validate, version
 from pipelines.data.generator import generate_batch
-from pipelines.dataset import SPLITS, read_manifest, read_split, split_files
-from pipelines.ownership import Role, owner_of
-from pipelines.params import load_params
 from tests.contracts.conftest import PREDICT, request_schema, service_openapi
 from tests.contracts.handoff import guard
 from tests.helpers import REPO, write_dataset
@@ -183,7 +183,7 @@ def training_columns(contract: Contract, work: Path) -> list[str]:
     """The columns the data scientist's train stage fits the model on."""
     import joblib
 
-    from pipelines.params import EvaluateParams, TrainParams
+    from pipelines.core.params import EvaluateParams, TrainParams
     from pipelines.training import train
 
     frame = records_for(contract, 1, 1500)
@@ -209,7 +209,7 @@ def log_columns(contract: Contract, work: Path) -> list[str]:
     """The feature columns of the prediction log's table."""
     import sqlalchemy as sa
 
-    from pipelines import prediction_log
+    from pipelines.core import prediction_log
 
     table = prediction_log._table(sa.MetaData(), contract)
     return [c.name for c in table.columns if c.name != "id" and c.name not in prediction_log.META_COLUMNS]
@@ -233,7 +233,7 @@ class Consumer:
 CONSUMERS = (
     Consumer("the training features (pipelines/training/)", owner_of("train"), training_columns),
     Consumer("the API's request model (services/api/)", owner_of("serve"), api_columns),
-    Consumer("the prediction log's columns (pipelines/prediction_log.py)", owner_of("serve"), log_columns),
+    Consumer("the prediction log's columns (pipelines/core/prediction_log.py)", owner_of("serve"), log_columns),
     Consumer("the monitor's column mapping (pipelines/monitoring/drift.py)", owner_of("monitor"), monitor_columns),
 )
 
@@ -289,9 +289,9 @@ def test_a_consumer_that_re_declares_the_columns_is_named(
 
 @pytest.mark.integration
 def test_the_workspace_data_version_meets_the_contract_and_is_catalogued(trained_workspace: Path) -> None:
+    from pipelines.core.settings import Settings
     from pipelines.data import catalog
     from pipelines.data.version import data_version
-    from pipelines.settings import Settings
 
     s = Settings(root=trained_workspace)
     DATA.no_problems(handover_problems(s.validated_dir, s.dataset_dir, s.contract))

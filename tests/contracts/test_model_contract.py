@@ -18,10 +18,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from pipelines.contract import Contract
-from pipelines.lineage import check_trigger
-from pipelines.ownership import tags_for
-from pipelines.params import PromoteParams, load_params
+from pipelines.core.contract import Contract
+from pipelines.core.lineage import check_trigger
+from pipelines.core.ownership import tags_for
+from pipelines.core.params import PromoteParams, load_params
 from pipelines.release import register
 from tests.contracts.handoff import guard
 from tests.helpers import REPO
@@ -287,9 +287,9 @@ def read_tracked_run(run_id: str, scratch: Path) -> TrackedRun:
 def test_the_track_stage_hands_over_a_run_the_ml_engineer_can_use(trained_workspace: Path, tmp_path: Path) -> None:
     import mlflow
 
+    from pipelines.core.lineage import configure_mlflow
+    from pipelines.core.settings import Settings
     from pipelines.data.version import data_version, stage_out_md5
-    from pipelines.lineage import configure_mlflow
-    from pipelines.settings import Settings
 
     s = Settings(root=trained_workspace)
     configure_mlflow(s.tracking_uri)

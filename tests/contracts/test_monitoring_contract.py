@@ -224,12 +224,12 @@ WEEK, ROWS, DRIFT = 4, 2000, ("new_brand", "promotion")
 def monitored(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """In a copy of the trained workspace: a drifted week served and logged, its labels landed, then the
     monitoring flow's own steps; returns the decision as the retraining flow reads it back."""
+    from pipelines.core.prediction_log import PredictionLogWriter, now_utc
+    from pipelines.core.settings import Settings
     from pipelines.data import ingest
     from pipelines.data.generator import batch_id, generate_batch
     from pipelines.flows import monitoring as flow
     from pipelines.flows.retraining import newest_decision
-    from pipelines.prediction_log import PredictionLogWriter, now_utc
-    from pipelines.settings import Settings
 
     tmp = tmp_path_factory.mktemp("monitored")
     ws = tmp / "ws"

@@ -19,9 +19,9 @@ from typing import Any, cast
 import pandas as pd
 import pytest
 
-from pipelines.contract import Column, Contract
+from pipelines.core.contract import Column, Contract
+from pipelines.core.prediction_log import META_COLUMNS, PredictionLogWriter, now_utc, read_window
 from pipelines.data.generator import generate_batch
-from pipelines.prediction_log import META_COLUMNS, PredictionLogWriter, now_utc, read_window
 from tests.contracts.conftest import PREDICT, PREDICT_BATCH, request_schema, resolve, service_openapi
 from tests.contracts.handoff import guard
 
@@ -186,7 +186,7 @@ def log_table_columns(contract: Contract, folder: Path) -> list[str]:
     """The columns of the table the service's log writer creates in a new store."""
     import sqlalchemy as sa
 
-    from pipelines.prediction_log import TABLE, engine_for, ensure_table
+    from pipelines.core.prediction_log import TABLE, engine_for, ensure_table
 
     engine = engine_for(f"sqlite:///{folder}/log.db")
     try:
@@ -204,7 +204,7 @@ def test_a_log_that_drops_a_feature_is_caught(
     contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The log's table built from an older contract: the monitor would find the column missing at its next run."""
-    from pipelines import prediction_log
+    from pipelines.core import prediction_log
 
     victim = contract.numeric_features()[0]
     from_the_contract = prediction_log._table
@@ -243,7 +243,7 @@ def test_logged_predictions_reach_the_monitor_with_every_column(contract: Contra
 def test_a_prediction_through_the_app_lands_in_the_log_for_the_monitor(trained_workspace: Path, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from pipelines.settings import Settings
+    from pipelines.core.settings import Settings
     from services.api.main import create_app
 
     s = Settings(root=trained_workspace, prediction_log_url=f"sqlite:///{tmp_path}/log.db")

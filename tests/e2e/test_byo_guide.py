@@ -71,7 +71,7 @@ def test_bring_your_own_data_guide_runs_as_written(tmp_path: Path) -> None:
 
     from fastapi.testclient import TestClient
 
-    from pipelines.settings import Settings
+    from pipelines.core.settings import Settings
     from services.api.main import create_app
 
     s = Settings(root=root, model_name="churn", prediction_log_url=f"sqlite:///{tmp_path}/log.db")

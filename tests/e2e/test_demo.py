@@ -54,9 +54,9 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
 
     from mlflow import MlflowClient
 
-    from pipelines.lineage import configure_mlflow
-    from pipelines.prediction_log import read_window
-    from pipelines.settings import Settings
+    from pipelines.core.lineage import configure_mlflow
+    from pipelines.core.prediction_log import read_window
+    from pipelines.core.settings import Settings
 
     s = Settings(root=root)
     configure_mlflow(s.tracking_uri)

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from pipelines.core.prediction_log import read_window
+from pipelines.core.settings import Settings
 from pipelines.flows.common import free_port
 from pipelines.flows.demo import wait_until_ready
-from pipelines.prediction_log import read_window
-from pipelines.settings import Settings
 from services.api.schemas import PredictionResponse
 from tests.helpers import ORDERS, REPO
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pipelines.settings import Settings
+from pipelines.core.settings import Settings
 from tests.helpers import ORDERS
 
 pytestmark = pytest.mark.integration

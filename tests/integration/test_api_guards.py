@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pipelines.prediction_log import read_window
-from pipelines.settings import Settings
+from pipelines.core.prediction_log import read_window
+from pipelines.core.settings import Settings
 from tests.helpers import ORDERS
 
 pytestmark = pytest.mark.integration

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pipelines.core.prediction_log import read_window
+from pipelines.core.settings import Settings
 from pipelines.flows.common import free_port
 from pipelines.flows.demo import wait_until_ready
-from pipelines.prediction_log import read_window
-from pipelines.settings import Settings
 from tests.helpers import ORDERS
 
 pytestmark = pytest.mark.integration
@@ -99,7 +99,7 @@ def second_version(workspace_copy: Path) -> Iterator[str]:
     """Version 2: the same model registered again, not yet champion."""
     from mlflow import MlflowClient
 
-    from pipelines.lineage import configure_mlflow
+    from pipelines.core.lineage import configure_mlflow
 
     configure_mlflow(Settings(root=workspace_copy).tracking_uri)
     client = MlflowClient()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipelines.core.settings import Settings
 from pipelines.data import catalog, ingest, version
 from pipelines.flows.common import free_port
-from pipelines.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.integration
 def _client(root: Path):  # type: ignore[no-untyped-def]
     from mlflow import MlflowClient
 
-    from pipelines.lineage import configure_mlflow
-    from pipelines.settings import Settings
+    from pipelines.core.lineage import configure_mlflow
+    from pipelines.core.settings import Settings
 
     configure_mlflow(Settings(root=root).tracking_uri)
     return MlflowClient()
@@ -107,8 +107,8 @@ def test_compare_shows_runs_side_by_side_with_data_versions(in_workspace: Path) 
 def test_unreachable_tracking_store_refuses_before_any_stage_runs(
     workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from pipelines.core.settings import Settings
     from pipelines.flows.training import training_flow
-    from pipelines.settings import Settings
 
     for uri, message in (
         ("http://127.0.0.1:9", "unreachable"),

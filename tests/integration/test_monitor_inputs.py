@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipelines.prediction_log import PredictionLogWriter, now_utc
-from pipelines.settings import Settings
+from pipelines.core.prediction_log import PredictionLogWriter, now_utc
+from pipelines.core.settings import Settings
 from tests.helpers import ORDERS
 
 pytestmark = pytest.mark.integration
@@ -88,7 +88,7 @@ def test_log_missing_columns(workspace: Path) -> None:
 def test_no_champion_no_reference(workspace: Path) -> None:
     from mlflow import MlflowClient
 
-    from pipelines.lineage import configure_mlflow
+    from pipelines.core.lineage import configure_mlflow
 
     log_rows(workspace, 500)
     configure_mlflow(Settings(root=workspace).tracking_uri)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipelines.prediction_log import PredictionLogWriter, now_utc, read_request, read_window
+from pipelines.core.prediction_log import PredictionLogWriter, now_utc, read_request, read_window
 from tests.helpers import ORDERS
 from tests.unit.services.test_prediction_log import rows
 
@@ -81,7 +81,7 @@ def test_replicas_starting_together_both_get_the_table(database: str) -> None:
     """Two API replicas create the prediction log's table at the same moment: neither may fail."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from pipelines.prediction_log import engine_for, ensure_table
+    from pipelines.core.prediction_log import engine_for, ensure_table
 
     for _ in range(5):
         engines = [engine_for(database) for _ in range(4)]

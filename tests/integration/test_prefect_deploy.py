@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
+from pipelines.core.settings import Settings
 from pipelines.flows.common import free_port
 from pipelines.flows.demo import stop_service
-from pipelines.settings import Settings
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -34,8 +34,8 @@ def relay(ws: Path, *args: str, env: dict[str, str], timeout: float = 120) -> su
 @pytest.fixture(scope="module")
 def ws(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A trained workspace whose champion has served a week of orders, so a monitoring run can judge it."""
+    from pipelines.core.prediction_log import PredictionLogWriter, now_utc
     from pipelines.data.generator import generate_batch
-    from pipelines.prediction_log import PredictionLogWriter, now_utc
 
     dest = tmp_path_factory.mktemp("deploy") / "ws"
     shutil.copytree(trained_workspace, dest, symlinks=True)
@@ -201,7 +201,7 @@ def test_an_on_demand_training_run_completes_with_owner_tagged_tasks(served: dic
                 return {t for task in tasks for t in task.tags}
 
         # The server records task runs in batches (PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE in
-        # pipelines/settings.py), flushed within seconds of the run's end.
+        # pipelines/core/settings.py), flushed within seconds of the run's end.
         wanted = {"owner:data-engineer", "owner:data-scientist", "owner:ml-engineer"}
         started = time.monotonic()
         while not wanted <= (found := asyncio.run(tags())) and time.monotonic() - started < 60:

@@ -27,9 +27,9 @@ def registry(trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.Monkey
 def _register(root: Path, model, *, min_improvement: float = 0.0) -> dict[str, object]:  # type: ignore[no-untyped-def]
     import mlflow
 
-    from pipelines.params import EvaluateParams, PromoteParams
+    from pipelines.core.params import EvaluateParams, PromoteParams
+    from pipelines.core.settings import Settings
     from pipelines.release import register
-    from pipelines.settings import Settings
 
     s = Settings(root=root)
     exp = mlflow.get_experiment_by_name(s.experiment_name)
@@ -56,9 +56,9 @@ def test_rollback_moves_champion_back_and_records_why(registry: Path) -> None:
     from sklearn.pipeline import Pipeline
 
     from pipelines.cli.main import app
-    from pipelines.dataset import read_split
-    from pipelines.lineage import configure_mlflow
-    from pipelines.settings import Settings
+    from pipelines.core.dataset import read_split
+    from pipelines.core.lineage import configure_mlflow
+    from pipelines.core.settings import Settings
 
     s = Settings(root=registry)
     configure_mlflow(s.tracking_uri)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipelines.settings import Settings
+from pipelines.core.settings import Settings
 from tests.conftest import make_workspace
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ DRIFT = ("new_brand", "promotion")
 def _client(s: Settings):  # type: ignore[no-untyped-def]
     from mlflow import MlflowClient
 
-    from pipelines.lineage import configure_mlflow
+    from pipelines.core.lineage import configure_mlflow
 
     configure_mlflow(s.tracking_uri)
     return MlflowClient()
@@ -57,8 +57,8 @@ def serve_week(s: Settings, batch: int, scenarios: tuple[str, ...]) -> None:
     """What the service would log for a week of orders: the champion's predictions, no labels."""
     import mlflow.sklearn
 
+    from pipelines.core.prediction_log import PredictionLogWriter, now_utc
     from pipelines.data.generator import generate_batch
-    from pipelines.prediction_log import PredictionLogWriter, now_utc
 
     version = champion(s)
     features = generate_batch(batch, ROWS, 42, scenarios, with_label=False)[s.contract.feature_columns()]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.dataset import read_split
+from pipelines.core.dataset import read_split
 from tests.helpers import ORDERS
 
 pytestmark = pytest.mark.integration
@@ -19,8 +19,8 @@ pytestmark = pytest.mark.integration
 def _client(root: Path):  # type: ignore[no-untyped-def]
     from mlflow import MlflowClient
 
-    from pipelines.lineage import configure_mlflow
-    from pipelines.settings import Settings
+    from pipelines.core.lineage import configure_mlflow
+    from pipelines.core.settings import Settings
 
     configure_mlflow(Settings(root=root).tracking_uri)
     return MlflowClient()
@@ -66,8 +66,8 @@ def test_logged_model_has_signature_and_loads_without_relay_code(trained_workspa
 
 
 def test_rerun_is_cached_and_idempotent(trained_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.core.settings import Settings
     from pipelines.flows.training import training_flow
-    from pipelines.settings import Settings
 
     monkeypatch.setenv("RELAY_ROOT", str(trained_workspace))
     monkeypatch.chdir(trained_workspace)
@@ -88,9 +88,9 @@ def test_worse_challenger_stays_challenger(trained_workspace: Path, tmp_path: Pa
     from sklearn.dummy import DummyClassifier
     from sklearn.pipeline import Pipeline
 
-    from pipelines.params import EvaluateParams, PromoteParams
+    from pipelines.core.params import EvaluateParams, PromoteParams
+    from pipelines.core.settings import Settings
     from pipelines.release import register
-    from pipelines.settings import Settings
 
     # A copy with its own MLflow store: the shared workspace keeps exactly the versions its flow registered,
     # whichever order the tests that read it run in.
@@ -126,7 +126,7 @@ def test_worse_challenger_stays_challenger(trained_workspace: Path, tmp_path: Pa
 
 
 def test_unreachable_tracking_server_is_a_clear_error() -> None:
-    from pipelines.lineage import configure_mlflow
+    from pipelines.core.lineage import configure_mlflow
 
     with pytest.raises(ConnectionError, match="unreachable"):
         configure_mlflow("http://127.0.0.1:9")

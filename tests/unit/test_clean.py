@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from pipelines.cli.clean import clean_targets
 from pipelines.cli.main import app
-from pipelines.settings import Settings
+from pipelines.core.settings import Settings
 
 MADE = [
     "data/raw/batch-0001.parquet",

@@ -105,8 +105,8 @@ def test_tool_errors_become_one_line(tmp_path: Path) -> None:
 
 
 def test_demo_refuses_to_clear_foreign_batches(tmp_path: Path) -> None:
+    from pipelines.core.settings import Settings
     from pipelines.flows.demo import reset_demo_state
-    from pipelines.settings import Settings
 
     s = Settings(root=tmp_path)
     s.raw_dir.mkdir(parents=True)

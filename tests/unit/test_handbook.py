@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipelines import handbook, ownership_check
 from pipelines.cli.main import app
-from pipelines.handbook import DAYS, HANDOFFS, RACI, TOUR
-from pipelines.ownership import STAGES, Role
+from pipelines.core import handbook, ownership_check
+from pipelines.core.handbook import DAYS, HANDOFFS, RACI, TOUR
+from pipelines.core.ownership import STAGES, Role
 from tests.helpers import REPO, check_relay_command
 
 runner = CliRunner()
@@ -114,7 +114,7 @@ def test_tour_of_a_role_that_owns_no_stage() -> None:
 
 
 def test_check_fails_when_the_handbook_names_a_missing_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipelines.handbook import StageTour
+    from pipelines.core.handbook import StageTour
 
     moved = StageTour(("pipelines/data/ingest_v2.py",), TOUR["ingest"].commands, TOUR["ingest"].look)
     monkeypatch.setitem(TOUR, "ingest", moved)

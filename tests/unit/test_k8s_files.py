@@ -72,7 +72,7 @@ def test_every_relay_variable_in_the_manifests_is_a_setting() -> None:
                 sources.setdefault(path.name, []).extend(e["name"] for e in container.get("env", []))
     for source, names in sources.items():
         unknown = sorted({n for n in names if n.startswith("RELAY_")} - relay_settings_variables())
-        assert not unknown, f"{source} sets {unknown}, which pipelines/settings.py does not read"
+        assert not unknown, f"{source} sets {unknown}, which pipelines/core/settings.py does not read"
 
 
 def test_manifest_commands_are_relay_commands() -> None:

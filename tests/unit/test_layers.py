@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.ownership import Role
+from pipelines.core.ownership import Role
 from tests.conftest import REPO
 
 # Stage packages and their owners; flows and the CLI are wrappers and may import any stage.

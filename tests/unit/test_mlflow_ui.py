@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from pipelines.cli import mlflow_ui
 from pipelines.cli.main import app
-from pipelines.settings import Settings
+from pipelines.core.settings import Settings
 
 
 def _option(argv: list[str], name: str) -> str:

@@ -1,4 +1,4 @@
-"""Ownership is data: every place that shows an owner must agree with pipelines/ownership.py."""
+"""Ownership is data: every place that shows an owner must agree with pipelines/core/ownership.py."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines import ownership_check
-from pipelines.ownership import STAGES, Role, get_stage, owner_of, prefect_tags, stage, tags_for
+from pipelines.core import ownership_check
+from pipelines.core.ownership import STAGES, Role, get_stage, owner_of, prefect_tags, stage, tags_for
 from tests.conftest import REPO
 
 

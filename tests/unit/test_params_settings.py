@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.params import ParamsError, load_params
-from pipelines.settings import Settings
+from pipelines.core.params import ParamsError, load_params
+from pipelines.core.settings import Settings
 from tests.conftest import REPO
 
 

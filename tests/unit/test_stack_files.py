@@ -44,7 +44,7 @@ def _services() -> dict[str, dict[str, Any]]:
 def test_every_relay_variable_in_the_stack_is_a_setting() -> None:
     names = [k for s in _services().values() for k in (s.get("environment") or {})]
     unknown = sorted({n for n in names if n.startswith("RELAY_")} - relay_settings_variables())
-    assert not unknown, f"compose sets {unknown}, which pipelines/settings.py does not read"
+    assert not unknown, f"compose sets {unknown}, which pipelines/core/settings.py does not read"
 
 
 @pytest.mark.slow

@@ -12,8 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
 
-from pipelines.contract import Contract
-from pipelines.prediction_log import now_utc
+from pipelines.core.contract import Contract
+from pipelines.core.prediction_log import now_utc
 from services.api.batcher import NoModelError
 from services.api.deps import ScoringDep
 from services.api.schemas import PredictionResponse, Problem, ValidationProblem, request_models

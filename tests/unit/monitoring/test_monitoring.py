@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipelines.core.params import RetrainParams
 from pipelines.data.generator import generate_batch
 from pipelines.monitoring import drift, retrain
-from pipelines.params import RetrainParams
 from tests.helpers import ORDERS
 
 

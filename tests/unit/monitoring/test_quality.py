@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score, recall_score, roc_auc_score
 
-from pipelines.contract import Contract
+from pipelines.core.contract import Contract
 from pipelines.monitoring import quality
 
 ROWS = 2000

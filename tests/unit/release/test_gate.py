@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pipelines.params import PromoteParams
+from pipelines.core.params import PromoteParams
 from pipelines.release.register import gate
 
 P = PromoteParams(metric="roc_auc", min_roc_auc=0.7, max_brier=0.25, min_improvement=0.01)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipelines.prediction_log import PredictionLogWriter, count_rows, now_utc, read_request, read_window
+from pipelines.core.prediction_log import PredictionLogWriter, count_rows, now_utc, read_request, read_window
 from tests.helpers import ORDERS, REPO
 
 # Each test starts the log's writer process (about a second each): `make test` runs them, `make test-fast` not.
@@ -91,7 +91,7 @@ def test_request_rows_keep_their_values_and_order(tmp_path: Path) -> None:
 
 FORGETFUL = """
 import sys
-from pipelines.prediction_log import PredictionLogWriter
+from pipelines.core.prediction_log import PredictionLogWriter
 from tests.helpers import ORDERS
 from tests.unit.services.test_prediction_log import rows
 

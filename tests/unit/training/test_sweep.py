@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.params import ParamsError, SweepParams, TrainParams, load_params
+from pipelines.core.params import ParamsError, SweepParams, TrainParams, load_params
 from pipelines.training.sweep import apply_to_params, best_of, candidates, changed
 from tests.conftest import REPO
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.core.params import EvaluateParams, TrainParams
+from pipelines.core.scoring import choose_threshold, score
 from pipelines.data.generator import generate_batch
-from pipelines.params import EvaluateParams, TrainParams
-from pipelines.scoring import choose_threshold, score
 from pipelines.training import evaluate, train
 from tests.helpers import ORDERS, write_dataset
 

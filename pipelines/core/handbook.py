@@ -1,7 +1,7 @@
 """The team handbook as data: every role of an ML team, who is responsible, accountable, consulted and informed
 for each stage (RACI), the hand-off contracts between stage owners, and each owner's working day.
 
-It extends `pipelines.ownership` (which says who *owns* each stage) with what a newcomer needs to learn the
+It extends `pipelines.core.ownership` (which says who *owns* each stage) with what a newcomer needs to learn the
 loop. `roles.md`, `docs/roles/*.md` and `relay tour` are rendered from it, and the tests check that every
 file, command and test it names exists, so the teaching material cannot drift from the code.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pipelines.ownership import STAGES, Role
+from pipelines.core.ownership import STAGES, Role
 
 
 class OtherRole(StrEnum):
@@ -87,7 +87,7 @@ OTHER_ROLES: tuple[OtherRoleNote, ...] = (
     OtherRoleNote(
         OtherRole.ARCHITECT,
         "chooses where each store and server runs and how they connect, and keeps the production path one setting away",
-        "`pipelines/settings.py`, `infra/`, `docs/architecture.md`",
+        "`pipelines/core/settings.py`, `infra/`, `docs/architecture.md`",
     ),
     OtherRoleNote(
         OtherRole.RESEARCH_SCIENTIST,
@@ -98,7 +98,7 @@ OTHER_ROLES: tuple[OtherRoleNote, ...] = (
     OtherRoleNote(
         OtherRole.OPTIMIZATION_ENGINEER,
         "makes the model and the service cheaper and faster once they carry real traffic",
-        "`benchmarks/`, the service's batching settings, `docs/benchmarks.md`",
+        "the service's batching settings (`RELAY_BATCH_*`, `RELAY_INFERENCE_THREADS`), the sweep's runners",
     ),
     OtherRoleNote(
         OtherRole.DEVOPS_ENGINEER,
@@ -219,7 +219,7 @@ HANDOFFS: tuple[Handoff, ...] = (
         (Role.DATA_SCIENTIST, Role.ML_ENGINEER, Role.MLOPS_ENGINEER),
         "one schema of the features and the label: names, types, ranges, allowed values, batch rules; and "
         "a versioned dataset that meets it",
-        ("contract.yaml", "pipelines/contract.py", "pipelines/data/catalog.py"),
+        ("contract.yaml", "pipelines/core/contract.py", "pipelines/data/catalog.py"),
         "validation at ingest and in `dvc repro validate`; training, the API's request model and the "
         "monitor's column mapping all derive from it",
         "tests/contracts/test_data_contract.py",
@@ -244,7 +244,7 @@ HANDOFFS: tuple[Handoff, ...] = (
         (Role.MLOPS_ENGINEER, OtherRole.BACKEND_DEVELOPER),
         "the OpenAPI schema of the prediction service and the prediction-log schema (request id, time, "
         "model version, features, prediction)",
-        ("services/api/", "pipelines/prediction_log.py"),
+        ("services/api/", "pipelines/core/prediction_log.py"),
         "the API tests; the monitor reads the log",
         "tests/contracts/test_service_contract.py",
         "serve",
@@ -288,7 +288,7 @@ TOUR: dict[str, StageTour] = {
         "`data/raw/` (one Parquet file per batch) and `data/quarantine/` (rejected rows with their reasons)",
     ),
     "validate": StageTour(
-        ("pipelines/data/validate.py", "contract.yaml", "pipelines/contract.py"),
+        ("pipelines/data/validate.py", "contract.yaml", "pipelines/core/contract.py"),
         ("relay data validate data/raw/batch-0001.parquet", "relay data contract", "dvc repro validate"),
         "the error report names every bad column; `relay data contract` prints the schema",
     ),
@@ -313,7 +313,7 @@ TOUR: dict[str, StageTour] = {
         "MLflow UI (`make mlflow-ui`): the sweep's parent run with one nested run per trial",
     ),
     "track": StageTour(
-        ("pipelines/training/track.py", "pipelines/lineage.py"),
+        ("pipelines/training/track.py", "pipelines/core/lineage.py"),
         ("make mlflow-ui", "relay experiments compare", "relay lineage <version>"),
         "MLflow UI: the experiment's runs, each with params, metrics, plots, the model and its tags",
     ),
@@ -323,7 +323,7 @@ TOUR: dict[str, StageTour] = {
         "MLflow UI, Models tab: versions, the `champion` alias and the gate's verdict in each version's tags",
     ),
     "serve": StageTour(
-        ("services/api/main.py", "services/api/routes/", "pipelines/prediction_log.py"),
+        ("services/api/main.py", "services/api/routes/", "pipelines/core/prediction_log.py"),
         ("make serve", "curl -s 127.0.0.1:8000/health/ready"),
         "`http://127.0.0.1:8000/docs` (OpenAPI), `/metrics` (Prometheus), the prediction log",
     ),
@@ -386,7 +386,7 @@ DAYS: dict[Role, RoleDay] = {
         Role.DATA_ENGINEER,
         "get the shop's orders into a form the rest of the team can trust, and make every model name the "
         "exact data it saw",
-        ("contract.yaml", "pipelines/data/", "pipelines/contract.py", "dvc.yaml", "docs/bring-your-own-data.md"),
+        ("contract.yaml", "pipelines/data/", "pipelines/core/contract.py", "dvc.yaml", "docs/bring-your-own-data.md"),
         (
             "relay data ingest",
             "relay data validate <file>",
@@ -428,7 +428,7 @@ DAYS: dict[Role, RoleDay] = {
         Role.DATA_SCIENTIST,
         "turn the versioned data into a model, and into evidence about that model that someone else can "
         "judge without reading the training code",
-        ("pipelines/training/", "params.yaml", "pipelines/scoring.py", "docs/experiments.md"),
+        ("pipelines/training/", "params.yaml", "pipelines/core/scoring.py", "docs/experiments.md"),
         (
             "dvc repro evaluate",
             "dvc metrics diff",
@@ -467,7 +467,7 @@ DAYS: dict[Role, RoleDay] = {
     Role.ML_ENGINEER: RoleDay(
         Role.ML_ENGINEER,
         "decide which model may serve customers, run it as a service, and keep a way back",
-        ("pipelines/release/", "services/api/", "pipelines/prediction_log.py", "params.yaml", "docs/serving.md"),
+        ("pipelines/release/", "services/api/", "pipelines/core/prediction_log.py", "params.yaml", "docs/serving.md"),
         (
             "relay pipeline",
             "relay model status",

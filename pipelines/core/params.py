@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipelines.yaml_file import load_model
+from pipelines.core.yaml_file import load_model
 
 
 class _Section(BaseModel):

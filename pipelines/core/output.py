@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from pipelines.ownership import get_stage
+from pipelines.core.ownership import get_stage
 
 console = Console(highlight=False)
 

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from pipelines.contract import Contract
+from pipelines.core.contract import Contract
 
 log = logging.getLogger("relay.prediction_log")
 TABLE = "predictions"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipelines.yaml_file import load_model
+from pipelines.core.yaml_file import load_model
 
 if TYPE_CHECKING:
     import pandera.pandas as pa

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipelines.contract import Contract
+from pipelines.core.contract import Contract
 
 SAMPLE_ROWS = 5
 STRUCTURAL = ("column_in_dataframe", "column_in_schema")

@@ -15,9 +15,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipelines.contract import Contract
-from pipelines.contract import load as load_contract
-from pipelines.params import Params, load_params
+from pipelines.core.contract import Contract
+from pipelines.core.contract import load as load_contract
+from pipelines.core.params import Params, load_params
 
 # Defaults for the tools Relay drives: no telemetry (its "database is locked" noise confuses newcomers), and no
 # progress bars or INFO chatter in the demo's output. MLflow reads its log level from the environment when it
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(1.0, ge=0, le=1000)
     # OpenMP threads for one model call. One leaves the other core to the event loop and the prediction-log
     # writer; with two, the model's threads spin-wait for a core someone else holds. In one run of
-    # benchmarks/serving.py, 1,000-record batches gave 45k records/s (p99 39 ms) with one, 33k (p99 139 ms)
+    # Relay's serving benchmark, 1,000-record batches gave 45k records/s (p99 39 ms) with one, 33k (p99 139 ms)
     # with two. Raise it on a machine with cores to spare.
     inference_threads: int = Field(1, gt=0, le=256)
     # Requests with a larger body get 413 before anything parses them (a 1,000-record batch is about 250 KB).

@@ -2,7 +2,7 @@
 
 `train` writes the model and its facts to `models/`; `evaluate` writes the holdout metrics and segment
 metrics to `metrics/` and the curves (JSON for `dvc plots`, PNG for people) to `plots/`; `validate` writes
-its report to `metrics/`. The folders come from `pipelines.settings`; `dvc.yaml` declares the same files as
+its report to `metrics/`. The folders come from `pipelines.core.settings`; `dvc.yaml` declares the same files as
 the stages' outputs, and `tests/contracts/test_artifact_names.py` checks that the two agree.
 """
 

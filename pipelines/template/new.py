@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from pipelines.cli.console import console, err, quiet_tools
-from pipelines.scaffold import OPTIONAL, REQUIRES, SOURCES, Answers, slugify
+from pipelines.template.scaffold import OPTIONAL, REQUIRES, SOURCES, Answers, slugify
 
 
 def _template(given: str | None, root: Path) -> str:
@@ -94,7 +94,7 @@ def command(  # noqa: PLR0917 (Typer maps each parameter to one option)
     from copier import run_copy
     from copier.errors import CopierError, DirtyLocalWarning
 
-    from pipelines.settings import find_root
+    from pipelines.core.settings import find_root
 
     src = _template(template, find_root())
     revision = _ref(src, ref)
@@ -123,7 +123,7 @@ def command(  # noqa: PLR0917 (Typer maps each parameter to one option)
                 },
                 vcs_ref=revision,
                 defaults=True,
-                unsafe=True,  # the template's task is Relay's own scaffold (pipelines/scaffold.py)
+                unsafe=True,  # the template's task is Relay's own scaffold (pipelines/template/scaffold.py)
                 quiet=True,
             )
         except CopierError as exc:

@@ -2,7 +2,7 @@
 
 Relay is a copier template whose files are the working repository itself, so that the template is always
 the code the tests just ran. `copier copy` (or `relay new`) copies the committed files and then runs this
-module in the new project, which:
+script, from the template's copy, in the new project (which does not receive it), which:
 
 - puts the user's names where Relay's stand (the project, the registered model, the GitHub teams, the image
   names) by a fixed list of rewrites (`RENAMES`); the `relay` command, the `RELAY_*` settings and the
@@ -52,7 +52,16 @@ PARTS: dict[str, tuple[str, ...]] = {
     ),
     "kubernetes": ("infra/k8s", "tests/unit/test_k8s_files.py"),
     # Relay's own: how to make a project from it, and the test that does so.
-    "template-only": ("copier.yml", "tests/e2e/test_new_project.py", "tests/unit/test_scaffold.py"),
+    # Relay's own: how to make a project from it (this package, `relay new`), the tests that do so, and the
+    # benchmarks against peers with their results on Relay's machines.
+    "template-only": (
+        "copier.yml",
+        "pipelines/template",
+        "benchmarks",
+        "docs/benchmarks.md",
+        "tests/e2e/test_new_project.py",
+        "tests/unit/test_scaffold.py",
+    ),
 }
 OPTIONAL = ("prefect-server", "containers", "kubernetes")
 # The compose stack runs a Prefect server and a worker; the Kubernetes manifests deploy the images.
@@ -214,7 +223,7 @@ def _file_renames(a: Answers) -> dict[str, list[tuple[str, Callable[[re.Match[st
 
 
 def rename(
-    root: Path, a: Answers, owned: set[str] | None = None, skip: tuple[str, ...] = ("pipelines/scaffold.py",)
+    root: Path, a: Answers, owned: set[str] | None = None, skip: tuple[str, ...] = ("pipelines/template/scaffold.py",)
 ) -> None:
     rules, per_file = renames(a), _file_renames(a)
     for path, text in _text_files(root, owned):
@@ -264,7 +273,7 @@ def regenerate_ownership(root: Path) -> None:
     """roles.md, docs/roles/ and CODEOWNERS are rendered from the registry, which lost the dropped parts.
 
     In a child process started in the project, so that it reads the project's registry as it is now."""
-    code = "from pathlib import Path; from pipelines import ownership_check; ownership_check.write(Path.cwd())"
+    code = "from pathlib import Path; from pipelines.core import ownership_check; ownership_check.write(Path.cwd())"
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise ScaffoldError(f"could not regenerate roles.md and CODEOWNERS: {done.stderr.strip()[-800:]}")
@@ -308,7 +317,7 @@ def git_init(root: Path, message: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipelines.scaffold", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m pipelines.template.scaffold", description=__doc__.split("\n")[0])
     p.add_argument("--root", type=Path, default=Path.cwd())
     p.add_argument("--template", type=Path, help="the template's files; only files it has are changed")
     p.add_argument("--project-name", default=Answers.project_name)

@@ -137,18 +137,18 @@ STAGES: tuple[Stage, ...] = (
 OWNED_PATHS: dict[Role, tuple[str, ...]] = {
     Role.DATA_ENGINEER: (
         "/pipelines/data/",
-        "/pipelines/contract.py",
-        "/pipelines/contract_checks.py",
-        "/pipelines/dataset.py",
+        "/pipelines/core/contract.py",
+        "/pipelines/core/contract_checks.py",
+        "/pipelines/core/dataset.py",
         "/contract.yaml",
         "/docs/bring-your-own-data.md",
         "/docs/examples/",
         "/tests/unit/data/",
     ),
-    Role.DATA_SCIENTIST: ("/pipelines/training/", "/pipelines/scoring.py", "/tests/unit/training/"),
+    Role.DATA_SCIENTIST: ("/pipelines/training/", "/pipelines/core/scoring.py", "/tests/unit/training/"),
     Role.ML_ENGINEER: (
         "/pipelines/release/",
-        "/pipelines/prediction_log.py",
+        "/pipelines/core/prediction_log.py",
         "/services/",
         "/tests/unit/release/",
         "/tests/unit/services/",
@@ -157,8 +157,7 @@ OWNED_PATHS: dict[Role, tuple[str, ...]] = {
         "/pipelines/monitoring/",
         "/pipelines/flows/",
         "/pipelines/cli/retrain.py",
-        "/pipelines/cli/new.py",
-        "/pipelines/scaffold.py",
+        "/pipelines/template/",  # part:template-only
         "/copier.yml",  # part:template-only
         # part:prefect-server:begin
         "/pipelines/cli/prefect_server.py",
