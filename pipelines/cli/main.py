@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli import clean, data, lineage, mlflow_ui, model, retrain, stages, tour, train
+from pipelines.cli import clean, data, lineage, mlflow_ui, model, retrain, stages, train
 from pipelines.cli.console import console, err, friendly_errors, quiet_tools
 from pipelines.core.lineage import Trigger
 
@@ -30,8 +30,12 @@ app.add_typer(train.experiments, name="experiments")
 app.command("lineage")(lineage.command)
 app.command("mlflow-ui")(mlflow_ui.command)
 app.command("clean")(clean.command)
-app.command("tour")(tour.command)
 app.command("retrain")(friendly_errors(retrain.command))
+# part:teaching:begin
+from pipelines.teaching import tour  # noqa: E402 (a part `relay new --no-teaching` leaves out)
+
+app.command("tour")(tour.command)
+# part:teaching:end
 # part:template-only:begin
 from pipelines.template import new  # noqa: E402 (Relay's own: a generated project does not make projects)
 
@@ -67,13 +71,19 @@ def roles(
     from pipelines.core.settings import find_root
 
     root = find_root()
+    writers, checks = [ownership_check.write], [ownership_check.problems]
+    # part:teaching:begin
+    from pipelines.teaching import pages
+
+    writers, checks = [*writers, pages.write], [*checks, pages.problems]
+    # part:teaching:end
     if write:
-        for path in ownership_check.write(root):
+        for path in (p for w in writers for p in w(root)):
             console.print(f"wrote {path.relative_to(root)}")
         if not check:
             return
     if check:
-        found = ownership_check.problems(root)
+        found = [p for c in checks for p in c(root)]
         for p in found:
             err.print(f"[red]ownership drift:[/] {p}")
         if found:

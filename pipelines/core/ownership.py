@@ -157,6 +157,7 @@ OWNED_PATHS: dict[Role, tuple[str, ...]] = {
         "/pipelines/monitoring/",
         "/pipelines/flows/",
         "/pipelines/cli/retrain.py",
+        "/pipelines/teaching/",  # part:teaching
         "/pipelines/template/",  # part:template-only
         "/copier.yml",  # part:template-only
         # part:prefect-server:begin

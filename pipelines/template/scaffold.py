@@ -33,6 +33,7 @@ from pathlib import Path
 
 # Paths each optional part owns. A part that needs another lists it in REQUIRES.
 PARTS: dict[str, tuple[str, ...]] = {
+    "teaching": ("pipelines/teaching", "docs/roles", "tests/unit/teaching"),
     "prefect-server": ("pipelines/cli/prefect_server.py", "tests/integration/test_prefect_deploy.py"),
     "containers": (
         "infra/docker",
@@ -63,7 +64,7 @@ PARTS: dict[str, tuple[str, ...]] = {
         "tests/unit/test_scaffold.py",
     ),
 }
-OPTIONAL = ("prefect-server", "containers", "kubernetes")
+OPTIONAL = ("teaching", "prefect-server", "containers", "kubernetes")
 # The compose stack runs a Prefect server and a worker; the Kubernetes manifests deploy the images.
 REQUIRES = {"containers": "prefect-server", "kubernetes": "containers"}
 SOURCES = ("generator", "file", "folder", "url")
@@ -273,7 +274,15 @@ def regenerate_ownership(root: Path) -> None:
     """roles.md, docs/roles/ and CODEOWNERS are rendered from the registry, which lost the dropped parts.
 
     In a child process started in the project, so that it reads the project's registry as it is now."""
-    code = "from pathlib import Path; from pipelines.core import ownership_check; ownership_check.write(Path.cwd())"
+    code = """
+from importlib.util import find_spec
+from pathlib import Path
+from pipelines.core import ownership_check
+ownership_check.write(Path.cwd())
+if find_spec("pipelines.teaching"):  # the role pages, unless the teaching part was declined
+    from pipelines.teaching import pages
+    pages.write(Path.cwd())
+"""
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise ScaffoldError(f"could not regenerate roles.md and CODEOWNERS: {done.stderr.strip()[-800:]}")

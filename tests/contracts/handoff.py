@@ -1,7 +1,7 @@
 """The guard every hand-off contract test checks through, so a broken hand-off names itself and its roles.
 
 A failure reads like `model contract (Data scientist → ML engineer) broken: the signature lacks column 'brand'`:
-the contract and who gives and takes it come from `pipelines.core.handbook.HANDOFFS`, the problem from the test.
+the contract and who gives and takes it come from `pipelines/core/team.yaml`, the problem from the test.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import pytest
 
-from pipelines.core.handbook import Handoff, handoff
+from pipelines.core.team import Handoff, handoff
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The teaching material is data: the RACI matrix, the hand-offs, the tour and each role's day must name
-commands, files and tests that exist, and `relay tour` must work before and after a demo run."""
+"""The teaching part is data: the tour and each role's day must name commands, files and tests that exist,
+the role pages follow the handbook, and `relay tour` must work before and after a demo run."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli.main import app
-from pipelines.core import handbook, ownership_check
-from pipelines.core.handbook import DAYS, HANDOFFS, RACI, TOUR
+from pipelines.core import team
 from pipelines.core.ownership import STAGES, Role
+from pipelines.teaching import pages
+from pipelines.teaching.handbook import DAYS, TOUR
 from tests.helpers import REPO, check_relay_command
 
 runner = CliRunner()
@@ -42,40 +43,20 @@ def test_every_command_the_handbook_teaches_exists(command: str, where: str) -> 
 
 def test_every_role_and_stage_is_covered() -> None:
     assert set(DAYS) == set(Role)
-    assert set(TOUR) == {s.name for s in STAGES} == set(RACI)
-    for h in HANDOFFS:
-        assert Path(h.test).name == f"test_{h.name.replace(' ', '_')}.py", "a hand-off's test is named after it"
+    assert set(TOUR) == {s.name for s in STAGES} == set(team.load().raci)
 
 
-def test_raci_has_one_accountable_owner_per_stage() -> None:
-    assert handbook.raci_problems() == []
-
-
-def test_raci_check_catches_a_second_accountable(monkeypatch: pytest.MonkeyPatch) -> None:
-    row = dict(RACI["train"]) | {Role.ML_ENGINEER: "A/R"}
-    monkeypatch.setitem(RACI, "train", row)
-    assert any("'train'" in p and "accountable" in p for p in handbook.raci_problems())
-
-
-def test_check_fails_when_a_generated_block_is_edited(tmp_path: Path) -> None:
-    for name in ("roles.md", "docs/roles/ml-engineer.md"):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text((REPO / name).read_text().replace("| register |", "| register (edited) |"))
-    text = (tmp_path / "docs/roles/ml-engineer.md").read_text().replace("Tighten the promotion gate", "Loosen it")
-    (tmp_path / "docs/roles/ml-engineer.md").write_text(text)
-    problems = ownership_check.problems(tmp_path)
-    assert any("roles.md" in p and "'raci'" in p for p in problems), problems
+def test_check_fails_when_a_role_page_is_edited(tmp_path: Path) -> None:
+    name = "docs/roles/ml-engineer.md"
+    (tmp_path / name).parent.mkdir(parents=True)
+    (tmp_path / name).write_text((REPO / name).read_text().replace("Tighten the promotion gate", "Loosen it"))
+    problems = pages.problems(tmp_path)
     assert any("ml-engineer.md" in p and "'day'" in p for p in problems), problems
     assert any("data-engineer.md is missing" in p for p in problems), problems
 
 
-def test_loop_diagram_has_every_stage_and_hand_off() -> None:
-    diagram = ownership_check.loop_diagram()
-    assert diagram.startswith("```mermaid\nflowchart LR")
-    for s in STAGES:
-        assert f"{s.name}([{s.name}])" in diagram
-    for h in HANDOFFS:
-        assert f'{h.from_stage} -- "{h.name}" --> {h.to_stage}' in diagram
+def test_the_repository_agrees_with_the_handbook() -> None:
+    assert pages.problems(REPO) == []
 
 
 def test_tour_on_a_fresh_workspace_says_what_to_run_and_creates_nothing(
@@ -114,14 +95,14 @@ def test_tour_of_a_role_that_owns_no_stage() -> None:
 
 
 def test_check_fails_when_the_handbook_names_a_missing_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipelines.core.handbook import StageTour
+    from pipelines.teaching.handbook import StageTour
 
     moved = StageTour(("pipelines/data/ingest_v2.py",), TOUR["ingest"].commands, TOUR["ingest"].look)
     monkeypatch.setitem(TOUR, "ingest", moved)
-    problems = ownership_check.problems(REPO)
+    problems = pages.problems(REPO)
     assert "tour of 'ingest' names pipelines/data/ingest_v2.py, which does not exist" in problems
     monkeypatch.delitem(TOUR, "ingest")
-    assert "the tour has no entry for stage 'ingest'" in ownership_check.problems(REPO)
+    assert "the tour has no entry for stage 'ingest'" in pages.problems(REPO)
 
 
 def test_tour_reports_damaged_artifacts_and_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

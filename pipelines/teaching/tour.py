@@ -1,9 +1,9 @@
 """`relay tour`: the loop explained in the terminal, stage by stage, with the real artifacts of the last run.
 
-The text comes from the ownership registry and the handbook (`pipelines/core/ownership.py`,
-`pipelines/core/handbook.py`); the evidence comes from what the last `make demo` (or your own runs) left in the
-workspace: the data version, the MLflow run, the registered versions, the OpenAPI schema, the drift
-decision. Nothing here changes any store.
+The text comes from the ownership registry, the team data and the handbook (`pipelines/core/ownership.py`,
+`pipelines/core/team.yaml`, `pipelines/teaching/handbook.yaml`); the evidence comes from what the last
+`make demo` (or your own runs) left in the workspace: the data version, the MLflow run, the registered
+versions, the OpenAPI schema, the drift decision. Nothing here changes any store.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from rich.panel import Panel
 from rich.table import Table
 
 from pipelines.cli.console import console, friendly_errors, quiet_tools
-from pipelines.core import artifacts
-from pipelines.core.handbook import DAYS, HANDOFFS, OTHER_ROLES, RACI, TOUR, Handoff, OtherRole, RoleDay, is_command
+from pipelines.core import artifacts, team
 from pipelines.core.ownership import STAGES, Role, Stage, get_stage
+from pipelines.core.team import Handoff, OtherRole
+from pipelines.teaching.handbook import DAYS, TOUR, RoleDay, is_command
 
 if TYPE_CHECKING:  # settings load pydantic and the contract: only when the tour runs, not for `relay --help`
     from pipelines.core.settings import Settings
@@ -250,20 +251,23 @@ def _stage_panel(index: int, spec: Stage, evidence: _Evidence) -> Panel:
         ("last run", "\n".join(evidence.lines(spec.name))),
         ("look at", tour.look),
     ]
-    rows += [("hand-off", _handoff_line(h)) for h in HANDOFFS if h.from_stage == spec.name]
+    rows += [("hand-off", _handoff_line(h)) for h in team.load().handoffs if h.from_stage == spec.name]
     return Panel(_grid(rows), title=f"{index}/{len(STAGES)}  [bold]{spec.name}[/]", title_align="left")
 
 
 def _role_day(day: RoleDay, evidence: _Evidence) -> None:
     console.rule(f"[bold]{day.role.label}[/]: a day in Relay")
     console.print(f"Mission: {day.mission}.\n")
-    raci = ", ".join(f"{RACI[s.name][day.role]} {s.name}" for s in STAGES if day.role in RACI.get(s.name, {}))
+    raci = _raci(day.role)
     rows = [
         ("owns", ", ".join(day.stages)),
         ("RACI", raci),
         ("files", _code(day.files)),
         ("commands", _code(day.commands)),
-        ("receives", "\n".join(f"{h.name} from the {h.giver.label}" for h in day.receives) or "the shop's data"),
+        (
+            "receives",
+            "\n".join(f"{h.name} from the {h.giver.label}" for h in day.receives) or "the business's own data",
+        ),
         ("hands over", "\n".join(_handoff_line(h) for h in day.gives)),
         ("checks", _code(day.checks)),
     ]
@@ -281,22 +285,22 @@ def _role_day(day: RoleDay, evidence: _Evidence) -> None:
     console.print(f"\nMore: docs/roles/{day.role.value}.md")
 
 
+def _raci(role: team.AnyRole) -> str:
+    raci = team.load().raci
+    return ", ".join(f"{raci[s.name][role]} {s.name}" for s in STAGES if role in raci.get(s.name, {}))
+
+
 def _other_role(role: OtherRole) -> None:
-    note = next(n for n in OTHER_ROLES if n.role is role)
     console.rule(f"[bold]{role.label}[/]")
-    raci = ", ".join(f"{RACI[s.name][role]} {s.name}" for s in STAGES if role in RACI.get(s.name, {}))
-    console.print(_grid([("does", note.does), ("meets the loop", note.meets_the_loop), ("RACI", raci)]))
+    console.print(_grid([("does", role.does), ("meets the loop", role.meets_the_loop), ("RACI", _raci(role))]))
     console.print("\nOwns no stage in the code; see roles.md for who they work with.")
 
 
-def _parse_role(value: str) -> Role | OtherRole:
-    for kind in (Role, OtherRole):
-        try:
-            return kind(value)
-        except ValueError:
-            continue
-    known = ", ".join(r.value for r in (*Role, *OtherRole))
-    raise typer.BadParameter(f"unknown role {value!r}; known roles: {known}", param_hint="--role")
+def _parse_role(value: str) -> team.AnyRole:
+    try:
+        return team.load().role(value)
+    except team.TeamFileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--role") from None
 
 
 def command(
