@@ -47,6 +47,7 @@ def run_demo(root: Path, relay: Path | None = None, extra_env: dict[str, str] | 
     if code != 0:
         sys.exit(f"relay demo failed with exit code {code}:\n" + log.read_text()[-4000:])
     total = time.perf_counter() - started
+    # Plain JSON, not DemoSummary: --against runs older commits, whose summary had other fields.
     summary = json.loads((root / "reports" / "demo" / "summary.json").read_text())
     return {**summary["stage_seconds"], "total": total}
 

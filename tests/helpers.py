@@ -9,11 +9,14 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from pipelines.core.contract import load as load_contract
+
+if TYPE_CHECKING:
+    from pipelines.core.handoffs import MonitorDecision
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -86,3 +89,35 @@ def relay_settings_variables() -> set[str]:
     from pipelines.core.settings import Settings
 
     return {f"RELAY_{name.upper()}" for name in Settings.model_fields}
+
+
+def sample_decision(
+    report: Path | str = "reports/monitoring/20261120T100000Z/report.html", **fields: Any
+) -> MonitorDecision:
+    """A monitor decision as drift.run writes it, quiet unless `fields` say otherwise (nested models may be
+    given as dicts)."""
+    from pipelines.core.handoffs import MonitorDecision
+
+    base: dict[str, Any] = {
+        "drift": False,
+        "drift_share": 0.1,
+        "drift_share_threshold": 0.25,
+        "drifted_features": [],
+        "prediction_drift": False,
+        "columns": {},
+        "new_categories": {},
+        "data_quality": {
+            "ok": True,
+            "problems": [],
+            "missing": {},
+            "out_of_range": {},
+            "empty_columns": [],
+            "max_missing_increase": 0.05,
+        },
+        "window": {"rows": 5000, "judged_rows": 5000, "sampled": False, "from": None, "to": None},
+        "reference_version": "d7b6696293",
+        "model_version": "2",
+        "created_at": "2026-11-20T10:00:00+00:00",
+        "report": str(report),
+    }
+    return MonitorDecision.model_validate(base | fields)

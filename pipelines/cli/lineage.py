@@ -10,28 +10,21 @@ It crosses all four owners, so it lives with the other wrappers (CLI and flows),
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pipelines.cli.console import console, friendly_errors, quiet_tools
 from pipelines.core.ownership import get_stage
 
-
-@dataclass
-class Link:
-    stage: str
-    owner: str
-    what: str
-    facts: dict[str, Any]
-    restore: str = ""
-    gaps: list[str] = field(default_factory=list)
+if TYPE_CHECKING:  # pydantic loads only when a trace runs, not for `relay --help`
+    from pipelines.core.handoffs import LineageChain, LineageLink
 
 
-def _link(stage: str, what: str, facts: dict[str, Any], restore: str = "") -> Link:
-    spec = get_stage(stage)
-    return Link(stage, spec.owner.label, what, facts, restore)
+def _link(stage: str, what: str, facts: dict[str, Any], restore: str = "") -> LineageLink:
+    from pipelines.core.handoffs import LineageLink
+
+    return LineageLink(stage=stage, owner=get_stage(stage).owner.label, what=what, facts=facts, restore=restore)
 
 
 def _prediction(url: str, request_id: str) -> list[dict[str, Any]]:
@@ -43,11 +36,12 @@ def _prediction(url: str, request_id: str) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def trace(request_id: str) -> list[Link]:
+def trace(request_id: str) -> LineageChain:
     """The chain of links for one request id, newest first."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    from pipelines.core.handoffs import LineageChain, LineageLink
     from pipelines.core.lineage import configure_mlflow
     from pipelines.core.settings import get_settings
     from pipelines.data import catalog
@@ -109,11 +103,11 @@ def trace(request_id: str) -> list[Link]:
         )
     )
     data_version = rt.get("relay.data_version", "")
-    facts: dict[str, Any] = {"md5": data_version}
-    link = _link("version", f"data version {data_version[:10]}", facts, f"relay data checkout {data_version[:10]}")
+    restore = f"relay data checkout {data_version[:10]}"
+    link = _link("version", f"data version {data_version[:10]}", {"md5": data_version}, restore)
     try:
         dv = catalog.find(s.versions_catalog, data_version)
-        facts.update(
+        link.facts.update(
             {
                 "rows": f"{dv.rows} ({dv.train_rows} train / {dv.holdout_rows} holdout)",
                 "batches": ", ".join(dv.batches),
@@ -124,12 +118,12 @@ def trace(request_id: str) -> list[Link]:
         link.gaps.append(f"not in {s.versions_catalog.name}; `dvc checkout` with the dvc.lock of the commit below")
     links.append(link)
     commit = rt.get("relay.git_commit", "unknown")
-    code = Link("code", "-", f"git commit {commit}", {"dirty": commit.endswith("-dirty")})
+    code = LineageLink(stage="code", owner="-", what=f"git commit {commit}", facts={"dirty": commit.endswith("-dirty")})
     code.restore = f"git checkout {commit.removesuffix('-dirty')[:12]}" if commit != "unknown" else ""
     if commit.endswith("-dirty"):
         code.gaps.append("trained with uncommitted changes: the commit alone does not rebuild it")
     links.append(code)
-    return links
+    return LineageChain(request_id=request_id, links=links)
 
 
 def lineage(
@@ -138,11 +132,11 @@ def lineage(
 ) -> None:
     """Trace one prediction back to its model, run, data version and code, naming who owns each link."""
     quiet_tools()
-    links = trace(request_id)
+    chain = trace(request_id)
     if as_json:
-        console.print_json(json.dumps([asdict(link) for link in links], default=str))
+        console.print_json(json.dumps(chain.model_dump()["links"], default=str))
         return
-    for link in links:
+    for link in chain.links:
         owner = f"{link.stage} · {link.owner}" if link.owner != "-" else link.stage
         console.print(f"[bold]{link.what}[/]  [dim]({owner})[/]")
         for key, value in link.facts.items():

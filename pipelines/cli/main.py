@@ -112,8 +112,7 @@ def pipeline(
         with flows_reporting_to(server, preload=("mlflow", "dvc.repo")):
             decision = training_flow(trigger=trigger.value)
     console.print(
-        f"version {decision['version']}: {'promoted' if decision['promoted'] else 'not promoted'} "
-        f"({decision['reason']})"
+        f"version {decision.version}: {'promoted' if decision.promoted else 'not promoted'} ({decision.reason})"
     )
 
 
@@ -139,17 +138,17 @@ def monitor(
 
         with flows_reporting_to(server, preload=("mlflow", "evidently")):
             decision = monitoring_flow(retrain=retrain)
-    quality = decision["model_quality"]
+    quality = decision.model_quality.message if decision.model_quality else "not judged"
     console.print(
-        f"drift: {decision['drift']} (share {decision['drift_share']:.2f}); model quality: {quality['message']}; "
-        f"report {decision['report']}"
+        f"drift: {decision.drift} (share {decision.drift_share:.2f}); model quality: {quality}; "
+        f"report {decision.report}"
     )
-    done = decision.get("retraining")
+    done = decision.retraining
     if done:
-        console.print(f"retraining: {done['outcome']}")
-        if done["failed"]:
+        console.print(f"retraining: {done.outcome}")
+        if done.failed:
             raise typer.Exit(1)
-    if decision["drift"] or quality["ok"] is False:
+    if decision.drift or decision.quality_dropped:
         raise typer.Exit(3)
 
 

@@ -21,7 +21,7 @@ def command(
         from pipelines.flows.retraining import newest_decision, plan
 
         planned = plan(s, newest_decision(s))
-        console.print(("would retrain: " if planned["retrain"] else "would not retrain: ") + planned["reason"])
+        console.print(("would retrain: " if planned.retrain else "would not retrain: ") + planned.reason)
         return
     from pipelines.flows.prefect_api import command_server
 
@@ -32,4 +32,4 @@ def command(
 
         # A failed run raises RetrainingError after recording it: `error: ...` and exit code 1.
         with flows_reporting_to(server, preload=("mlflow", "dvc.repo")):
-            console.print(retraining_flow(settings=s)["outcome"])
+            console.print(retraining_flow(settings=s).outcome)

@@ -40,8 +40,8 @@ def version() -> None:
         chunk_rows=s.chunk_rows,
     )
     console.print(
-        f"  dataset: {manifest['train_rows']} train / {manifest['holdout_rows']} holdout rows "
-        f"from {len(manifest['batches'])} batches"
+        f"  dataset: {manifest.train_rows} train / {manifest.holdout_rows} holdout rows "
+        f"from {len(manifest.batches)} batches"
     )
 
 

@@ -19,6 +19,10 @@ SEGMENT_METRICS: Final = "segments.json"  # metrics/: the same scores per segmen
 CURVES: Final = ("roc", "pr", "calibration", "importance")
 # plots/<name>.png: the same evaluation drawn for the MLflow UI and pull requests
 PICTURES: Final = ("roc", "pr", "calibration", "confusion", "importance", "segments")
+# In the MLflow run (track → the MLOps engineer's monitor): a sample of the training data with the model's own
+# predictions, the reference that live traffic is compared with.
+REFERENCE_DIR: Final = "reference"
+REFERENCE_FILE: Final = "reference.parquet"
 
 
 def curve_file(name: str) -> str:

@@ -7,11 +7,11 @@ across all data versions instead of a full copy of the table per version.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 Split = Literal["train", "holdout"]
 SPLITS: tuple[Split, ...] = ("train", "holdout")
@@ -34,8 +34,22 @@ def read_split(dataset_dir: Path, split: Split, columns: list[str] | None = None
     return pd.concat(frames, ignore_index=True)
 
 
-def read_manifest(dataset_dir: Path) -> dict[str, Any]:
+class Manifest(BaseModel):
+    """What a dataset holds, written by `version` beside the splits. No timestamps: the file must be
+    byte-identical for identical data, or DVC re-runs everything after it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    contract: str
+    rows: int
+    train_rows: int
+    holdout_rows: int
+    holdout_share: float
+    batches: dict[str, dict[Split, int]]  # rows per split of each batch
+    positive_rate: float
+
+
+def read_manifest(dataset_dir: Path) -> Manifest:
     path = dataset_dir / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run the data stages first (`relay pipeline`)")
-    return dict(json.loads(path.read_text()))
+    return Manifest.model_validate_json(path.read_text())

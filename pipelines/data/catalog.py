@@ -69,11 +69,11 @@ def current(root: Path, dataset_dir: Path) -> DataVersion:
     return DataVersion(
         version=version,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        rows=int(m["rows"]),
-        train_rows=int(m["train_rows"]),
-        holdout_rows=int(m["holdout_rows"]),
-        batches=sorted(m["batches"]),
-        contract=str(m.get("contract", "")),
+        rows=m.rows,
+        train_rows=m.train_rows,
+        holdout_rows=m.holdout_rows,
+        batches=sorted(m.batches),
+        contract=m.contract,
         stages=stages,
     )
 

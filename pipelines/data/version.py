@@ -21,7 +21,7 @@ import yaml
 from pipelines.core.atomic import replace_dir, write_json
 from pipelines.core.contract import Contract
 from pipelines.core.contract_checks import to_arrow
-from pipelines.core.dataset import MANIFEST, SPLITS
+from pipelines.core.dataset import MANIFEST, SPLITS, Manifest
 from pipelines.core.ownership import stage
 from pipelines.data import sources
 
@@ -37,9 +37,7 @@ def in_holdout(ids: pd.Series, share: float) -> np.ndarray:
 
 
 @stage("version")
-def run(
-    validated_dir: Path, out_dir: Path, contract: Contract, *, holdout_share: float, chunk_rows: int
-) -> dict[str, Any]:
+def run(validated_dir: Path, out_dir: Path, contract: Contract, *, holdout_share: float, chunk_rows: int) -> Manifest:
     """Split every validated batch into train and holdout files and describe the result in a manifest."""
     files = sorted(validated_dir.glob("*.parquet"))
     if not files:
@@ -74,17 +72,16 @@ def run(
                 f"the split left an empty side (train={counts['train']}, holdout={counts['holdout']}); need more rows"
             )
         rows = counts["train"] + counts["holdout"]
-        # No timestamps: the manifest must be byte-identical for identical data, or DVC re-runs everything after.
-        manifest = {
-            "contract": contract.name,
-            "rows": rows,
-            "train_rows": counts["train"],
-            "holdout_rows": counts["holdout"],
-            "holdout_share": holdout_share,
-            "batches": batches,
-            "positive_rate": round(positives / rows, 6),
-        }
-        write_json(manifest, staging / MANIFEST)
+        manifest = Manifest(
+            contract=contract.name,
+            rows=rows,
+            train_rows=counts["train"],
+            holdout_rows=counts["holdout"],
+            holdout_share=holdout_share,
+            batches=batches,
+            positive_rate=round(positives / rows, 6),
+        )
+        write_json(manifest.model_dump(), staging / MANIFEST)
         replace_dir(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -20,13 +20,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 from prefect import flow, task
 from rich.table import Table
 
-from pipelines.core.atomic import write_json
+from pipelines.core.handoffs import (
+    SUMMARY_FILE,
+    DemoSummary,
+    DriftSeen,
+    ModelQuality,
+    MonitorDecision,
+    Retraining,
+    TrainingOutcome,
+)
 from pipelines.core.ownership import get_stage, prefect_tags
 from pipelines.core.settings import Settings, get_settings
 from pipelines.flows.common import (
@@ -42,6 +50,9 @@ from pipelines.flows.monitoring import monitoring_flow
 from pipelines.flows.prefect_api import CommandServer, flows_reporting_to
 from pipelines.flows.training import training_flow
 
+if TYPE_CHECKING:
+    from pipelines.data.ingest import IngestResult
+
 
 @dataclass
 class DemoRecord:
@@ -50,11 +61,11 @@ class DemoRecord:
 
 
 @task(name="ingest", tags=prefect_tags("ingest"))
-def ingest_batch(settings: Settings, batch: int, scenarios: list[str]) -> dict[str, Any]:
+def ingest_batch(settings: Settings, batch: int, scenarios: list[str]) -> IngestResult:
     from pipelines.data import ingest
 
     p = settings.params.ingest
-    result = ingest.run(
+    return ingest.run(
         f"batch-{batch:04d}",
         ingest.generator_chunks(batch, p.rows_per_batch, p.seed, scenarios),
         settings.contract,
@@ -63,7 +74,6 @@ def ingest_batch(settings: Settings, batch: int, scenarios: list[str]) -> dict[s
         max_invalid_share=settings.params.validate_.max_invalid_share,
         origin="generator",
     )
-    return {"batch_id": result.batch_id, "rows": result.rows, "status": result.status}
 
 
 def replay_orders(url: str, batch: int, scenarios: list[str], settings: Settings, *, chunk: int = 50) -> int:
@@ -216,7 +226,7 @@ def _start_prefect_api() -> None:
         client.api_healthcheck()
 
 
-def run_demo(settings: Settings | None = None, server: CommandServer | None = None) -> dict[str, Any]:
+def run_demo(settings: Settings | None = None, server: CommandServer | None = None) -> DemoSummary:
     """Start the story at week 1 and run the demo flow, reporting to `server` if one was started for it
     (`relay demo` starts one first thing, see `pipelines.flows.prefect_api`).
 
@@ -245,7 +255,7 @@ def run_demo(settings: Settings | None = None, server: CommandServer | None = No
 
 
 @flow(name="demo")
-def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
+def demo_flow(settings: Settings | None = None) -> DemoSummary:
     """The story from a reset workspace (`run_demo` resets it); returns the summary it writes."""
     s = settings or get_settings()
     prepare_environment(s)
@@ -272,7 +282,7 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
         with timed("ingest"):
             landed = [ingest_batch(s, b, []) for b in d.train_batches]
         for item in landed:
-            banner("ingest", f"{item['batch_id']}: {item['rows']} orders {item['status']} in data/raw/")
+            banner("ingest", f"{item.batch_id}: {item.rows} orders {item.status} in data/raw/")
         lap("ingest")
 
         # The promotion step tells the service it started above, so it loads the first champion at once rather
@@ -282,16 +292,16 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
         preload_while_training()
         first = training_flow(trigger="initial", settings=told)
         lap("train_initial")
-        if not first["promoted"]:
+        if not first.promoted:
             raise RuntimeError(
-                f"the first model did not pass the promotion gate ({first['reason']}); "
+                f"the first model did not pass the promotion gate ({first.reason}); "
                 "there is no champion to serve. See `promote` in params.yaml."
             )
 
         console.rule(f"5. The champion is served; week {d.drift_batch} arrives with drift")
         with timed("serve"):
             wait_until_ready(proc, url, log_path)
-        banner("serve", f"{url} serving version {first['version']} (docs: {url}/docs)")
+        banner("serve", f"{url} serving version {first.version} (docs: {url}/docs)")
         lap("serve_start")
         with timed("serve"):
             sent = replay_traffic(url, d.drift_batch, s)
@@ -311,21 +321,23 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
         console.rule(f"7. Week {d.drift_batch} labels arrive; the next monitoring run judges them and retrains")
         with timed("ingest"):
             labelled = ingest_batch(s, d.drift_batch, list(d.drift_scenarios))
-        banner("ingest", f"{labelled['batch_id']}: {labelled['rows']} labelled orders {labelled['status']}")
+        banner("ingest", f"{labelled.batch_id}: {labelled.rows} labelled orders {labelled.status}")
         # What the hourly schedule would do next: judge the same traffic again, now with the champion's quality
         # on the new labels, and retrain; the promotion step tells the service again.
         decision = monitoring_flow(retrain=True, settings=told)
-        request = decision["retraining"]
-        if request["failed"]:
-            raise RuntimeError(f"the demo's retraining failed: {request['outcome']}")
-        second = request["training"]
+        request = decision.retraining
+        if request is None:
+            raise RuntimeError("the demo's second monitoring run did not retrain")
+        if request.failed:
+            raise RuntimeError(f"the demo's retraining failed: {request.outcome}")
+        second = request.training
         lap("retrain")
-        if second and second["promoted"]:
+        if second and second.promoted:
             with timed("serve"):
-                waited = wait_for_version(url, second["version"])
+                waited = wait_for_version(url, second.version)
             banner(
                 "serve",
-                f"service hot-swapped to version {second['version']} with no restart: the promotion step told it "
+                f"service hot-swapped to version {second.version} with no restart: the promotion step told it "
                 f"(POST /v1/model/reload), {waited:.1f} s after the gate",
             )
         lap("reload")
@@ -342,65 +354,67 @@ def demo_flow(settings: Settings | None = None) -> dict[str, Any]:
                 else f"service exited with code {code}; see {log_path}",
             )
 
-    summary = {
-        "first": first,
-        "drift": {k: decision[k] for k in ("drift", "drift_share", "drifted_features", "report")},
-        "retrain": {k: request[k] for k in ("retrain", "reason", "trigger", "outcome", "failed")},
-        "second": second,
-        "timings_s": rec.timings,
-        "stage_seconds": {k: round(v, 2) for k, v in STAGE_SECONDS.items()},
-        "service_url": url,
-    }
-    write_json(summary, s.reports_dir / "demo" / "summary.json")
+    summary = DemoSummary(
+        first=first,
+        drift=DriftSeen.model_validate(
+            decision.model_dump(include={"drift", "drift_share", "drifted_features", "report"})
+        ),
+        retrain=request,
+        second=second,
+        timings_s=rec.timings,
+        stage_seconds={k: round(v, 2) for k, v in STAGE_SECONDS.items()},
+        service_url=url,
+    )
+    summary.write(s.reports_dir / "demo" / SUMMARY_FILE)
     _print_summary(s, first, decision, request, sent)
     return summary
 
 
-def _quality_line(quality: dict[str, Any]) -> str:
-    if quality["status"] != "judged":
-        return f"model quality not judged ({quality['status']})"
-    verdict = "holds up" if quality["ok"] else "dropped"
+def _quality_line(quality: ModelQuality | None) -> str:
+    if quality is None or quality.status != "judged":
+        return f"model quality not judged ({quality.status if quality else 'no verdict'})"
+    verdict = "holds up" if quality.ok else "dropped"
     return (
-        f"ROC AUC on {quality['labelled_rows']} new labels {quality['roc_auc']:.3f} "
-        f"(floor {quality['min_roc_auc']:.3f}): {verdict}"
+        f"ROC AUC on {quality.labelled_rows} new labels {quality.roc_auc:.3f} "
+        f"(floor {quality.min_roc_auc:.3f}): {verdict}"
     )
 
 
 def _print_summary(
-    s: Settings, first: dict[str, Any], decision: dict[str, Any], retraining: dict[str, Any], sent: int
+    s: Settings, first: TrainingOutcome, decision: MonitorDecision, retraining: Retraining, sent: int
 ) -> None:
     from pipelines.data.version import data_version
 
-    second = retraining["training"]
-    champion = second if second and second["promoted"] else first
-    auc = f"ROC AUC v{first['version']} {first['candidate_metrics']['roc_auc']:.3f}"
+    second = retraining.training
+    champion = second if second and second.promoted else first
+    auc = f"ROC AUC v{first.version} {first.candidate_metrics['roc_auc']:.3f}"
     if second:
         auc += (
-            f"; on the new holdout v{second.get('champion_version')} "
-            f"{second['champion_metrics'].get('roc_auc', float('nan')):.3f} vs "
-            f"v{second['version']} {second['candidate_metrics']['roc_auc']:.3f}"
+            f"; on the new holdout v{second.champion_version} "
+            f"{second.champion_metrics.get('roc_auc', float('nan')):.3f} vs "
+            f"v{second.version} {second.candidate_metrics['roc_auc']:.3f}"
         )
     rows = [
         ("ingest", "weekly order batches landed", "data/raw/"),
         ("validate", "batches checked against contract.yaml", "data/validated/, metrics/validation.json"),
         (
             "version",
-            f"data version {first['data_version'][:10]} → {data_version(s.root)[:10]}",
+            f"data version {first.data_version[:10]} → {data_version(s.root)[:10]}",
             "`relay data versions`, dvc.lock, local/dvc-remote/",
         ),
         ("train", "scikit-learn HistGradientBoosting pipeline", "models/, `dvc repro train`"),
         ("evaluate", auc, "metrics/, plots/, `dvc metrics show`"),
         ("track", "one MLflow run per model, with lineage tags", "`make mlflow-ui` → http://127.0.0.1:5000"),
-        ("register", f"champion = version {champion['version']}", "`relay model status`"),
+        ("register", f"champion = version {champion.version}", "`relay model status`"),
         ("serve", f"{sent} predictions logged", "`make serve` → /docs; local/predictions/predictions.db"),
         (
             "monitor",
-            f"drift={decision['drift']}: {', '.join(decision['drifted_features']) or 'none'}; "
-            + _quality_line(decision["model_quality"]),
+            f"drift={decision.drift}: {', '.join(decision.drifted_features) or 'none'}; "
+            + _quality_line(decision.model_quality),
             # The index lists every run's decision and links to this run's report.
-            str(Path(decision["index"]).relative_to(s.root)),
+            str(Path(decision.index or s.reports_dir / "monitoring").relative_to(s.root)),
         ),
-        ("retrain", retraining["outcome"], "reports/monitoring/index.html, `relay model status`"),
+        ("retrain", retraining.outcome or "", "reports/monitoring/index.html, `relay model status`"),
     ]
     table = Table(title="What the demo produced")
     for col in ("stage", "owner", "produced", "where to look"):

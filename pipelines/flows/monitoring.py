@@ -3,19 +3,37 @@ quality on labels that arrived since it was trained, a row in the history, and r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, task
 
+from pipelines.core import artifacts
+from pipelines.core.handoffs import ModelQuality, MonitorDecision
 from pipelines.core.ownership import prefect_tags
 from pipelines.core.settings import Settings, get_settings
 from pipelines.flows.common import RETRY_TRANSIENT, banner, note, prepare_environment, timed
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The serving model as the monitor needs it, found through the registry and its MLflow run."""
+
+    reference: pd.DataFrame  # its reference sample, with its own predictions
+    model: Any  # the sklearn pipeline, for scoring the newly labelled batches
+    data_version: str
+    version: str
+    threshold: float
+    baseline_roc_auc: float  # on its own holdout
+
 
 @task(name="load-reference", tags=prefect_tags("monitor"), **RETRY_TRANSIENT)
-def load_reference(settings: Settings) -> dict[str, Any]:
+def load_reference(settings: Settings) -> Champion:
     """The champion as the monitor needs it: its reference sample (found through the registry and its MLflow
     run), data version, version number, decision threshold and ROC AUC on its own holdout."""
     import mlflow
@@ -34,24 +52,25 @@ def load_reference(settings: Settings) -> dict[str, Any]:
             f"model {settings.model_name!r} has no champion, so there is no reference to "
             "compare with; run the training flow first"
         ) from None
-    path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="reference/reference.parquet")
+    reference = f"{artifacts.REFERENCE_DIR}/{artifacts.REFERENCE_FILE}"
+    path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=reference)
     # The gate wrote the champion's holdout score on the version; older versions only have the run's metric.
     baseline = mv.tags.get("metric.roc_auc") or client.get_run(str(mv.run_id)).data.metrics.get("roc_auc", float("nan"))
     import mlflow.sklearn
 
-    return {
-        "reference": pd.read_parquet(path),
-        # Loaded here, under this task's retries, for scoring the newly labelled batches.
-        "model": mlflow.sklearn.load_model(f"models:/{settings.model_name}/{mv.version}"),
-        "data_version": mv.tags.get("relay.data_version", "unknown"),
-        "version": str(mv.version),
-        "threshold": float(mv.tags.get("relay.threshold", "0.5")),
-        "baseline_roc_auc": float(baseline),
-    }
+    return Champion(
+        reference=pd.read_parquet(path),
+        # Loaded here, under this task's retries.
+        model=mlflow.sklearn.load_model(f"models:/{settings.model_name}/{mv.version}"),
+        data_version=mv.tags.get("relay.data_version", "unknown"),
+        version=str(mv.version),
+        threshold=float(mv.tags.get("relay.threshold", "0.5")),
+        baseline_roc_auc=float(baseline),
+    )
 
 
 @task(name="drift-report", tags=prefect_tags("monitor"))
-def drift_report(settings: Settings, champion: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def drift_report(settings: Settings, champion: Champion, out_dir: Path) -> MonitorDecision:
     from pipelines.core.prediction_log import read_window
     from pipelines.monitoring import drift
 
@@ -60,24 +79,24 @@ def drift_report(settings: Settings, champion: dict[str, Any], out_dir: Path) ->
     # an earlier model would read as prediction drift.
     since = datetime.now(UTC) - timedelta(hours=p.window_hours) if p.window_hours else None
     window = read_window(
-        settings.prediction_log, settings.contract, p.window_rows, model_version=champion["version"], since=since
+        settings.prediction_log, settings.contract, p.window_rows, model_version=champion.version, since=since
     )
     return drift.run(
         window,
-        champion["reference"],
+        champion.reference,
         out_dir,
         settings.contract,
         drift_share=p.drift_share,
         min_rows=p.min_rows,
         max_missing_increase=p.max_missing_increase,
         sample_rows=p.sample_rows,
-        reference_version=champion["data_version"],
-        model_version=champion["version"],
+        reference_version=champion.data_version,
+        model_version=champion.version,
     )
 
 
 @task(name="model-quality", tags=prefect_tags("monitor"))
-def model_quality(settings: Settings, champion: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def model_quality(settings: Settings, champion: Champion, out_dir: Path) -> ModelQuality:
     """The champion scored on the batches labelled since its training data, judged by Evidently.
 
     A problem here (a damaged batch, labels that break the contract) is reported in the verdict, with status
@@ -87,37 +106,36 @@ def model_quality(settings: Settings, champion: dict[str, Any], out_dir: Path) -
 
     s, p = settings, settings.params.monitor
     try:
-        known, source = labels.champion_batches(s.versions_catalog, champion["data_version"], s.dataset_dir)
+        known, source = labels.champion_batches(s.versions_catalog, champion.data_version, s.dataset_dir)
         new = labels.new_labels(s.raw_dir, known, source)
         frame = labels.read_labelled(s.raw_dir, new, s.contract, p.sample_rows)
         features = frame[s.contract.feature_columns()]
-        frame["prediction"] = champion["model"].predict_proba(features)[:, 1] if len(frame) else []
+        frame["prediction"] = champion.model.predict_proba(features)[:, 1] if len(frame) else []
         judged = quality.run(
             frame,
             out_dir,
             s.contract,
-            baseline_roc_auc=champion["baseline_roc_auc"],
+            baseline_roc_auc=champion.baseline_roc_auc,
             max_roc_auc_drop=p.max_roc_auc_drop,
-            threshold=champion["threshold"],
+            threshold=champion.threshold,
             min_rows=p.min_rows,
         )
     except Exception as exc:
         message = f"model quality could not be judged: {type(exc).__name__}: {exc}"
-        return {"status": "error", "ok": None, "report": None, "labelled_rows": 0, "message": message}
-    return {**judged, "batches": new.batches, "labels": new.describe()}
+        return ModelQuality(status="error", ok=None, message=message)
+    return judged.model_copy(update={"batches": new.batches, "labels": new.describe()})
 
 
 @task(name="record-history", tags=prefect_tags("monitor"))
-def record_history(settings: Settings, decision: dict[str, Any]) -> dict[str, Any]:
+def record_history(settings: Settings, decision: MonitorDecision) -> MonitorDecision:
     """The run's row in the history, the rebuilt index page, and the whole decision in `decision.json`."""
-    from pipelines.core.atomic import write_json
     from pipelines.monitoring import history
 
     recorded = history.record(decision, settings.monitoring_store, settings.reports_dir / "monitoring")
     # drift.run wrote decision.json before the quality check; it must hold the whole decision, and the row id
     # by which retraining notes what it did.
-    decision = {**decision, "index": str(recorded.page), "history_id": recorded.run_id}
-    write_json(decision, Path(decision["report"]).with_name("decision.json"))
+    decision = decision.model_copy(update={"index": str(recorded.page), "history_id": recorded.run_id})
+    decision.write(decision.path)
     return decision
 
 
@@ -135,7 +153,7 @@ def _run_folder(reports_dir: Path) -> Path:
 
 
 @flow(name="monitoring")
-def monitoring_flow(retrain: bool | None = None, settings: Settings | None = None) -> dict[str, Any]:
+def monitoring_flow(retrain: bool | None = None, settings: Settings | None = None) -> MonitorDecision:
     """Judge the newest traffic and labels against the champion; start retraining when the decision calls for it
     (`retrain`, default `retrain.automatic` in params.yaml)."""
     s = settings or get_settings()
@@ -145,29 +163,26 @@ def monitoring_flow(retrain: bool | None = None, settings: Settings | None = Non
         champion = load_reference(s)
         out_dir = _run_folder(s.reports_dir)
         decision = drift_report(s, champion, out_dir)
-        decision["model_quality"] = model_quality(s, champion, out_dir)
+        decision = decision.model_copy(update={"model_quality": model_quality(s, champion, out_dir)})
         decision = record_history(s, decision)
-    colour = "red" if decision["drift"] else "green"
+    colour = "red" if decision.drift else "green"
     note(
-        f"[{colour}]drift={decision['drift']}[/] share of drifted columns {decision['drift_share']:.2f} "
-        f"(threshold {decision['drift_share_threshold']}); drifted: {', '.join(decision['drifted_features']) or '-'}"
+        f"[{colour}]drift={decision.drift}[/] share of drifted columns {decision.drift_share:.2f} "
+        f"(threshold {decision.drift_share_threshold}); drifted: {', '.join(decision.drifted_features) or '-'}"
     )
-    quality = decision["data_quality"]
-    if quality["problems"]:
-        note(f"[yellow]data quality[/]: {'; '.join(quality['problems'])}")
-    judged = decision["model_quality"]
-    note(
-        ("[red]" if judged["ok"] is False else "")
-        + f"model quality: {judged['message']}"
-        + ("[/]" if judged["ok"] is False else "")
-    )
-    note(f"report: {decision['report']}; every run: {decision['index']}")
+    if decision.data_quality.problems:
+        note(f"[yellow]data quality[/]: {'; '.join(decision.data_quality.problems)}")
+    if decision.model_quality is not None:
+        red = decision.model_quality.dropped
+        note(("[red]" if red else "") + f"model quality: {decision.model_quality.message}" + ("[/]" if red else ""))
+    note(f"report: {decision.report}; every run: {decision.index}")
     if retrain if retrain is not None else s.params.retrain.automatic:
         from pipelines.flows.retraining import RetrainingError, retraining_flow
 
         try:
-            decision["retraining"] = retraining_flow(decision=decision, settings=s)
+            done = retraining_flow(decision=decision, settings=s)
         except RetrainingError as exc:
             # Recorded, and the retraining run is Failed in Prefect; the monitor's own work did succeed.
-            decision["retraining"] = exc.result
+            done = exc.result
+        decision = decision.model_copy(update={"retraining": done})
     return decision

@@ -13,7 +13,6 @@ and its `decision.json`; a failure also ends this flow's run as Failed, so Prefe
 from __future__ import annotations
 
 import fcntl
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from prefect import flow, task
 
+from pipelines.core.handoffs import DECISION_FILE, MonitorDecision, NewLabelsSeen, Retraining, TrainingOutcome
 from pipelines.core.ownership import prefect_tags
 from pipelines.core.settings import Settings, get_settings
 from pipelines.flows.common import RETRY_TRANSIENT, banner, note, prepare_environment, timed
@@ -30,25 +30,25 @@ from pipelines.flows.training import training_flow
 class RetrainingError(RuntimeError):
     """The training flow failed; `result` holds what was recorded (the champion was not changed)."""
 
-    def __init__(self, result: dict[str, Any]) -> None:
-        super().__init__(result["outcome"])
+    def __init__(self, result: Retraining) -> None:
+        super().__init__(result.outcome)
         self.result = result
 
     def __reduce__(self) -> tuple[Any, ...]:  # Prefect may pickle a flow's exception with its state
         return (RetrainingError, (self.result,))
 
 
-def newest_decision(settings: Settings) -> dict[str, Any]:
+def newest_decision(settings: Settings) -> MonitorDecision:
     """The decision of the newest monitoring run, read back from its `decision.json`."""
     from pipelines.monitoring import history
 
     runs = history.read(settings.monitoring_store)
     if runs.empty:
         raise FileNotFoundError("the monitoring history is empty: run `relay monitor` first")
-    path = Path(str(runs.iloc[0]["report"])).with_name("decision.json")
+    path = Path(str(runs.iloc[0]["report"])).with_name(DECISION_FILE)
     if not path.is_file():
         raise FileNotFoundError(f"the newest monitoring run's decision {path} is gone; run `relay monitor` again")
-    return {"history_id": int(runs.iloc[0]["id"]), **json.loads(path.read_text())}
+    return MonitorDecision.read(path).model_copy(update={"history_id": int(runs.iloc[0]["id"])})
 
 
 def current_champion(settings: Settings) -> str | None:
@@ -79,55 +79,59 @@ def _kept_aside_on(settings: Settings, batches: set[str]) -> tuple[str, str] | N
     return None
 
 
-def plan(settings: Settings, decision: dict[str, Any]) -> dict[str, Any]:
+def plan(settings: Settings, decision: MonitorDecision) -> Retraining:
     """What retraining would do about `decision` now, and why; the flow and `relay retrain --dry-run` share it."""
     from pipelines.monitoring import labels, retrain
 
-    known, source = labels.champion_batches(
-        settings.versions_catalog, decision["reference_version"], settings.dataset_dir
-    )
+    known, source = labels.champion_batches(settings.versions_catalog, decision.reference_version, settings.dataset_dir)
     new = labels.new_labels(settings.raw_dir, known, source)
     request = retrain.run(decision, new.rows, settings.params.retrain)
-    result: dict[str, Any] = {**request.__dict__, "labels": {"batches": new.batches, "rows": new.rows}}
-    if request.retrain:
-        judged = str(decision["model_version"])
+    go, reason = request.retrain, request.reason
+    if go:
+        judged = decision.model_version
         champion = current_champion(settings)
         tried = _kept_aside_on(settings, labels.landed_batches(settings.raw_dir)) if champion == judged else None
         if champion != judged:
             # A decision about a model that no longer serves says nothing about the one that does.
-            result["retrain"] = False
-            result["reason"] = (
-                f"the decision judged v{judged}, but the champion is now {'v' + champion if champion else 'gone'}; "
-                "the next monitoring run judges it"
+            go, reason = (
+                False,
+                (
+                    f"the decision judged v{judged}, but the champion is now {'v' + champion if champion else 'gone'}; "
+                    "the next monitoring run judges it"
+                ),
             )
         elif tried:
-            result["retrain"] = False
-            result["reason"] = (
-                f"challenger v{tried[0]} was already trained on every landed batch (data {tried[1][:10]}) and did "
-                "not pass the gate; waiting for new labels"
+            go, reason = (
+                False,
+                (
+                    f"challenger v{tried[0]} was already trained on every landed batch (data {tried[1][:10]}) and did "
+                    "not pass the gate; waiting for new labels"
+                ),
             )
-    result["outcome"] = None if result["retrain"] else f"not retrained: {result['reason']}"
-    return result
+    return Retraining(
+        retrain=go,
+        reason=reason,
+        trigger=request.trigger,
+        labels=NewLabelsSeen(batches=new.batches, rows=new.rows),
+        outcome=None if go else f"not retrained: {reason}",
+    )
 
 
 @task(name="plan-retraining", tags=prefect_tags("retrain"), **RETRY_TRANSIENT)
-def plan_retraining(settings: Settings, decision: dict[str, Any]) -> dict[str, Any]:
+def plan_retraining(settings: Settings, decision: MonitorDecision) -> Retraining:
     return plan(settings, decision)
 
 
 @task(name="record-retraining", tags=prefect_tags("retrain"))
-def record_outcome(settings: Settings, decision: dict[str, Any], result: dict[str, Any]) -> None:
-    from pipelines.core.atomic import write_json
+def record_outcome(settings: Settings, decision: MonitorDecision, result: Retraining) -> None:
     from pipelines.monitoring import history
 
-    if "history_id" in decision:
+    if decision.history_id is not None:
         history.note_retraining(
-            decision["history_id"], result["outcome"], settings.monitoring_store, settings.reports_dir / "monitoring"
+            decision.history_id, result.outcome or "", settings.monitoring_store, settings.reports_dir / "monitoring"
         )
-    path = Path(decision["report"]).with_name("decision.json")
-    if path.is_file():  # the exporter reads what retraining did from here
-        summary = {k: result.get(k) for k in ("retrain", "reason", "trigger", "outcome", "failed")}
-        write_json({**json.loads(path.read_text()), "retraining": summary}, path)
+    if decision.path.is_file():  # the exporter reads what retraining did from here
+        MonitorDecision.read(decision.path).model_copy(update={"retraining": result}).write(decision.path)
 
 
 @contextmanager
@@ -148,17 +152,16 @@ def _workspace_lock(settings: Settings) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _outcome(trained: dict[str, Any]) -> str:
-    champion = trained.get("champion_version")
-    if trained["promoted"] and trained["reason"] == "already champion":
-        return f"no new model: the newest data trains the same model as champion v{trained['version']}"
-    if trained["promoted"]:
-        return f"v{trained['version']} trained on data {trained['data_version'][:10]} and promoted: {trained['reason']}"
-    return f"challenger v{trained['version']} kept, champion v{champion} keeps serving: {trained['reason']}"
+def _outcome(trained: TrainingOutcome) -> str:
+    if trained.promoted and trained.reason == "already champion":
+        return f"no new model: the newest data trains the same model as champion v{trained.version}"
+    if trained.promoted:
+        return f"v{trained.version} trained on data {trained.data_version[:10]} and promoted: {trained.reason}"
+    return f"challenger v{trained.version} kept, champion v{trained.champion_version} keeps serving: {trained.reason}"
 
 
 @flow(name="retraining")
-def retraining_flow(decision: dict[str, Any] | None = None, settings: Settings | None = None) -> dict[str, Any]:
+def retraining_flow(decision: MonitorDecision | None = None, settings: Settings | None = None) -> Retraining:
     """Act on a monitor decision (default: the newest recorded one); returns what was done and why.
 
     Raises `RetrainingError` after recording the failure, so the run is Failed in Prefect.
@@ -166,30 +169,26 @@ def retraining_flow(decision: dict[str, Any] | None = None, settings: Settings |
     s = settings or get_settings()
     prepare_environment(s)
     decision = decision or newest_decision(s)
-    result: dict[str, Any] = {"retrain": False, "reason": "", "trigger": "drift", "labels": {}, "training": None}
+    result = Retraining(retrain=False, reason="")
     try:
         with timed("retrain"), _workspace_lock(s) as mine:
             if not mine:
-                lock = s.local_dir / "retraining.lock"
-                result["reason"] = f"another retraining is running in this workspace ({lock})"
-                result["outcome"] = f"not retrained: {result['reason']}"
+                reason = f"another retraining is running in this workspace ({s.local_dir / 'retraining.lock'})"
+                result = Retraining(retrain=False, reason=reason, outcome=f"not retrained: {reason}")
             else:
-                result = plan_retraining(s, decision) | {"training": None}
-                banner(
-                    "retrain", ("[bold]retraining[/]: " if result["retrain"] else "no retraining: ") + result["reason"]
-                )
-                if result["retrain"]:
-                    trained = training_flow(trigger=result["trigger"], reason=result["reason"], settings=s)
-                    result["training"], result["outcome"] = trained, _outcome(trained)
-                    note(f"outcome: {result['outcome']}")
-        result["failed"] = False
+                result = plan_retraining(s, decision)
+                banner("retrain", ("[bold]retraining[/]: " if result.retrain else "no retraining: ") + result.reason)
+                if result.retrain:
+                    trained = training_flow(trigger=result.trigger, reason=result.reason, settings=s)
+                    result = result.model_copy(update={"training": trained, "outcome": _outcome(trained)})
+                    note(f"outcome: {result.outcome}")
     except Exception as exc:
         # Promotion is the training flow's last step, so a run that failed anywhere left the champion alias
         # where it was: the champion keeps serving.
-        result["failed"] = True
-        result["outcome"] = f"retraining failed ({type(exc).__name__}: {exc}); the champion was not changed"
-        note(f"[red]{result['outcome']}[/]")
+        outcome = f"retraining failed ({type(exc).__name__}: {exc}); the champion was not changed"
+        result = result.model_copy(update={"failed": True, "outcome": outcome})
+        note(f"[red]{outcome}[/]")
     record_outcome(s, decision, result)
-    if result["failed"]:
+    if result.failed:
         raise RetrainingError(result)
     return result

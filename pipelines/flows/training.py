@@ -7,13 +7,17 @@ the Prefect UI shows who owns each step; DVC skips any stage whose inputs have n
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prefect import flow, task
 
+from pipelines.core.handoffs import PromotionDecision, TrainingOutcome
 from pipelines.core.ownership import prefect_tags
 from pipelines.core.settings import Settings, get_settings
 from pipelines.flows.common import RETRY_TRANSIENT, banner, note, prepare_environment, timed
+
+if TYPE_CHECKING:
+    from pipelines.training.track import TrackResult
 
 DVC_STAGES = ("validate", "version", "train", "evaluate")
 
@@ -46,7 +50,7 @@ def push_data(root: str, remote_url: str) -> int:
 
 
 @task(name="track", tags=prefect_tags("track"))
-def track_run(settings: Settings, trigger: str, reason: str = "") -> dict[str, Any]:
+def track_run(settings: Settings, trigger: str, reason: str = "") -> TrackResult:
     from pipelines.core.lineage import git_commit
     from pipelines.data.version import data_version, stage_out_md5
     from pipelines.training import track
@@ -79,15 +83,15 @@ def track_run(settings: Settings, trigger: str, reason: str = "") -> dict[str, A
             contract=settings.contract,
         )
     )
-    return result.__dict__
+    return result
 
 
 @task(name="register", tags=prefect_tags("register"), **RETRY_TRANSIENT)
-def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: str) -> dict[str, Any]:
+def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: str) -> PromotionDecision:
     from pipelines.data.version import data_version
     from pipelines.release import register
 
-    decision = register.run(
+    return register.run(
         register.RegisterInputs(
             registry=register.Registry(tracking_uri=settings.tracking_uri, model_name=settings.model_name),
             candidate=register.Candidate(run_id=run_id, model_uri=model_uri),
@@ -99,7 +103,6 @@ def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: s
             promoted_by=f"ml-engineer gate in flow {flow_name}",
         )
     )
-    return decision.to_dict()
 
 
 @task(name="notify-services", tags=prefect_tags("register"))
@@ -112,7 +115,7 @@ def tell_services(settings: Settings) -> list[str]:
 
 
 @flow(name="training")
-def training_flow(trigger: str = "manual", reason: str = "", settings: Settings | None = None) -> dict[str, Any]:
+def training_flow(trigger: str = "manual", reason: str = "", settings: Settings | None = None) -> TrainingOutcome:
     """Build the newest data version, train and evaluate it, track the run and send the model through the gate.
 
     `trigger` says why it runs (tagged `relay.trigger`), `reason` says it in words (`relay.trigger_reason`).
@@ -138,7 +141,7 @@ def training_flow(trigger: str = "manual", reason: str = "", settings: Settings 
     version = data_version(s.root)
     catalog.record(s.root, s.dataset_dir, s.versions_catalog)
     m = read_manifest(s.dataset_dir)
-    banner("version", f"data version {version[:10]} ({m['rows']} rows, batches {', '.join(m['batches'])})")
+    banner("version", f"data version {version[:10]} ({m.rows} rows, batches {', '.join(m.batches)})")
     with timed("version"):
         pushed = push_data(root, s.dvc_remote)
     note(f"dvc push: {pushed} file(s) sent to the DVC remote")
@@ -146,18 +149,20 @@ def training_flow(trigger: str = "manual", reason: str = "", settings: Settings 
     with timed("track"):
         tracked = track_run(s, trigger, reason)
     note(
-        ("reused" if tracked["reused"] else "created")
-        + f" run {tracked['run_id']}; "
-        + ", ".join(f"{k}={tracked['metrics'][k]:.4f}" for k in ("roc_auc", "pr_auc", "f1", "brier"))
+        ("reused" if tracked.reused else "created")
+        + f" run {tracked.run_id}; "
+        + ", ".join(f"{k}={tracked.metrics[k]:.4f}" for k in ("roc_auc", "pr_auc", "f1", "brier"))
     )
     banner("register", "register the candidate and run the promotion gate")
     with timed("register"):
-        decision = register_model(s, tracked["run_id"], tracked["model_uri"], "training")
-    verdict = "[green]promoted to champion[/]" if decision["promoted"] else "[yellow]kept as challenger[/]"
-    note(f"version {decision['version']}: {verdict}: {decision['reason']}")
+        decision = register_model(s, tracked.run_id, tracked.model_uri, "training")
+    verdict = "[green]promoted to champion[/]" if decision.promoted else "[yellow]kept as challenger[/]"
+    note(f"version {decision.version}: {verdict}: {decision.reason}")
     notified = []
-    if decision["promoted"] and s.service_urls:
+    if decision.promoted and s.service_urls:
         notified = tell_services(s)
         for line in notified:
             note(line)
-    return {**decision, "run_id": tracked["run_id"], "data_version": version, "trigger": trigger, "notified": notified}
+    return TrainingOutcome(
+        **decision.model_dump(), run_id=tracked.run_id, data_version=version, trigger=trigger, notified=notified
+    )

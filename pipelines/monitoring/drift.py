@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.core.atomic import write_json
 from pipelines.core.contract import Contract
+from pipelines.core.handoffs import ColumnDrift, DataQuality, MissingValues, MonitorDecision, MonitorWindow
 from pipelines.core.ownership import stage
 
 PREDICTION = "prediction"
@@ -111,7 +111,7 @@ def run(
     seed: int = 0,
     reference_version: str,
     model_version: str,
-) -> dict[str, Any]:
+) -> MonitorDecision:
     _check(window, contract, "the prediction-log window", min_rows)
     _check(reference, contract, "the reference sample", min_rows)
     from evidently import DataDefinition, Dataset, Report
@@ -185,33 +185,30 @@ def run(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(out_dir / "report.html"))
-    decision = {
-        "drift": dataset_drift,
-        "drift_share": round(float(share), 4),
-        "drift_share_threshold": drift_share,
-        "drifted_features": sorted(c for c, v in columns.items() if v["drifted"] and c != PREDICTION),
-        "prediction_drift": columns.get(PREDICTION, {}).get("drifted", False),
-        "columns": columns,
-        "new_categories": new_categories,
-        "data_quality": {
-            "ok": not problems,
-            "problems": problems,
-            "missing": missing,
-            "out_of_range": out_of_range,
-            "empty_columns": empty,
-            "max_missing_increase": max_missing_increase,
-        },
-        "window": {
-            "rows": window_rows,
-            "judged_rows": len(window),
-            "sampled": sampled,
-            "from": window_from,
-            "to": window_to,
-        },
-        "reference_version": reference_version,
-        "model_version": model_version,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "report": str(out_dir / "report.html"),
-    }
-    write_json(decision, out_dir / "decision.json")
+    judged = {c: ColumnDrift.model_validate(v) for c, v in columns.items()}
+    decision = MonitorDecision(
+        drift=dataset_drift,
+        drift_share=round(float(share), 4),
+        drift_share_threshold=drift_share,
+        drifted_features=sorted(c for c, v in judged.items() if v.drifted and c != PREDICTION),
+        prediction_drift=PREDICTION in judged and judged[PREDICTION].drifted,
+        columns=judged,
+        new_categories=new_categories,
+        data_quality=DataQuality(
+            ok=not problems,
+            problems=problems,
+            missing={c: MissingValues.model_validate(v) for c, v in missing.items()},
+            out_of_range=out_of_range,
+            empty_columns=empty,
+            max_missing_increase=max_missing_increase,
+        ),
+        window=MonitorWindow(
+            rows=window_rows, judged_rows=len(window), sampled=sampled, start=window_from, end=window_to
+        ),
+        reference_version=reference_version,
+        model_version=model_version,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        report=str(out_dir / "report.html"),
+    )
+    decision.write(decision.path)
     return decision

@@ -8,15 +8,14 @@ always shows the latest decision, and the exporter can restart at any time witho
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pipelines.core.handoffs import DECISION_FILE, HandoffError, MonitorDecision
 from pipelines.monitoring import history
 
 
@@ -62,34 +61,37 @@ class MonitoringCollector(Collector):
             "When the newest monitor run finished (Unix time)",
             _timestamp(str(newest["created_at"])),
         )
-        quality: dict[str, Any] = decision.get("model_quality") or {}
-        if quality:
+        if decision is None:
+            return  # the report folder was cleaned up; the table's summary gauges still stand
+        quality = decision.model_quality
+        if quality is not None:
             yield gauge(
                 "relay_model_quality_labelled_rows",
                 "Labelled rows since the champion's training data that the newest run judged it on",
-                float(quality.get("labelled_rows", 0)),
+                float(quality.labelled_rows),
             )
         # Only a judged run has a verdict; a missing series (not 0) says "not judged" so alerts do not fire on it.
-        if quality.get("status") == "judged":
+        if quality is not None and quality.status == "judged":
             yield gauge(
                 "relay_model_quality_ok",
                 "1 when ROC AUC on new labels is at or above the floor",
-                float(bool(quality["ok"])),
+                float(bool(quality.ok)),
             )
-            yield gauge("relay_model_roc_auc", "The champion's ROC AUC on the new labels", float(quality["roc_auc"]))
+            yield gauge(
+                "relay_model_roc_auc", "The champion's ROC AUC on the new labels", float(quality.roc_auc or "nan")
+            )
             yield gauge(
                 "relay_model_roc_auc_floor",
                 "Lowest acceptable ROC AUC: the champion's holdout score minus monitor.max_roc_auc_drop",
-                float(quality["min_roc_auc"]),
+                float(quality.min_roc_auc or "nan"),
             )
-        retraining: dict[str, Any] = decision.get("retraining") or {}
-        if retraining:
+        if decision.retraining is not None:
             yield gauge(
                 "relay_retraining_failed",
                 "1 when the retraining the newest run started failed (the champion kept serving)",
-                float(bool(retraining.get("failed"))),
+                float(decision.retraining.failed),
             )
-        columns: dict[str, Any] = decision.get("columns", {})
+        columns = decision.columns
         if columns:
             score = GaugeMetricFamily(
                 "relay_feature_drift_score",
@@ -107,21 +109,19 @@ class MonitoringCollector(Collector):
                 labels=["model_version", "feature"],
             )
             for feature, c in sorted(columns.items()):
-                score.add_metric([model, feature, str(c.get("method", ""))], float(c["score"]))
-                bound.add_metric([model, feature], float(c["threshold"]))
-                drifted.add_metric([model, feature], float(bool(c["drifted"])))
+                score.add_metric([model, feature, c.method], c.score)
+                bound.add_metric([model, feature], c.threshold)
+                drifted.add_metric([model, feature], float(c.drifted))
             yield score
             yield bound
             yield drifted
 
 
-def _decision(report: str) -> dict[str, Any]:
-    path = Path(report).with_name("decision.json")
+def _decision(report: str) -> MonitorDecision | None:
     try:
-        loaded: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}  # the report folder was cleaned up; the table's summary gauges still stand
-    return loaded
+        return MonitorDecision.read(Path(report).with_name(DECISION_FILE))
+    except HandoffError:
+        return None
 
 
 def _timestamp(created_at: str) -> float:

@@ -18,6 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipelines.core.atomic import atomic_path
+from pipelines.core.handoffs import MonitorDecision
 from pipelines.monitoring.quality import REPORT as QUALITY_REPORT
 
 TABLE = "monitoring_runs"
@@ -86,32 +87,32 @@ class Recorded:
     run_id: int  # the run's row in the history table; note_retraining finds it by this
 
 
-def record(decision: dict[str, Any], url: str, index_dir: Path) -> Recorded:
+def record(decision: MonitorDecision, url: str, index_dir: Path) -> Recorded:
     """Add the run to the history table and rebuild the index page."""
     engine = _engine(url)
     try:
         table = _table(sa.MetaData())
         _upgrade(engine, table)
-        window = decision.get("window", {})
-        row = {
-            "created_at": decision["created_at"],
-            "drift": bool(decision["drift"]),
-            "drift_share": float(decision["drift_share"]),
-            "drift_share_threshold": float(decision["drift_share_threshold"]),
-            "drifted_features": ",".join(decision["drifted_features"]),
-            "prediction_drift": bool(decision.get("prediction_drift", False)),
-            "data_quality": "; ".join(decision.get("data_quality", {}).get("problems", [])) or "ok",
-            "window_rows": int(window.get("rows", 0)),
-            "window_from": window.get("from"),
-            "window_to": window.get("to"),
-            "reference_version": str(decision["reference_version"]),
-            "model_version": str(decision["model_version"]),
-            "report": str(decision["report"]),
-            "model_quality": (decision.get("model_quality") or {}).get("message"),
-            "retraining": None,
-        }
+        d = decision
+        row = table.insert().values(
+            created_at=d.created_at,
+            drift=d.drift,
+            drift_share=d.drift_share,
+            drift_share_threshold=d.drift_share_threshold,
+            drifted_features=",".join(d.drifted_features),
+            prediction_drift=d.prediction_drift,
+            data_quality="; ".join(d.data_quality.problems) or "ok",
+            window_rows=d.window.rows,
+            window_from=d.window.start,
+            window_to=d.window.end,
+            reference_version=d.reference_version,
+            model_version=d.model_version,
+            report=d.report,
+            model_quality=d.model_quality.message if d.model_quality else None,
+            retraining=None,
+        )
         with engine.begin() as conn:
-            key = conn.execute(sa.insert(table).values(**row)).inserted_primary_key
+            key = conn.execute(row).inserted_primary_key
             if not key:
                 raise RuntimeError(f"the monitoring history at {url} returned no id for the new run")
             run_id = int(key[0])

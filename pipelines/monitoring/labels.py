@@ -44,7 +44,7 @@ def champion_batches(catalog_path: Path, data_version: str, dataset_dir: Path) -
     from pipelines.core.dataset import read_manifest
 
     try:
-        batches = set(read_manifest(dataset_dir)["batches"])
+        batches = set(read_manifest(dataset_dir).batches)
     except FileNotFoundError:
         batches = set()
     return batches, f"data version {data_version[:10]} is not in {catalog_path.name}; compared with data/dataset"

@@ -27,6 +27,7 @@ from pandas.api import types as ptypes
 
 from pipelines.core.atomic import atomic_path
 from pipelines.core.contract import Contract
+from pipelines.core.handoffs import ModelQuality, QualityStatus
 
 PREDICTION = "prediction"
 REPORT = "quality.html"
@@ -79,8 +80,8 @@ def _labelled(labelled: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _not_judged(status: str, rows: int, message: str, common: dict[str, Any]) -> dict[str, Any]:
-    return {"status": status, "labelled_rows": rows, **common, "ok": None, "report": None, "message": message}
+def _not_judged(status: QualityStatus, rows: int, message: str, common: dict[str, Any]) -> ModelQuality:
+    return ModelQuality(status=status, labelled_rows=rows, **common, ok=None, report=None, message=message)
 
 
 # Not marked @stage("monitor"): the registry in pipelines/core/ownership.py allows the mark only in the module it names
@@ -95,7 +96,7 @@ def run(
     max_roc_auc_drop: float,
     threshold: float,
     min_rows: int,
-) -> dict[str, Any]:
+) -> ModelQuality:
     """Judge the champion on its newly labelled rows; write `out_dir / quality.html` when it can be judged.
 
     `status` is "judged", "no labels", "too few labels" or "one class" (all labelled rows share one label, so
@@ -132,7 +133,7 @@ def run(
             f"all {rows} labelled rows have {target}={only}: ROC AUC needs both classes, so quality is not judged",
             common,
         )
-        return {**verdict, "positive_rate": positive_rate}
+        return verdict.model_copy(update={"positive_rate": positive_rate})
 
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.metrics import Accuracy, F1Score, LogLoss, Precision, Recall, RocAuc
@@ -180,15 +181,15 @@ def run(
     message = (
         f"{judged}, at or above {floor}: the model holds up" if ok else f"{judged}, below {floor}: the model got worse"
     )
-    return {
-        "status": "judged",
-        "labelled_rows": rows,
+    return ModelQuality(
+        status="judged",
+        labelled_rows=rows,
         **common,
         # Six decimals, not four: the value must stay comparable with sklearn's to 1e-6.
-        "roc_auc": round(roc_auc, 6),
-        "metrics": {key: round(float(values[name]), 4) for name, key in _METRICS.items() if name in values},
-        "positive_rate": positive_rate,
-        "ok": ok,
-        "report": str(report),
-        "message": message,
-    }
+        roc_auc=round(roc_auc, 6),
+        metrics={key: round(float(values[name]), 4) for name, key in _METRICS.items() if name in values},
+        positive_rate=positive_rate,
+        ok=ok,
+        report=str(report),
+        message=message,
+    )

@@ -9,8 +9,8 @@ promotion gate decides whether the challenger replaces the champion.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from pipelines.core.handoffs import MonitorDecision
 from pipelines.core.ownership import stage
 from pipelines.core.params import RetrainParams
 
@@ -22,26 +22,26 @@ class RetrainRequest:
     trigger: str = "drift"
 
 
-def _causes(decision: dict[str, Any]) -> list[str]:
+def _causes(decision: MonitorDecision) -> list[str]:
     """What in the decision calls for a new model: data drift, a quality drop, or both."""
     causes = []
-    if decision.get("drift"):
-        features = ", ".join(decision.get("drifted_features", [])) or "the prediction"
-        causes.append(f"drift in {features} (share {decision.get('drift_share', 0):.2f})")
-    quality = decision.get("model_quality") or {}
-    if quality.get("ok") is False:
+    if decision.drift:
+        features = ", ".join(decision.drifted_features) or "the prediction"
+        causes.append(f"drift in {features} (share {decision.drift_share:.2f})")
+    quality = decision.model_quality
+    if quality is not None and quality.dropped:
         causes.append(
-            f"ROC AUC {quality['roc_auc']:.3f} on new labels, below {quality['min_roc_auc']:.3f} "
+            f"ROC AUC {quality.roc_auc:.3f} on new labels, below {quality.min_roc_auc:.3f} "
             "(concept drift: the same inputs now lead to other outcomes)"
         )
     return causes
 
 
 @stage("retrain")
-def run(decision: dict[str, Any], new_labelled_rows: int, params: RetrainParams) -> RetrainRequest:
+def run(decision: MonitorDecision, new_labelled_rows: int, params: RetrainParams) -> RetrainRequest:
     causes = _causes(decision)
     if not causes:
-        return RetrainRequest(False, f"no drift (share {decision.get('drift_share', 0):.2f}) and no quality drop")
+        return RetrainRequest(False, f"no drift (share {decision.drift_share:.2f}) and no quality drop")
     if new_labelled_rows < params.min_new_rows:
         return RetrainRequest(
             False,

@@ -9,7 +9,6 @@ reason is recorded on it. Both models are loaded through MLflow, as the service 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipelines.core.contract import Contract
 from pipelines.core.dataset import read_split
+from pipelines.core.handoffs import PromotionDecision
 from pipelines.core.lineage import configure_mlflow
 from pipelines.core.ownership import stage, tags_for
 from pipelines.core.params import EvaluateParams, PromoteParams
@@ -65,20 +65,6 @@ class RegisterInputs(BaseModel):
     gate: PromoteParams
     costs: EvaluateParams
     promoted_by: str
-
-
-@dataclass
-class PromotionDecision:
-    model_name: str
-    version: str
-    promoted: bool
-    reason: str
-    candidate_metrics: dict[str, float]
-    champion_version: str | None = None
-    champion_metrics: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
 
 
 def _version_for_run(client: Any, name: str, run_id: str) -> Any | None:
@@ -177,7 +163,15 @@ def run(inputs: RegisterInputs) -> PromotionDecision:
             costs,
         )
     elif champ is not None:
-        return PromotionDecision(model_name, version, True, "already champion", candidate, champ_version, candidate)
+        return PromotionDecision(
+            model_name=model_name,
+            version=version,
+            promoted=True,
+            reason="already champion",
+            candidate_metrics=candidate,
+            champion_version=champ_version,
+            champion_metrics=candidate,
+        )
 
     promoted, reason = gate(candidate, champion, params)
     now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -203,4 +197,12 @@ def run(inputs: RegisterInputs) -> PromotionDecision:
             pass
     else:
         client.set_registered_model_alias(model_name, CHALLENGER, version)
-    return PromotionDecision(model_name, version, promoted, reason, candidate, champ_version, champion or {})
+    return PromotionDecision(
+        model_name=model_name,
+        version=version,
+        promoted=promoted,
+        reason=reason,
+        candidate_metrics=candidate,
+        champion_version=champ_version,
+        champion_metrics=champion or {},
+    )

@@ -80,9 +80,11 @@ class _Evidence:
 
     def decision(self) -> Any:
         def read() -> Any:
+            from pipelines.core.handoffs import DECISION_FILE, MonitorDecision
+
             folder = self.s.reports_dir / "monitoring"
-            found = sorted(folder.glob("*/decision.json")) if folder.is_dir() else []
-            return (found[-1], json.loads(found[-1].read_text())) if found else None
+            found = sorted(folder.glob(f"*/{DECISION_FILE}")) if folder.is_dir() else []
+            return (found[-1], MonitorDecision.read(found[-1])) if found else None
 
         return self._once("decision", read)
 
@@ -182,30 +184,24 @@ class _Evidence:
         if decision is None:
             return [NOT_YET]
         path, d = decision
-        if not isinstance(d, dict):
-            raise ValueError(f"{rel(path)} holds {type(d).__name__}, not a decision")
         if stage == "monitor":
-            drift = (
-                f"drift in {', '.join(map(str, d.get('drifted_features') or [])) or 'the prediction'}"
-                if d.get("drift")
-                else "no drift"
-            )
-            quality = d.get("model_quality") or {}
+            drift = f"drift in {', '.join(d.drifted_features) or 'the prediction'}" if d.drift else "no drift"
             lines = [
-                f"last decision {rel(path)} ({d.get('created_at')}): {drift}, share {d.get('drift_share')} "
-                f"vs threshold {d.get('drift_share_threshold')}, model v{d.get('model_version')}",
+                f"last decision {rel(path)} ({d.created_at}): {drift}, share {d.drift_share} "
+                f"vs threshold {d.drift_share_threshold}, model v{d.model_version}",
             ]
-            if quality.get("status") == "judged":
+            q = d.model_quality
+            if q is not None and q.status == "judged":
                 lines.append(
-                    f"model quality on {quality.get('labelled_rows')} new labels: ROC AUC {quality.get('roc_auc')} "
-                    f"(floor {quality.get('min_roc_auc')}) → {'ok' if quality.get('ok') else 'dropped'}"
+                    f"model quality on {q.labelled_rows} new labels: ROC AUC {q.roc_auc} "
+                    f"(floor {q.min_roc_auc}) → {'ok' if q.ok else 'dropped'}"
                 )
             return lines
-        retraining = d.get("retraining")
-        if not isinstance(retraining, dict) or not retraining:
+        r = d.retraining
+        if r is None:
             return [f"the last decision ({rel(path)}) was not acted on (the monitor ran with --no-retrain)"]
-        asked = "asked for retraining" if retraining.get("retrain") else "no retraining"
-        return [f"{asked} ({retraining.get('reason')}): {retraining.get('outcome') or 'nothing run'}"]
+        asked = "asked for retraining" if r.retrain else "no retraining"
+        return [f"{asked} ({r.reason}): {r.outcome or 'nothing run'}"]
 
 
 def _count(value: object) -> str:

@@ -209,9 +209,9 @@ def run(inputs: TrackInputs) -> TrackResult:
             with tempfile.TemporaryDirectory() as tmp:
                 # The monitor compares live traffic with this sample, predictions included.
                 ref = sample.assign(prediction=model.predict_proba(sample)[:, 1])
-                ref_path = Path(tmp) / "reference.parquet"
+                ref_path = Path(tmp) / artifacts.REFERENCE_FILE
                 ref.to_parquet(ref_path, index=False)
-                mlflow.log_artifact(str(ref_path), artifact_path="reference")
+                mlflow.log_artifact(str(ref_path), artifact_path=artifacts.REFERENCE_DIR)
             trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
             logged = mlflow.sklearn.log_model(
                 model,

@@ -90,8 +90,8 @@ def handover_problems(validated_dir: Path, dataset_dir: Path, contract: Contract
     if both:
         problems.append(f"{len(both)} id(s) are in both train and holdout, e.g. {sorted(both)[0]!r}")
     manifest = read_manifest(dataset_dir)
-    if manifest.get("contract") != contract.name:
-        problems.append(f"the dataset manifest names contract {manifest.get('contract')!r}, not {contract.name!r}")
+    if manifest.contract != contract.name:
+        problems.append(f"the dataset manifest names contract {manifest.contract!r}, not {contract.name!r}")
     return problems
 
 
@@ -301,9 +301,9 @@ def test_the_workspace_data_version_meets_the_contract_and_is_catalogued(trained
     entry, manifest = entries[current], read_manifest(s.dataset_dir)
     DATA.check(entry.contract == s.contract.name, f"version {current[:10]} is catalogued under {entry.contract!r}")
     DATA.check(
-        sorted(entry.batches) == sorted(manifest["batches"]) and entry.rows == manifest["rows"],
+        sorted(entry.batches) == sorted(manifest.batches) and entry.rows == manifest.rows,
         f"data/versions.jsonl describes version {current[:10]} as {entry.rows} rows of {entry.batches}, the dataset "
-        f"holds {manifest['rows']} rows of {sorted(manifest['batches'])}",
+        f"holds {manifest.rows} rows of {sorted(manifest.batches)}",
     )
     rows = sum(len(read_split(s.dataset_dir, split, [s.contract.id_column])) for split in SPLITS)
     DATA.check(rows == entry.rows, f"the dataset has {rows} rows, its catalogue entry says {entry.rows}")

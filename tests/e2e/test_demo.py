@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipelines.core.handoffs import DemoSummary
 from tests.conftest import make_workspace
 
 pytestmark = pytest.mark.e2e
@@ -44,13 +45,13 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
         "train",
         "evaluate",
     }
-    summary = json.loads((root / "reports" / "demo" / "summary.json").read_text())
-    assert summary["drift"]["drift"] is True and "brand" in summary["drift"]["drifted_features"]
-    assert Path(summary["drift"]["report"]).is_file()
-    assert summary["retrain"]["retrain"] is True
-    second = summary["second"]
-    assert second["promoted"] is True and second["trigger"] == "drift"
-    assert second["candidate_metrics"]["roc_auc"] > second["champion_metrics"]["roc_auc"]
+    summary = DemoSummary.read(root / "reports" / "demo" / "summary.json")
+    assert summary.drift.drift is True and "brand" in summary.drift.drifted_features
+    assert Path(summary.drift.report).is_file()
+    assert summary.retrain.retrain is True
+    second = summary.second
+    assert second is not None and second.promoted is True and second.trigger == "drift"
+    assert second.candidate_metrics["roc_auc"] > second.champion_metrics["roc_auc"]
 
     from mlflow import MlflowClient
 
@@ -87,7 +88,7 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
         and "5000 newly labelled rows" in runs.iloc[0]["model_quality"]
     )
     assert runs.iloc[0]["retraining"].startswith("v2 trained on data")
-    assert summary["retrain"]["outcome"].startswith("v2 trained on data")
+    assert str(summary.retrain.outcome).startswith("v2 trained on data")
 
     # "Where did this prediction come from?": one served request, followed back to its data version.
     import sqlalchemy as sa
@@ -106,7 +107,7 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert links["serve"]["facts"]["model"] == "relay-returns version 1"  # week 5 was served by the first champion
     assert links["track"]["what"].startswith(f"MLflow run {v1.run_id}")
     first_data = client.get_run(v1.run_id).data.tags["relay.data_version"]
-    assert links["version"]["facts"]["md5"] == first_data and summary["first"]["data_version"] == first_data
+    assert links["version"]["facts"]["md5"] == first_data and summary.first.data_version == first_data
     assert links["version"]["restore"] == f"relay data checkout {first_data[:10]}"
     assert (
         "batch-0004" in links["version"]["facts"]["batches"]

@@ -105,8 +105,8 @@ def test_a_damaged_labelled_batch_does_not_lose_the_drift_decision(workspace: Pa
     (workspace / "data" / "raw" / "batch-0009.parquet").write_bytes(b"not parquet")
     s = Settings(root=workspace)
     decision = monitoring_flow(retrain=False, settings=s)
-    quality = decision["model_quality"]
-    assert quality["status"] == "error" and quality["ok"] is None
-    assert "batch-0009.parquet cannot be read as Parquet" in quality["message"]
+    quality = decision.model_quality
+    assert quality is not None and quality.status == "error" and quality.ok is None
+    assert "batch-0009.parquet cannot be read as Parquet" in quality.message
     newest = history.read(s.monitoring_store).iloc[0]
-    assert newest["id"] == decision["history_id"] and "cannot be read as Parquet" in newest["model_quality"]
+    assert newest["id"] == decision.history_id and "cannot be read as Parquet" in newest["model_quality"]

@@ -58,10 +58,10 @@ def test_each_scenario_fires_on_exactly_its_features(
 ) -> None:
     for seed in SEEDS:
         d = judge(frame(5, 3000, seed, scenarios), reference(seed), tmp_path / str(seed))
-        assert d["drifted_features"] == features, f"seed {seed}"
-        assert d["drift"] is dataset, f"seed {seed}"
+        assert d.drifted_features == features, f"seed {seed}"
+        assert d.drift is dataset, f"seed {seed}"
         if "new_brand" in scenarios:
-            assert d["new_categories"] == {"brand": ["sundew"]}
+            assert d.new_categories == {"brand": ["sundew"]}
 
 
 def test_false_alarm_rate_on_weeks_without_drift(tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_false_alarm_rate_on_weeks_without_drift(tmp_path: Path) -> None:
         ref = reference(seed)
         for week in CLEAN_WEEKS:
             d = judge(frame(week, 3000, seed), ref, tmp_path / f"{seed}-{week}")
-            dataset_alarms += bool(d["drift"])
-            feature_flags += len(d["drifted_features"])
+            dataset_alarms += bool(d.drift)
+            feature_flags += len(d.drifted_features)
     assert dataset_alarms <= MAX_FALSE_DATASET_ALARMS
     assert feature_flags <= MAX_FALSE_FEATURE_FLAGS

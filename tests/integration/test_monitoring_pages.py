@@ -57,13 +57,13 @@ def monitoring_pages(tmp_path: Path) -> Iterator[str]:
             min_rows=200,
             reference_version="d7b6696293aa",
             model_version="2",
-        ) | {"created_at": stamp}
+        ).model_copy(update={"created_at": stamp})
         if stamp.startswith("20261121"):
             # The drifted week's labels have landed, and the model ranks them barely better than chance.
             labelled = generate_batch(5, 3000, seed=11, scenarios=("new_brand", "promotion"))
             noise = np.random.default_rng(0).uniform(size=len(labelled))
             labelled["prediction"] = 0.7 * noise + 0.3 * labelled[ORDERS.target] * noise
-            decision["model_quality"] = quality.run(
+            judged = quality.run(
                 labelled,
                 reports / stamp,
                 ORDERS,
@@ -72,6 +72,7 @@ def monitoring_pages(tmp_path: Path) -> Iterator[str]:
                 threshold=0.2,
                 min_rows=200,
             )
+            decision = decision.model_copy(update={"model_quality": judged})
         run_id = history.record(decision, url, reports).run_id
         if stamp.startswith("20261121"):
             history.note_retraining(run_id, "v3 trained on data 1f3c9a0b7e and promoted", url, reports)

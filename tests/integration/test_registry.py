@@ -47,7 +47,7 @@ def _register(root: Path, model, *, min_improvement: float = 0.0) -> dict[str, o
             costs=EvaluateParams(),
             promoted_by="test gate",
         )
-    ).to_dict()
+    )
 
 
 def test_rollback_moves_champion_back_and_records_why(registry: Path) -> None:
@@ -66,15 +66,15 @@ def test_rollback_moves_champion_back_and_records_why(registry: Path) -> None:
     # The same model again, registered from a new run: it ties the champion, which passes with no margin.
     same = mlflow.sklearn.load_model("models:/relay-returns@champion")
     second = _register(registry, same)
-    assert second["promoted"] and second["version"] == "2"
+    assert second.promoted and second.version == "2"
     train = read_split(s.dataset_dir, "train")
     weak = Pipeline([("m", DummyClassifier(strategy="prior"))]).fit(
         train[ORDERS.feature_columns()], train[ORDERS.target]
     )
     third = _register(registry, weak)
-    assert not third["promoted"]
+    assert not third.promoted
 
-    refused = runner.invoke(app, ["model", "rollback", "--to", str(third["version"])])
+    refused = runner.invoke(app, ["model", "rollback", "--to", str(third.version)])
     assert refused.exit_code == 1 and "never passed the promotion gate" in refused.output
     missing = runner.invoke(app, ["model", "rollback", "--to", "99"])
     assert missing.exit_code == 1 and "no version 99" in missing.output
@@ -100,4 +100,4 @@ def test_rollback_moves_champion_back_and_records_why(registry: Path) -> None:
 
     # A rolled-back version that passes the gate again is a normal champion again.
     fourth = _register(registry, same)
-    assert fourth["promoted"]
+    assert fourth.promoted

@@ -126,50 +126,50 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 def test_drift_without_labels_waits(story: dict[str, Any]) -> None:
     d = story["waiting"]
-    assert d["drift"] is True and {"brand", "discount", "price"} <= set(d["drifted_features"])
-    assert d["model_quality"]["status"] == "no labels" and d["model_quality"]["ok"] is None
-    r = d["retraining"]
-    assert r["retrain"] is False and r["training"] is None
-    assert "but only 0 new labelled rows; waiting for 1000" in r["outcome"]
+    assert d.drift is True and {"brand", "discount", "price"} <= set(d.drifted_features)
+    assert d.model_quality.status == "no labels" and d.model_quality.ok is None
+    r = d.retraining
+    assert r.retrain is False and r.training is None
+    assert "but only 0 new labelled rows; waiting for 1000" in r.outcome
 
 
 def test_failed_retraining_keeps_the_champion_and_says_why(story: dict[str, Any]) -> None:
     r = story["failed"]
-    assert r["failed"] is True and r["training"] is None
-    assert "MLflow tracking server http://127.0.0.1:9 is unreachable" in r["outcome"]
-    assert "the champion was not changed" in r["outcome"]
+    assert r.failed is True and r.training is None
+    assert "MLflow tracking server http://127.0.0.1:9 is unreachable" in r.outcome
+    assert "the champion was not changed" in r.outcome
     assert story["champion_after_failure"] == "1"
 
 
 def test_new_labels_are_judged_and_drift_retrains_to_a_better_champion(story: dict[str, Any]) -> None:
     d = story["retrained"]
-    quality = d["model_quality"]
-    assert quality["status"] == "judged" and quality["labelled_rows"] == ROWS and quality["batches"] == ["batch-0004"]
-    assert Path(quality["report"]).name == "quality.html" and Path(quality["report"]).is_file()
-    r = d["retraining"]
-    assert r["retrain"] is True and not r["failed"], r["outcome"]
-    trained = r["training"]
+    quality = d.model_quality
+    assert quality.status == "judged" and quality.labelled_rows == ROWS and quality.batches == ["batch-0004"]
+    assert Path(quality.report).name == "quality.html" and Path(quality.report).is_file()
+    r = d.retraining
+    assert r.retrain is True and not r.failed, r.outcome
+    trained = r.training
     metric, min_gain = story["promote"].metric, story["promote"].min_improvement
-    gain = trained["candidate_metrics"][metric] - trained["champion_metrics"][metric]
+    gain = trained.candidate_metrics[metric] - trained.champion_metrics[metric]
     # Only if better: the gate's verdict must follow the numbers it recorded.
-    assert trained["promoted"] is (gain >= min_gain), trained
-    assert story["champion_after_retraining"] == (trained["version"] if trained["promoted"] else "1")
-    assert trained["promoted"], f"the demo's drift should be worth a new model (gain {gain:.4f})"
-    run = _client(Settings(root=story["root"])).get_run(trained["run_id"])
+    assert trained.promoted is (gain >= min_gain), trained
+    assert story["champion_after_retraining"] == (trained.version if trained.promoted else "1")
+    assert trained.promoted, f"the demo's drift should be worth a new model (gain {gain:.4f})"
+    run = _client(Settings(root=story["root"])).get_run(trained.run_id)
     assert run.data.tags["relay.trigger"] == "drift"
     assert "drift in brand" in run.data.tags["relay.trigger_reason"]
     assert "4000 new labelled rows" in run.data.tags["relay.trigger_reason"]
 
 
 def test_a_challenger_that_is_not_better_is_kept_aside(story: dict[str, Any]) -> None:
-    r = story["kept"]["retraining"]
-    assert r["retrain"] is True and not r["failed"], r["outcome"]
-    assert r["training"]["promoted"] is False
-    assert "kept, champion v2 keeps serving" in r["outcome"] and "0.5" in r["outcome"]
+    r = story["kept"].retraining
+    assert r.retrain is True and not r.failed, r.outcome
+    assert r.training.promoted is False
+    assert "kept, champion v2 keeps serving" in r.outcome and "0.5" in r.outcome
     assert story["champion_before_kept"] == story["champion_after_kept"] == "2"
     s = Settings(root=story["root"])
     aliases = _client(s).get_registered_model(s.model_name).aliases
-    assert str(aliases["challenger"]) == r["training"]["version"]
+    assert str(aliases["challenger"]) == r.training.version
 
 
 def test_history_and_index_tell_the_whole_story(story: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipelines.core.artifacts import MODEL_INFO, REFERENCE_DIR
 from pipelines.core.dataset import read_split
 from tests.helpers import ORDERS
 
@@ -47,7 +48,7 @@ def test_run_carries_lineage_and_owner(trained_workspace: Path) -> None:
     assert run.data.params["train.learning_rate"] == "0.08"
     assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.name == "orders-train"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"metrics", "plots", "reference", "model_info.json"} <= artifacts
+    assert {"metrics", "plots", REFERENCE_DIR, MODEL_INFO} <= artifacts
     assert mv.tags["relay.owner"] == "ml-engineer" and mv.tags["relay.gate"] == "passed"
     assert "relay.promoted_by" in mv.tags
 
@@ -76,7 +77,7 @@ def test_rerun_is_cached_and_idempotent(trained_workspace: Path, monkeypatch: py
     model_file = trained_workspace / "models" / "model.joblib"
     stamp, lock = model_file.stat().st_mtime_ns, (trained_workspace / "dvc.lock").read_text()
     decision = training_flow(trigger="manual", settings=Settings(root=trained_workspace))
-    assert decision["version"] == "1" and decision["reason"] == "already champion"
+    assert decision.version == "1" and decision.reason == "already champion"
     assert len(client.search_model_versions("name = 'relay-returns'")) == before
     assert model_file.stat().st_mtime_ns == stamp, "DVC re-ran train although nothing changed"
     assert (trained_workspace / "dvc.lock").read_text() == lock

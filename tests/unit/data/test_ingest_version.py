@@ -104,8 +104,8 @@ def test_version_outputs_are_deterministic_and_per_batch(tmp_path: Path) -> None
     validated = _validated(tmp_path / "v", 1, 2)
     m1 = version.run(validated, tmp_path / "a", ORDERS, holdout_share=0.2, chunk_rows=100)
     m2 = version.run(validated, tmp_path / "b", ORDERS, holdout_share=0.2, chunk_rows=1000)
-    assert m1 == m2 and sorted(m1["batches"]) == ["batch-0001", "batch-0002"]
-    assert m1["train_rows"] + m1["holdout_rows"] == m1["rows"] == 800
+    assert m1 == m2 and sorted(m1.batches) == ["batch-0001", "batch-0002"]
+    assert m1.train_rows + m1.holdout_rows == m1.rows == 800
     files = sorted(str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert files == [
         "holdout/batch-0001.parquet",

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from pipelines.core.handoffs import Retraining
 from pipelines.monitoring import history
 from pipelines.monitoring.exporter import MonitoringCollector
 from tests.unit.monitoring.test_history import decision
@@ -24,16 +24,16 @@ def test_no_runs_yet(tmp_path: Path) -> None:
 def test_gauges_show_the_newest_run_and_its_features(tmp_path: Path) -> None:
     url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "monitoring"
     history.record(decision(reports, "20261120T100000Z", False, []), url, reports)
-    newest = decision(reports, "20261121T100000Z", True, ["brand"])
-    (reports / "20261121T100000Z").mkdir(parents=True)
     columns = {
         "brand": {"score": 0.31, "method": "Jensen-Shannon distance", "threshold": 0.1, "drifted": True},
         "price": {"score": 0.02, "method": "Wasserstein distance (normed)", "threshold": 0.1, "drifted": False},
     }
     quality = {"status": "judged", "labelled_rows": 3000, "ok": False, "roc_auc": 0.613, "min_roc_auc": 0.679}
-    (reports / "20261121T100000Z" / "decision.json").write_text(
-        json.dumps(newest | {"columns": columns, "model_quality": quality, "retraining": {"failed": True}})
+    retraining = Retraining(retrain=True, reason="drift in brand", failed=True)
+    newest = decision(
+        reports, "20261121T100000Z", True, ["brand"], columns=columns, model_quality=quality | {"message": "worse"}
     )
+    newest.model_copy(update={"retraining": retraining}).write(newest.path)
     history.record(newest, url, reports)
     text = scrape(url)
     assert "relay_monitor_runs 2.0" in text
@@ -53,10 +53,9 @@ def test_gauges_show_the_newest_run_and_its_features(tmp_path: Path) -> None:
 
 def test_a_run_without_labels_has_no_quality_verdict(tmp_path: Path) -> None:
     url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "monitoring"
-    run = decision(reports, "20261121T100000Z", True, ["brand"])
-    (reports / "20261121T100000Z").mkdir(parents=True)
-    quality = {"status": "no labels", "labelled_rows": 0, "ok": None}
-    (reports / "20261121T100000Z" / "decision.json").write_text(json.dumps(run | {"model_quality": quality}))
+    quality = {"status": "no labels", "labelled_rows": 0, "ok": None, "message": "no labels"}
+    run = decision(reports, "20261121T100000Z", True, ["brand"], model_quality=quality)
+    run.write(run.path)
     history.record(run, url, reports)
     text = scrape(url)
     assert 'relay_model_quality_labelled_rows{model_version="2"} 0.0' in text

@@ -6,23 +6,31 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from pipelines.core.handoffs import MonitorDecision
 from pipelines.monitoring import history
+from tests.helpers import sample_decision
 
 
-def decision(reports: Path, stamp: str, drift: bool, features: list[str]) -> dict[str, Any]:
-    return {
-        "drift": drift,
-        "drift_share": 0.4 if drift else 0.1,
-        "drift_share_threshold": 0.25,
-        "drifted_features": features,
-        "prediction_drift": drift,
-        "data_quality": {"problems": ["brand: new value(s) sundew"] if drift else []},
-        "window": {"rows": 5000, "from": "2026-11-20 10:00:00+00:00", "to": "2026-11-20 12:00:00+00:00"},
-        "reference_version": "d7b6696293",
-        "model_version": "2",
-        "created_at": stamp,
-        "report": str(reports / stamp / "report.html"),
-    }
+def decision(reports: Path, stamp: str, drift: bool, features: list[str], **more: Any) -> MonitorDecision:
+    problems = ["brand: new value(s) sundew"] if drift else []
+    quality = {"ok": not problems, "problems": problems, "missing": {}, "out_of_range": {}, "empty_columns": []}
+    return sample_decision(
+        reports / stamp / "report.html",
+        drift=drift,
+        drift_share=0.4 if drift else 0.1,
+        drifted_features=features,
+        prediction_drift=drift,
+        data_quality=quality | {"max_missing_increase": 0.05},
+        window={
+            "rows": 5000,
+            "judged_rows": 5000,
+            "sampled": False,
+            "from": "2026-11-20 10:00:00+00:00",
+            "to": "2026-11-20 12:00:00+00:00",
+        },
+        created_at=stamp,
+        **more,
+    )
 
 
 def test_runs_are_listed_newest_first_with_relative_links(tmp_path: Path) -> None:
@@ -72,9 +80,8 @@ def test_a_table_from_before_quality_and_retraining_gains_the_columns(tmp_path: 
         conn.execute(sa.text("ALTER TABLE monitoring_runs DROP COLUMN model_quality"))
         conn.execute(sa.text("ALTER TABLE monitoring_runs DROP COLUMN retraining"))
     engine.dispose()
-    later = decision(reports, "20261121T100000Z", True, ["brand"]) | {
-        "model_quality": {"message": "ROC AUC 0.61 on 3000 newly labelled rows, below 0.68"}
-    }
+    quality = {"status": "judged", "ok": False, "message": "ROC AUC 0.61 on 3000 newly labelled rows, below 0.68"}
+    later = decision(reports, "20261121T100000Z", True, ["brand"], model_quality=quality)
     history.record(later, url, reports)
     runs = history.read(url)
     assert runs["created_at"].tolist() == ["20261121T100000Z", "20261120T100000Z"]
@@ -98,9 +105,8 @@ def test_retraining_is_noted_on_its_run_and_shown(tmp_path: Path) -> None:
 
 def test_the_latest_run_states_model_quality_and_retraining(tmp_path: Path) -> None:
     url, reports = f"sqlite:///{tmp_path}/history.db", tmp_path / "m"
-    run = decision(reports, "20261120T100000Z", True, ["brand"]) | {
-        "model_quality": {"message": "no labelled batches since the champion's data"}
-    }
+    quality = {"status": "no labels", "ok": None, "message": "no labelled batches since the champion's data"}
+    run = decision(reports, "20261120T100000Z", True, ["brand"], model_quality=quality)
     run_id = history.record(run, url, reports).run_id
     text = history.note_retraining(run_id, "challenger v3 kept", url, reports).read_text()
     assert 'id="latest-model_quality">Model quality: no labelled batches since the champion&#x27;s data' in text

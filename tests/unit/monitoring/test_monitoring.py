@@ -8,7 +8,7 @@ import pytest
 from pipelines.core.params import RetrainParams
 from pipelines.data.generator import generate_batch
 from pipelines.monitoring import drift, retrain
-from tests.helpers import ORDERS
+from tests.helpers import ORDERS, sample_decision
 
 
 def window(rows: int) -> pd.DataFrame:
@@ -46,20 +46,22 @@ def test_missing_columns_are_named(tmp_path: Path) -> None:
 
 def test_retrain_only_on_drift_with_enough_labels() -> None:
     p = RetrainParams(min_new_rows=1000)
-    assert not retrain.run({"drift": False, "drift_share": 0.1}, 5000, p).retrain
-    waiting = retrain.run({"drift": True, "drift_share": 0.4, "drifted_features": ["brand"]}, 10, p)
+    assert not retrain.run(sample_decision(drift=False, drift_share=0.1), 5000, p).retrain
+    waiting = retrain.run(sample_decision(drift=True, drift_share=0.4, drifted_features=["brand"]), 10, p)
     assert not waiting.retrain and "waiting for 1000" in waiting.reason
-    go = retrain.run({"drift": True, "drift_share": 0.4, "drifted_features": ["brand", "price"]}, 5000, p)
+    go = retrain.run(sample_decision(drift=True, drift_share=0.4, drifted_features=["brand", "price"]), 5000, p)
     assert go.retrain and "brand, price" in go.reason and go.trigger == "drift"
 
 
 def test_a_quality_drop_alone_asks_for_retraining() -> None:
     p = RetrainParams(min_new_rows=1000)
-    dropped = {"ok": False, "roc_auc": 0.61, "min_roc_auc": 0.68}
-    go = retrain.run({"drift": False, "drift_share": 0.0, "model_quality": dropped}, 3000, p)
+    dropped = {"status": "judged", "ok": False, "roc_auc": 0.61, "min_roc_auc": 0.68, "message": "worse"}
+    go = retrain.run(sample_decision(drift_share=0.0, model_quality=dropped), 3000, p)
     assert go.retrain and "ROC AUC 0.610 on new labels, below 0.680" in go.reason
-    fine = retrain.run({"drift": False, "drift_share": 0.0, "model_quality": {"ok": True}}, 3000, p)
-    unjudged = retrain.run({"drift": False, "drift_share": 0.0, "model_quality": {"ok": None}}, 3000, p)
+    held = {"status": "judged", "ok": True, "message": "holds"}
+    fine = retrain.run(sample_decision(drift_share=0.0, model_quality=held), 3000, p)
+    not_judged = {"status": "no labels", "ok": None, "message": "none"}
+    unjudged = retrain.run(sample_decision(drift_share=0.0, model_quality=not_judged), 3000, p)
     assert not fine.retrain and not unjudged.retrain
 
 
@@ -96,6 +98,8 @@ def test_champion_batches_fall_back_to_the_dataset_and_say_so(tmp_path: Path) ->
     from pipelines.monitoring import labels
 
     (tmp_path / "dataset").mkdir()
-    (tmp_path / "dataset" / "manifest.json").write_text(json.dumps({"batches": {"batch-0001": {}}}))
+    manifest = {"contract": "c", "rows": 5, "train_rows": 4, "holdout_rows": 1, "holdout_share": 0.2}
+    manifest |= {"batches": {"batch-0001": {"train": 4, "holdout": 1}}, "positive_rate": 0.2}
+    (tmp_path / "dataset" / "manifest.json").write_text(json.dumps(manifest))
     known, source = labels.champion_batches(tmp_path / "versions.jsonl", "0123456789abcdef", tmp_path / "dataset")
     assert known == {"batch-0001"} and "is not in versions.jsonl" in source

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,13 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score, recall_score, roc_auc_score
 
 from pipelines.core.contract import Contract
+from pipelines.core.handoffs import ModelQuality
 from pipelines.monitoring import quality
 
 ROWS = 2000
 THRESHOLD = 0.35  # not 0.5, so a check that ignored the champion's threshold would show
 BASELINE = 0.87  # what the synthetic "good" model scores (Φ(1.6/√2) ≈ 0.871)
 DROP = 0.05
-ALWAYS = {"status", "labelled_rows", "baseline_roc_auc", "min_roc_auc", "threshold", "ok", "report", "message"}
 
 
 def frame(contract: Contract, rows: int = ROWS, *, seed: int = 0, shuffled: bool = False) -> pd.DataFrame:
@@ -69,15 +68,14 @@ def degraded(contract: Contract, tmp_path_factory: pytest.TempPathFactory) -> di
 @pytest.mark.slow  # Evidently judges a model: seconds
 def test_a_good_model_passes(good: dict[str, Any], good_input: pd.DataFrame, contract: Contract) -> None:
     y, _ = labelled_only(good_input, contract)
-    assert good["status"] == "judged"
-    assert good["ok"] is True
-    assert good["labelled_rows"] == len(y) < ROWS  # the unlabelled rows were dropped, not judged
-    assert good["min_roc_auc"] == round(BASELINE - DROP, 4)
-    assert good["roc_auc"] >= good["min_roc_auc"]
-    assert good["positive_rate"] == pytest.approx(y.mean(), abs=1e-4)
-    assert "holds up" in good["message"] and f"{len(y)} newly labelled rows" in good["message"]
-    assert good.keys() >= ALWAYS
-    json.dumps(good)  # the verdict goes into a JSON decision as it is
+    assert good.status == "judged"
+    assert good.ok is True
+    assert good.labelled_rows == len(y) < ROWS  # the unlabelled rows were dropped, not judged
+    assert good.min_roc_auc == round(BASELINE - DROP, 4)
+    assert good.roc_auc >= good.min_roc_auc
+    assert good.positive_rate == pytest.approx(y.mean(), abs=1e-4)
+    assert "holds up" in good.message and f"{len(y)} newly labelled rows" in good.message
+    assert ModelQuality.model_validate_json(good.model_dump_json()) == good  # it goes into decision.json as it is
 
 
 @pytest.mark.slow  # Evidently judges a model: seconds
@@ -85,7 +83,7 @@ def test_roc_auc_is_the_one_sklearn_computes(
     good: dict[str, Any], good_input: pd.DataFrame, contract: Contract
 ) -> None:
     y, proba = labelled_only(good_input, contract)
-    assert good["roc_auc"] == pytest.approx(roc_auc_score(y, proba), abs=1e-6)
+    assert good.roc_auc == pytest.approx(roc_auc_score(y, proba), abs=1e-6)
 
 
 @pytest.mark.slow  # Evidently judges a model: seconds
@@ -101,39 +99,38 @@ def test_label_metrics_use_the_champions_threshold(
         "accuracy": accuracy_score(y, pred),
         "log_loss": log_loss(y, proba),
     }
-    assert good["metrics"] == pytest.approx(expected, abs=1e-4)
+    assert good.metrics == pytest.approx(expected, abs=1e-4)
     # At 0.5 the numbers differ, so the comparison above really tells the thresholds apart.
     assert abs(recall_score(y, (proba >= 0.5).astype(int)) - expected["recall"]) > 0.05
 
 
 @pytest.mark.slow  # Evidently judges a model: seconds
 def test_a_degraded_model_fails(degraded: dict[str, Any]) -> None:
-    assert degraded["status"] == "judged"
-    assert degraded["ok"] is False
-    assert degraded["roc_auc"] == pytest.approx(0.5, abs=0.06)
-    assert "got worse" in degraded["message"]
-    assert f"below {BASELINE - DROP:.3f}" in degraded["message"]
-    assert f"champion's holdout {BASELINE:.3f} minus {DROP:g}" in degraded["message"]
+    assert degraded.status == "judged"
+    assert degraded.ok is False
+    assert degraded.roc_auc == pytest.approx(0.5, abs=0.06)
+    assert "got worse" in degraded.message
+    assert f"below {BASELINE - DROP:.3f}" in degraded.message
+    assert f"champion's holdout {BASELINE:.3f} minus {DROP:g}" in degraded.message
 
 
 @pytest.mark.slow  # Evidently judges a model: seconds
 def test_the_report_is_written(good: dict[str, Any]) -> None:
-    report = Path(good["report"])
+    report = Path(str(good.report))
     assert report.name == "quality.html"
     assert [p.name for p in report.parent.iterdir()] == ["quality.html"]  # no temporary file left behind
     html = report.read_text(encoding="utf-8")
     assert "RocAuc metric" in html
-    assert f"{good['roc_auc']:.3f}" in html
+    assert f"{good.roc_auc:.3f}" in html
 
 
 def test_no_labels_is_not_judged(contract: Contract, tmp_path: Path) -> None:
     labelled = frame(contract, 300).assign(**{contract.target: np.nan})
     verdict = judge(labelled, tmp_path / "out", contract)
-    assert verdict["status"] == "no labels"
-    assert verdict["labelled_rows"] == 0
-    assert verdict["ok"] is None and verdict["report"] is None
-    assert "no labelled rows" in verdict["message"]
-    assert verdict.keys() >= ALWAYS
+    assert verdict.status == "no labels"
+    assert verdict.labelled_rows == 0
+    assert verdict.ok is None and verdict.report is None
+    assert "no labelled rows" in verdict.message
     assert not (tmp_path / "out").exists()
 
 
@@ -141,26 +138,26 @@ def test_an_empty_frame_is_no_labels(contract: Contract, tmp_path: Path) -> None
     # No batch labelled yet: no rows, and the prediction column need not even be numeric.
     labelled = pd.DataFrame({contract.target: pd.Series([], dtype=float), "prediction": pd.Series([], dtype=object)})
     verdict = judge(labelled, tmp_path, contract)
-    assert verdict["status"] == "no labels" and verdict["labelled_rows"] == 0
+    assert verdict.status == "no labels" and verdict.labelled_rows == 0
 
 
 def test_too_few_labels_are_not_judged(contract: Contract, tmp_path: Path) -> None:
     labelled = frame(contract).dropna().head(120)
     verdict = judge(labelled, tmp_path, contract, min_rows=200)
-    assert verdict["status"] == "too few labels"
-    assert verdict["labelled_rows"] == 120
-    assert verdict["ok"] is None and verdict["report"] is None
-    assert verdict["message"] == "only 120 labelled rows; 200 needed (monitor.min_rows)"
+    assert verdict.status == "too few labels"
+    assert verdict.labelled_rows == 120
+    assert verdict.ok is None and verdict.report is None
+    assert verdict.message == "only 120 labelled rows; 200 needed (monitor.min_rows)"
     assert not any(tmp_path.iterdir())
 
 
 def test_one_class_is_not_judged(contract: Contract, tmp_path: Path) -> None:
     labelled = frame(contract).dropna().assign(**{contract.target: 0})
     verdict = judge(labelled, tmp_path, contract)
-    assert verdict["status"] == "one class"
-    assert verdict["ok"] is None and verdict["report"] is None
-    assert verdict["positive_rate"] == 0.0
-    assert "both classes" in verdict["message"]
+    assert verdict.status == "one class"
+    assert verdict.ok is None and verdict.report is None
+    assert verdict.positive_rate == 0.0
+    assert "both classes" in verdict.message
     assert not any(tmp_path.iterdir())
 
 
@@ -205,4 +202,4 @@ def test_no_baseline_is_not_judged(contract: Contract, tmp_path: Path) -> None:
     verdict = quality.run(
         frame, tmp_path, contract, baseline_roc_auc=float("nan"), max_roc_auc_drop=0.05, threshold=0.5, min_rows=200
     )
-    assert verdict["status"] == "no baseline" and verdict["ok"] is None and verdict["report"] is None
+    assert verdict.status == "no baseline" and verdict.ok is None and verdict.report is None
