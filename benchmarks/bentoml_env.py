@@ -103,7 +103,7 @@ def ensure_env(root: Path) -> Path:
     return python
 
 
-def start(
+def start(  # noqa: PLR0913 (one BentoML server's settings, each passed to its command line or environment)
     python: Path,
     model_path: Path,
     columns: list[str],

@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 STEPS = {
     "ingest": """
 from pipelines.data import ingest
-ingest.run("batch-0001", ingest.generator_chunks(1, ROWS, 42), c, W / "raw", W / "q")
+landing = ingest.Landing(contract=c, raw_dir=W / "raw", quarantine_dir=W / "q")
+ingest.run("batch-0001", ingest.generator_chunks(1, ROWS, 42), landing)
 """,
     "validate": """
 from pipelines.data import validate

@@ -64,13 +64,16 @@ ROWS = {rows}
 MONITOR = """
 # Imported before the clock starts, as in the Evidently-alone step: import time is not monitoring time.
 import evidently, evidently.metrics, evidently.presets, evidently.tests
+from pipelines.core.params import MonitorParams
 from pipelines.monitoring import drift
 window, reference = pd.read_parquet(W / "window.parquet"), pd.read_parquet(W / "reference.parquet")
+params = MonitorParams(drift_share=0.25, min_rows=200, sample_rows={sample})
+inputs = drift.DriftInputs(window=window, reference=reference, contract=c, params=params,
+                           reference_version="ref", model_version="1")
 started = time.perf_counter()
-d = drift.run(window, reference, W / "{name}", c, drift_share=0.25, min_rows=200, sample_rows={sample},
-              reference_version="ref", model_version="1")
+d = drift.run(inputs, W / "{name}")
 (W / "{name}.json").write_text(json.dumps({{"seconds": time.perf_counter() - started,
-                                          "drifted": d["drifted_features"], "drift": d["drift"]}}))
+                                          "drifted": d.drifted_features, "drift": d.drift}}))
 """
 
 EVIDENTLY = """
@@ -90,11 +93,13 @@ snapshot.save_html(str(W / "evidently.html"))
 
 QUALITY = """
 import evidently, evidently.metrics
+from pipelines.core.params import MonitorParams
 from pipelines.monitoring import quality
 labelled = pd.read_parquet(W / "labelled.parquet")
 started = time.perf_counter()
-q = quality.run(labelled, W, c, baseline_roc_auc=0.73, max_roc_auc_drop=0.05, threshold=0.2, min_rows=200)
-(W / "quality.json").write_text(json.dumps({"seconds": time.perf_counter() - started, "roc_auc": q["roc_auc"]}))
+params = MonitorParams(max_roc_auc_drop=0.05, min_rows=200)
+q = quality.run(labelled, W, c, params, baseline_roc_auc=0.73, threshold=0.2)
+(W / "quality.json").write_text(json.dumps({"seconds": time.perf_counter() - started, "roc_auc": q.roc_auc}))
 """
 
 QUALITY_ALONE = """

@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 PREPARE = """
 from pipelines.data import ingest, validate, version
-ingest.run("batch-0001", ingest.generator_chunks(1, ROWS, 42), c, W / "raw", W / "q")
+landing = ingest.Landing(contract=c, raw_dir=W / "raw", quarantine_dir=W / "q")
+ingest.run("batch-0001", ingest.generator_chunks(1, ROWS, 42), landing)
 validate.run(W / "raw", W / "validated", W / "validation.json", c, chunk_rows=200_000)
 version.run(W / "validated", W / "dataset", c, holdout_share=0.2, chunk_rows=200_000)
 """

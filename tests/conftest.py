@@ -110,7 +110,7 @@ def _train(root: Path) -> None:
 
         s = Settings()
         for b in (1, 2, 3):
-            ingest.run(f"batch-{b:04d}", ingest.generator_chunks(b, 4000, 42), s.contract, s.raw_dir, s.quarantine_dir)
+            ingest.run(f"batch-{b:04d}", ingest.generator_chunks(b, 4000, 42), ingest.Landing.from_settings(s))
         training_flow(trigger="manual", settings=s)
     finally:
         # The flow exports RELAY_* for its subprocesses; other tests must not inherit them.

@@ -43,7 +43,7 @@ def _print(result: IngestResult) -> None:
 
 @app.command("ingest")
 @friendly_errors
-def ingest(  # noqa: PLR0917 (Typer maps each parameter to one option)
+def ingest(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
     batch: Annotated[int, typer.Option(help="Generator batch number (week) to land.")] = 1,
     scenario: Annotated[list[str] | None, typer.Option(help="Drift scenario(s) to switch on (generator).")] = None,
     file: Annotated[Path | None, typer.Option(help="Land this CSV/Parquet file instead of ingest.source.")] = None,
@@ -78,38 +78,27 @@ def ingest(  # noqa: PLR0917 (Typer maps each parameter to one option)
         raise ValueError("--scenario applies to the synthetic generator only")
     if batch_id is not None and source not in ("file", "url"):
         raise ValueError("--batch-id names a single file or URL batch; generator batches are named from --batch")
-    options = _read_options(s, delimiter, encoding)
-    tolerance = s.params.validate_.max_invalid_share
+    landing = stage.Landing(
+        contract=s.contract,
+        raw_dir=s.raw_dir,
+        quarantine_dir=s.quarantine_dir,
+        max_invalid_share=s.params.validate_.max_invalid_share,
+        options=_read_options(s, delimiter, encoding),
+    )
     if source == "generator":
         bid = f"batch-{batch:04d}"
         banner("ingest", f"{bid} from the synthetic generator")
         chunks = stage.generator_chunks(batch, p.rows_per_batch, p.seed, scenario or [])
-        _print(
-            stage.run(
-                bid, chunks, s.contract, s.raw_dir, s.quarantine_dir, origin="generator", max_invalid_share=tolerance
-            )
-        )
+        _print(stage.run(bid, chunks, landing, origin="generator"))
     elif source == "file":
         path = Path(str(location)) if file else s.root / str(location)
         banner("ingest", str(path))
-        _print(
-            stage.from_file(
-                path,
-                s.contract,
-                s.raw_dir,
-                s.quarantine_dir,
-                batch=batch_id,
-                options=options,
-                max_invalid_share=tolerance,
-            )
-        )
+        _print(stage.from_file(path, landing, batch=batch_id))
     elif source == "folder":
         path = Path(str(location)) if folder else s.root / str(location)
         banner("ingest", f"every file in {path}")
         failed = 0
-        for item, outcome in stage.from_folder(
-            path, s.contract, s.raw_dir, s.quarantine_dir, options=options, max_invalid_share=tolerance
-        ):
+        for item, outcome in stage.from_folder(path, landing):
             if isinstance(outcome, Exception):
                 failed += 1
                 err.print(f"[red]refused[/] {item.name}: {outcome}")
@@ -121,15 +110,11 @@ def ingest(  # noqa: PLR0917 (Typer maps each parameter to one option)
         banner("ingest", str(location))
         result = stage.from_url(
             str(location),
-            s.contract,
-            s.raw_dir,
-            s.quarantine_dir,
+            landing,
             s.downloads_dir,
             batch=batch_id,
-            options=options,
             timeout_s=p.timeout_s,
             max_bytes=p.max_download_mb << 20,
-            max_invalid_share=tolerance,
         )
         _print(result)
 

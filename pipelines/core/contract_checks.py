@@ -104,47 +104,66 @@ class Screen:
         p["rows"] += [_plain(v) for v in rows[: SAMPLE_ROWS - len(p["rows"])]]
 
     def screen(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The chunk's rows that meet the contract, and the others with their reasons (`_reason`)."""
+        self.rows += len(chunk)
+        if self.structural:
+            return chunk.iloc[:0], chunk.iloc[:0]
+        for name in (c for c in self.contract.columns if c in chunk.columns):
+            self.nulls[name] += int(chunk[name].isna().sum())
+        reasons: dict[Any, str] = {}
+        good = self._schema_checked(chunk, reasons)
+        if good is None:
+            self.structural = True
+            return chunk.iloc[:0], chunk.iloc[:0]
+        good = self._first_sightings(good, reasons)
+        bad = chunk[chunk.index.isin(list(reasons))].astype(object)
+        bad["_reason"] = [reasons[i] for i in bad.index]
+        self.invalid += len(bad)
+        return good[list(self.contract.columns)], bad
+
+    def _schema_checked(self, chunk: pd.DataFrame, reasons: dict[Any, str]) -> pd.DataFrame | None:
+        """The rows that pass the contract's pandera schema, the others noted in `reasons`; None when the chunk
+        fails as a whole (a column missing or not in the contract, or a check that names no rows)."""
         # Imported here: `to_arrow` below is all the version stage needs, and pandera takes a quarter of a
         # second to import in each stage process that does not check rows.
         import pandera.errors
 
-        self.rows += len(chunk)
-        if self.structural:
-            return chunk.iloc[:0], chunk.iloc[:0]
-        present = [c for c in self.contract.columns if c in chunk.columns]
-        for name in present:
-            self.nulls[name] += int(chunk[name].isna().sum())
-        reasons: dict[Any, str] = {}
         good = chunk
         # Rows that fail coercion make the column's other checks error out as a whole, so re-check what is left
         # until only clean rows remain; two rounds settle it in practice.
         for _ in range(4):
             try:
-                good = self.contract.pandera_schema().validate(good, lazy=True)
-                break
+                return self.contract.pandera_schema().validate(good, lazy=True)
             except pandera.errors.SchemaErrors as exc:
                 cases = exc.failure_cases
-                structural = cases[cases["check"].isin(STRUCTURAL)]
-                if len(structural):
-                    for check, group in structural.groupby("check"):
-                        for name in group["failure_case"]:
-                            what = "missing column" if check == "column_in_dataframe" else "column not in contract"
-                            self._note(str(name), what, [str(name)], [])
-                    self.structural = True
-                    return chunk.iloc[:0], chunk.iloc[:0]
-                row_cases = cases[cases["index"].notna()]
-                if row_cases.empty:
-                    for (column, check), group in cases.groupby(["column", "check"], dropna=False):
-                        self._note(str(column), str(check), group["failure_case"].tolist()[:1] or [None], [])
-                    self.structural = True
-                    return chunk.iloc[:0], chunk.iloc[:0]
-                for (column, check), group in row_cases.groupby(["column", "check"], sort=True):
-                    self._note(str(column), str(check), group["failure_case"].tolist(), group["index"].tolist())
-                    for idx in group["index"]:
-                        reasons.setdefault(idx, f"{column}: {check}")
-                good = good.drop(index=[i for i in row_cases["index"].unique() if i in good.index])
-        else:
-            raise RuntimeError(f"{self.source}: validation did not settle after removing failing rows")
+            if not self._note_cases(cases, reasons):
+                return None
+            failing = cases[cases["index"].notna()]["index"].unique()
+            good = good.drop(index=[i for i in failing if i in good.index])
+        raise RuntimeError(f"{self.source}: validation did not settle after removing failing rows")
+
+    def _note_cases(self, cases: pd.DataFrame, reasons: dict[Any, str]) -> bool:
+        """Note pandera's failure cases; False when they fail the chunk as a whole rather than some rows."""
+        structural = cases[cases["check"].isin(STRUCTURAL)]
+        for kind, group in structural.groupby("check"):
+            what = "missing column" if kind == "column_in_dataframe" else "column not in contract"
+            for name in group["failure_case"]:
+                self._note(str(name), what, [str(name)], [])
+        if len(structural):
+            return False
+        row_cases = cases[cases["index"].notna()]
+        if row_cases.empty:
+            for (column, check), group in cases.groupby(["column", "check"], dropna=False):
+                self._note(str(column), str(check), group["failure_case"].tolist()[:1] or [None], [])
+            return False
+        for (column, check), group in row_cases.groupby(["column", "check"], sort=True):
+            self._note(str(column), str(check), group["failure_case"].tolist(), group["index"].tolist())
+            for idx in group["index"]:
+                reasons.setdefault(idx, f"{column}: {check}")
+        return True
+
+    def _first_sightings(self, good: pd.DataFrame, reasons: dict[Any, str]) -> pd.DataFrame:
+        """`good` without the rows whose id was seen before, in this batch or another; remembers the rest."""
         ids = good[self.contract.id_column]
         # A set lookup per id: pandas' isin would rebuild a hash table of every id seen so far for each chunk.
         seen = self.seen
@@ -158,10 +177,7 @@ class Screen:
                 reasons.setdefault(idx, f"{self.contract.id_column}: id seen before")
             good = good[~repeated]
         self.seen.update(good[self.contract.id_column])
-        bad = chunk[chunk.index.isin(list(reasons))].astype(object)
-        bad["_reason"] = [reasons[i] for i in bad.index]
-        self.invalid += len(bad)
-        return good[list(self.contract.columns)], bad
+        return good
 
     def finish(self, max_invalid_share: float | None = 0.0, *, delivery: bool = True) -> ValidationReport:
         """The report. `max_invalid_share=None` means no quarantine tolerance applies at all (a consumer such as

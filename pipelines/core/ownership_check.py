@@ -180,6 +180,12 @@ def problems(root: Path) -> list[str]:
         for p in paths:
             if not (root / p.strip("/")).exists():
                 found.append(f"CODEOWNERS path {p} of the {role.label} does not exist")
+    return found + _dvc_problems(root)
+
+
+def _dvc_problems(root: Path) -> list[str]:
+    """dvc.yaml's stages are the registry's DVC stages, each with its owner in meta.owner and a desc."""
+    found: list[str] = []
     dvc_file = root / "dvc.yaml"
     dvc_stages = (yaml.safe_load(dvc_file.read_text()) or {}).get("stages", {}) if dvc_file.is_file() else {}
     expected = {s.name: s for s in STAGES if s.dvc_stage}

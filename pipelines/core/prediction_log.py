@@ -279,6 +279,39 @@ def _close_forgotten_writers() -> None:
         writer.close(timeout=30)
 
 
+class _Batches:
+    """Rows into the table in batches of about `batch_size`; a batch that fails is retried request by request,
+    so one bad request never takes other requests' rows with it. Counts into the shared counters."""
+
+    def __init__(self, insert: _Insert, counters: tuple[Synchronized[int], Synchronized[int]], batch_size: int) -> None:
+        self.insert, self.batch_size = insert, batch_size
+        self.written, self.failed = counters
+
+    def write(self, items: list[_Item]) -> None:
+        chunk: list[_Item] = []
+        size = 0
+        for item in items:
+            chunk.append(item)
+            size += len(item[0])
+            if size >= self.batch_size:
+                self._write_chunk(chunk)
+                chunk, size = [], 0
+        if chunk:
+            self._write_chunk(chunk)
+
+    def _write_chunk(self, chunk: list[_Item]) -> None:
+        try:
+            self.written.value += self.insert(chunk)
+        except Exception:
+            if len(chunk) > 1:
+                for item in chunk:
+                    self._write_chunk([item])
+                return
+            lost = len(chunk[0][0])
+            self.failed.value += lost
+            log.exception("could not write %d prediction-log rows to %s", lost, self.insert.engine.url)
+
+
 def _write_until_stopped(
     url: str,
     contract: Contract,
@@ -290,39 +323,12 @@ def _write_until_stopped(
 ) -> None:
     """The writer process: batches of rows into the table until the stop sign, then whatever is left.
     `counters` are the rows written and the rows that failed, shared with the service."""
-    written, failed = counters
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     asked_to_stop: list[float] = []
     signal.signal(signal.SIGTERM, lambda *_: asked_to_stop.append(time.monotonic()))
     engine = engine_for(url)
-    insert = _Insert(engine, ensure_table(engine, contract))
+    batches = _Batches(_Insert(engine, ensure_table(engine, contract)), counters, batch_size)
     parent = mp.parent_process()
-
-    def write(items: list[_Item]) -> None:
-        chunk: list[_Item] = []
-        size = 0
-        for item in items:
-            chunk.append(item)
-            size += len(item[0])
-            if size >= batch_size:
-                write_chunk(chunk)
-                chunk, size = [], 0
-        if chunk:
-            write_chunk(chunk)
-
-    def write_chunk(chunk: list[_Item]) -> None:
-        try:
-            written.value += insert(chunk)
-        except Exception:
-            # One bad request must not take other requests' rows with it: retry request by request.
-            if len(chunk) > 1:
-                for item in chunk:
-                    write_chunk([item])
-                return
-            lost = len(chunk[0][0])
-            failed.value += lost
-            log.exception("could not write %d prediction-log rows to %s", lost, url)
-
     while True:
         try:
             parcel = q.get(timeout=1.0)
@@ -335,11 +341,11 @@ def _write_until_stopped(
             continue
         if parcel is None:
             break
-        write(parcel)
+        batches.write(parcel)
     # The stop sign comes last; if the service died instead, what already reached the pipe is still written.
     rest = [item for parcel in _drain(q) if parcel for item in parcel]
     if rest:
-        write(rest)
+        batches.write(rest)
     engine.dispose()
 
 

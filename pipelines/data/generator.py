@@ -96,7 +96,7 @@ def generate_batch(
     return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
 
 
-def _chunk(  # noqa: PLR0917 (internal: the chunk's coordinates, passed through from generate_chunks)
+def _chunk(  # noqa: PLR0913, PLR0917 (internal: the chunk's coordinates, passed through from generate_chunks)
     batch: int,
     k: int,
     n_chunks: int,

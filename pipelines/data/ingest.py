@@ -17,9 +17,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict
 
 from pipelines.core.atomic import write_json, write_parquet
 from pipelines.core.contract import Contract
@@ -27,9 +29,36 @@ from pipelines.core.contract_checks import ContractViolation, Screen, Validation
 from pipelines.core.ownership import stage
 from pipelines.data import sources
 
+if TYPE_CHECKING:
+    from pipelines.core.settings import Settings
+
 QUARANTINE_ROWS = 100_000  # failing rows kept per attempt; enough to study, bounded for huge broken files
 FINGERPRINT_KEY = b"relay.fingerprint"
 DEFAULT_OPTIONS = sources.ReadOptions()
+
+
+class Landing(BaseModel):
+    """Where a batch lands and what it must meet: the same for every source of one ingest."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    contract: Contract
+    raw_dir: Path
+    quarantine_dir: Path
+    # Rows that break the contract are quarantined, and the rest lands, while their share stays within this.
+    max_invalid_share: float = 0.0
+    options: sources.ReadOptions = DEFAULT_OPTIONS  # how files are read
+
+    @classmethod
+    def from_settings(cls, settings: Settings, options: sources.ReadOptions = DEFAULT_OPTIONS) -> Landing:
+        s = settings
+        tolerance = s.params.validate_.max_invalid_share
+        return cls(
+            contract=s.contract,
+            raw_dir=s.raw_dir,
+            quarantine_dir=s.quarantine_dir,
+            max_invalid_share=tolerance,
+            options=options,
+        )
 
 
 @dataclass(frozen=True)
@@ -88,17 +117,9 @@ def _quarantine(quarantine_dir: Path, batch: str, report: ValidationReport, bad:
 
 
 @stage("ingest")
-def run(
-    batch: str,
-    chunks: Iterable[pd.DataFrame],
-    contract: Contract,
-    raw_dir: Path,
-    quarantine_dir: Path,
-    *,
-    max_invalid_share: float = 0.0,
-    origin: str = "",
-) -> IngestResult:
-    """Land `chunks` as batch `batch` in `raw_dir` if they meet the contract."""
+def run(batch: str, chunks: Iterable[pd.DataFrame], landing: Landing, *, origin: str = "") -> IngestResult:
+    """Land `chunks` as batch `batch` in `landing.raw_dir` if they meet the contract."""
+    contract, raw_dir, quarantine_dir = landing.contract, landing.raw_dir, landing.quarantine_dir
     check_batch_id(batch, contract)
     target = raw_dir / f"{batch}.parquet"
     screen = Screen(contract, batch, landed_ids(raw_dir, contract, exclude=target))
@@ -119,7 +140,7 @@ def run(
                     kept_bad += len(bad_rows[-1])
                 if screen.structural:
                     break
-            report = screen.finish(max_invalid_share)
+            report = screen.finish(landing.max_invalid_share)
             fingerprint = digest.hexdigest()
             writer.add_key_value_metadata(
                 {FINGERPRINT_KEY.decode(): fingerprint, "relay.contract": contract.name, "relay.origin": origin}
@@ -148,51 +169,19 @@ def generator_chunks(batch: int, rows: int, seed: int, scenarios: Iterable[str] 
     return generate_chunks(batch, rows, seed, list(scenarios))
 
 
-def from_file(
-    path: Path,
-    contract: Contract,
-    raw_dir: Path,
-    quarantine_dir: Path,
-    *,
-    batch: str | None = None,
-    options: sources.ReadOptions = DEFAULT_OPTIONS,
-    max_invalid_share: float = 0.0,
-    origin: str = "",
-) -> IngestResult:
+def from_file(path: Path, landing: Landing, *, batch: str | None = None, origin: str = "") -> IngestResult:
     """Land one CSV/Parquet file; the batch id defaults to the file name without its suffix."""
-    return run(
-        batch or path.stem,
-        sources.iter_file(path, options),
-        contract,
-        raw_dir,
-        quarantine_dir,
-        max_invalid_share=max_invalid_share,
-        origin=origin or str(path),
-    )
+    chunks = sources.iter_file(path, landing.options)
+    return run(batch or path.stem, chunks, landing, origin=origin or str(path))
 
 
-def from_folder(
-    folder: Path,
-    contract: Contract,
-    raw_dir: Path,
-    quarantine_dir: Path,
-    *,
-    options: sources.ReadOptions = DEFAULT_OPTIONS,
-    max_invalid_share: float = 0.0,
-) -> list[tuple[Path, IngestResult | Exception]]:
+def from_folder(folder: Path, landing: Landing) -> list[tuple[Path, IngestResult | Exception]]:
     """Land every file of a landing folder as its own batch. One bad file does not hold back the others;
     each file's outcome (a result or the error that refused it) is returned in name order."""
     outcomes: list[tuple[Path, IngestResult | Exception]] = []
-    for path in sources.list_folder(folder, options.format):
+    for path in sources.list_folder(folder, landing.options.format):
         try:
-            outcomes.append(
-                (
-                    path,
-                    from_file(
-                        path, contract, raw_dir, quarantine_dir, options=options, max_invalid_share=max_invalid_share
-                    ),
-                )
-            )
+            outcomes.append((path, from_file(path, landing)))
         except (ValueError, FileExistsError) as exc:
             outcomes.append((path, exc))
     return outcomes
@@ -200,38 +189,26 @@ def from_folder(
 
 def from_url(
     url: str,
-    contract: Contract,
-    raw_dir: Path,
-    quarantine_dir: Path,
+    landing: Landing,
     downloads: Path,
     *,
     batch: str | None = None,
-    options: sources.ReadOptions = DEFAULT_OPTIONS,
     timeout_s: float = 30.0,
     max_bytes: int = 1 << 30,
-    max_invalid_share: float = 0.0,
 ) -> IngestResult:
     """Download a CSV/Parquet file over HTTP(S), then land it like a local file; the download is removed after."""
     name = sources.url_name(url)
     batch = batch or Path(name).stem
     if not batch:
         raise sources.SourceError(f"{url}: the URL names no file; give the batch id (--batch-id)")
-    check_batch_id(batch, contract)
-    suffix = Path(name).suffix if Path(name).suffix.lower() in sources.SUFFIXES else f".{options.format}"
-    if options.format == "auto" and suffix == ".auto":
+    check_batch_id(batch, landing.contract)
+    fmt = landing.options.format
+    suffix = Path(name).suffix if Path(name).suffix.lower() in sources.SUFFIXES else f".{fmt}"
+    if fmt == "auto" and suffix == ".auto":
         raise sources.SourceError(f"{url}: cannot tell CSV from Parquet by the name; set ingest.format")
     local = downloads / f"{batch}{suffix}"
     sources.download(url, local, timeout_s=timeout_s, max_bytes=max_bytes)
     try:
-        return from_file(
-            local,
-            contract,
-            raw_dir,
-            quarantine_dir,
-            batch=batch,
-            options=options,
-            max_invalid_share=max_invalid_share,
-            origin=url,
-        )
+        return from_file(local, landing, batch=batch, origin=url)
     finally:
         local.unlink(missing_ok=True)

@@ -54,26 +54,19 @@ if TYPE_CHECKING:
     from pipelines.data.ingest import IngestResult
 
 
-@dataclass
-class DemoRecord:
-    timings: dict[str, float] = field(default_factory=dict)
-    rows: list[tuple[str, str, str]] = field(default_factory=list)
-
-
 @task(name="ingest", tags=prefect_tags("ingest"))
 def ingest_batch(settings: Settings, batch: int, scenarios: list[str]) -> IngestResult:
     from pipelines.data import ingest
 
     p = settings.params.ingest
-    return ingest.run(
-        f"batch-{batch:04d}",
-        ingest.generator_chunks(batch, p.rows_per_batch, p.seed, scenarios),
-        settings.contract,
-        settings.raw_dir,
-        settings.quarantine_dir,
+    landing = ingest.Landing(
+        contract=settings.contract,
+        raw_dir=settings.raw_dir,
+        quarantine_dir=settings.quarantine_dir,
         max_invalid_share=settings.params.validate_.max_invalid_share,
-        origin="generator",
     )
+    chunks = ingest.generator_chunks(batch, p.rows_per_batch, p.seed, scenarios)
+    return ingest.run(f"batch-{batch:04d}", chunks, landing, origin="generator")
 
 
 def replay_orders(url: str, batch: int, scenarios: list[str], settings: Settings, *, chunk: int = 50) -> int:
@@ -254,93 +247,113 @@ def run_demo(settings: Settings | None = None, server: CommandServer | None = No
         return demo_flow(settings=s)
 
 
+@dataclass
+class _Story:
+    """The demo as it goes: the settings, the running service and the wall time of each step."""
+
+    s: Settings
+    url: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    clock: float = field(default_factory=time.perf_counter)
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.timings[step] = round(now - self.clock, 2)
+        self.clock = now
+
+    @property
+    def told(self) -> Settings:
+        """Settings whose promotion step tells the demo's service to load a new champion at once, rather than
+        at its next poll of the registry."""
+        return self.s.model_copy(update={"service_urls": [self.url]})
+
+
+def _first_champion(story: _Story) -> TrainingOutcome:
+    d = story.s.params.demo
+    console.rule("1. Weeks " + ", ".join(map(str, d.train_batches)) + " of orders arrive")
+    with timed("ingest"):
+        landed = [ingest_batch(story.s, b, []) for b in d.train_batches]
+    for item in landed:
+        banner("ingest", f"{item.batch_id}: {item.rows} orders {item.status} in data/raw/")
+    story.lap("ingest")
+    console.rule("2-4. DVC pipeline, MLflow tracking, promotion gate")
+    preload_while_training()
+    first = training_flow(trigger="initial", settings=story.told)
+    story.lap("train_initial")
+    if not first.promoted:
+        raise RuntimeError(
+            f"the first model did not pass the promotion gate ({first.reason}); "
+            "there is no champion to serve. See `promote` in params.yaml."
+        )
+    return first
+
+
+def _serve_drifted_week(story: _Story, proc: subprocess.Popen[bytes], log_path: Path, first: TrainingOutcome) -> int:
+    d, url = story.s.params.demo, story.url
+    console.rule(f"5. The champion is served; week {d.drift_batch} arrives with drift")
+    with timed("serve"):
+        wait_until_ready(proc, url, log_path)
+    banner("serve", f"{url} serving version {first.version} (docs: {url}/docs)")
+    story.lap("serve_start")
+    with timed("serve"):
+        sent = replay_traffic(url, d.drift_batch, story.s)
+    scenarios = ", ".join(d.drift_scenarios)
+    banner("serve", f"replayed {sent} orders of week {d.drift_batch} ({scenarios}) as live traffic; all logged")
+    story.lap("replay")
+    return sent
+
+
+def _monitor_and_retrain(story: _Story, sent: int) -> tuple[MonitorDecision, Retraining]:
+    s, d = story.s, story.s.params.demo
+    console.rule("6. The monitor compares traffic with the training data")
+    wait_for_log(s.prediction_log, sent)
+    # Retraining is automatic: on drift the monitoring flow asks for it, and it waits for the labels.
+    monitoring_flow(retrain=True, settings=s)
+    story.lap("monitor")
+    console.rule(f"7. Week {d.drift_batch} labels arrive; the next monitoring run judges them and retrains")
+    with timed("ingest"):
+        labelled = ingest_batch(s, d.drift_batch, list(d.drift_scenarios))
+    banner("ingest", f"{labelled.batch_id}: {labelled.rows} labelled orders {labelled.status}")
+    # What the hourly schedule would do next: judge the same traffic again, now with the champion's quality
+    # on the new labels, and retrain; the promotion step tells the service again.
+    decision = monitoring_flow(retrain=True, settings=story.told)
+    request = decision.retraining
+    if request is None:
+        raise RuntimeError("the demo's second monitoring run did not retrain")
+    if request.failed:
+        raise RuntimeError(f"the demo's retraining failed: {request.outcome}")
+    story.lap("retrain")
+    second = request.training
+    if second and second.promoted:
+        with timed("serve"):
+            waited = wait_for_version(story.url, second.version)
+        banner(
+            "serve",
+            f"service hot-swapped to version {second.version} with no restart: the promotion step told it "
+            f"(POST /v1/model/reload), {waited:.1f} s after the gate",
+        )
+    story.lap("reload")
+    return decision, request
+
+
 @flow(name="demo")
 def demo_flow(settings: Settings | None = None) -> DemoSummary:
     """The story from a reset workspace (`run_demo` resets it); returns the summary it writes."""
     s = settings or get_settings()
     prepare_environment(s)
-    d, rec = s.params.demo, DemoRecord()
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        rec.timings[step] = round(now - clock, 2)
-        clock = now
-
+    story = _Story(s)
     log_path = s.logs_dir / "api.log"
     proc: subprocess.Popen[bytes] | None = None
     try:
         # The service starts now and waits for a champion (/health/ready answers 503 until the gate promotes
         # one), as a real deployment would; its start-up overlaps the data and training stages.
         with timed("serve"):
-            proc, url = launch_service(s, log_path)
-        banner("serve", f"service starting at {url}; not ready until a champion exists")
-        lap("launch")
-
-        console.rule("1. Weeks " + ", ".join(map(str, d.train_batches)) + " of orders arrive")
-        with timed("ingest"):
-            landed = [ingest_batch(s, b, []) for b in d.train_batches]
-        for item in landed:
-            banner("ingest", f"{item.batch_id}: {item.rows} orders {item.status} in data/raw/")
-        lap("ingest")
-
-        # The promotion step tells the service it started above, so it loads the first champion at once rather
-        # than at its next poll of the registry.
-        told = s.model_copy(update={"service_urls": [url]})
-        console.rule("2-4. DVC pipeline, MLflow tracking, promotion gate")
-        preload_while_training()
-        first = training_flow(trigger="initial", settings=told)
-        lap("train_initial")
-        if not first.promoted:
-            raise RuntimeError(
-                f"the first model did not pass the promotion gate ({first.reason}); "
-                "there is no champion to serve. See `promote` in params.yaml."
-            )
-
-        console.rule(f"5. The champion is served; week {d.drift_batch} arrives with drift")
-        with timed("serve"):
-            wait_until_ready(proc, url, log_path)
-        banner("serve", f"{url} serving version {first.version} (docs: {url}/docs)")
-        lap("serve_start")
-        with timed("serve"):
-            sent = replay_traffic(url, d.drift_batch, s)
-        banner(
-            "serve",
-            f"replayed {sent} orders of week {d.drift_batch} "
-            f"({', '.join(d.drift_scenarios)}) as live traffic; all logged",
-        )
-        lap("replay")
-
-        console.rule("6. The monitor compares traffic with the training data")
-        wait_for_log(s.prediction_log, sent)
-        # Retraining is automatic: on drift the monitoring flow asks for it, and it waits for the labels.
-        decision = monitoring_flow(retrain=True, settings=s)
-        lap("monitor")
-
-        console.rule(f"7. Week {d.drift_batch} labels arrive; the next monitoring run judges them and retrains")
-        with timed("ingest"):
-            labelled = ingest_batch(s, d.drift_batch, list(d.drift_scenarios))
-        banner("ingest", f"{labelled.batch_id}: {labelled.rows} labelled orders {labelled.status}")
-        # What the hourly schedule would do next: judge the same traffic again, now with the champion's quality
-        # on the new labels, and retrain; the promotion step tells the service again.
-        decision = monitoring_flow(retrain=True, settings=told)
-        request = decision.retraining
-        if request is None:
-            raise RuntimeError("the demo's second monitoring run did not retrain")
-        if request.failed:
-            raise RuntimeError(f"the demo's retraining failed: {request.outcome}")
-        second = request.training
-        lap("retrain")
-        if second and second.promoted:
-            with timed("serve"):
-                waited = wait_for_version(url, second.version)
-            banner(
-                "serve",
-                f"service hot-swapped to version {second.version} with no restart: the promotion step told it "
-                f"(POST /v1/model/reload), {waited:.1f} s after the gate",
-            )
-        lap("reload")
+            proc, story.url = launch_service(s, log_path)
+        banner("serve", f"service starting at {story.url}; not ready until a champion exists")
+        story.lap("launch")
+        first = _first_champion(story)
+        sent = _serve_drifted_week(story, proc, log_path, first)
+        decision, request = _monitor_and_retrain(story, sent)
     finally:
         if proc is not None:
             with timed("serve"):
@@ -360,10 +373,10 @@ def demo_flow(settings: Settings | None = None) -> DemoSummary:
             decision.model_dump(include={"drift", "drift_share", "drifted_features", "report"})
         ),
         retrain=request,
-        second=second,
-        timings_s=rec.timings,
+        second=request.training,
+        timings_s=story.timings,
         stage_seconds={k: round(v, 2) for k, v in STAGE_SECONDS.items()},
-        service_url=url,
+        service_url=story.url,
     )
     summary.write(s.reports_dir / "demo" / SUMMARY_FILE)
     _print_summary(s, first, decision, request, sent)

@@ -81,18 +81,15 @@ def drift_report(settings: Settings, champion: Champion, out_dir: Path) -> Monit
     window = read_window(
         settings.prediction_log, settings.contract, p.window_rows, model_version=champion.version, since=since
     )
-    return drift.run(
-        window,
-        champion.reference,
-        out_dir,
-        settings.contract,
-        drift_share=p.drift_share,
-        min_rows=p.min_rows,
-        max_missing_increase=p.max_missing_increase,
-        sample_rows=p.sample_rows,
+    inputs = drift.DriftInputs(
+        window=window,
+        reference=champion.reference,
+        contract=settings.contract,
+        params=p,
         reference_version=champion.data_version,
         model_version=champion.version,
     )
+    return drift.run(inputs, out_dir)
 
 
 @task(name="model-quality", tags=prefect_tags("monitor"))
@@ -112,13 +109,7 @@ def model_quality(settings: Settings, champion: Champion, out_dir: Path) -> Mode
         features = frame[s.contract.feature_columns()]
         frame["prediction"] = champion.model.predict_proba(features)[:, 1] if len(frame) else []
         judged = quality.run(
-            frame,
-            out_dir,
-            s.contract,
-            baseline_roc_auc=champion.baseline_roc_auc,
-            max_roc_auc_drop=p.max_roc_auc_drop,
-            threshold=champion.threshold,
-            min_rows=p.min_rows,
+            frame, out_dir, s.contract, p, baseline_roc_auc=champion.baseline_roc_auc, threshold=champion.threshold
         )
     except Exception as exc:
         message = f"model quality could not be judged: {type(exc).__name__}: {exc}"

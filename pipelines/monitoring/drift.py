@@ -10,15 +10,18 @@ metrics and tests make the calls; this module only reads their verdicts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from pipelines.core.contract import Contract
 from pipelines.core.handoffs import ColumnDrift, DataQuality, MissingValues, MonitorDecision, MonitorWindow
 from pipelines.core.ownership import stage
+from pipelines.core.params import MonitorParams
 
 PREDICTION = "prediction"
 
@@ -97,33 +100,79 @@ def _new_categories(current: pd.DataFrame, reference: pd.DataFrame, contract: Co
     return found
 
 
+class DriftInputs(BaseModel):
+    """What the monitor judges: a window of served traffic against the champion's reference sample."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    window: pd.DataFrame
+    reference: pd.DataFrame
+    contract: Contract
+    params: MonitorParams  # drift_share, min_rows, max_missing_increase and sample_rows are used here
+    reference_version: str  # the champion's data version
+    model_version: str
+    seed: int = 0  # for the sample of a window larger than params.sample_rows
+
+
+@dataclass
+class _Verdicts:
+    """What Evidently's report says, per column and for the dataset."""
+
+    share: float = 0.0
+    dataset_drift: bool = False
+    columns: dict[str, ColumnDrift] = field(default_factory=dict)
+    missing: dict[str, MissingValues] = field(default_factory=dict)
+    out_of_range: dict[str, int] = field(default_factory=dict)
+
+
+def _read_report(result: dict[str, Any], reference: pd.DataFrame) -> _Verdicts:
+    """The drift, missing-value and range verdicts out of Evidently's snapshot (its metrics, then its tests)."""
+    v = _Verdicts()
+    for metric in result["metrics"]:
+        cfg, kind = metric["config"], str(metric["config"]["type"])
+        if kind.endswith("DriftedColumnsCount"):
+            v.share = float(metric["value"]["share"])
+        elif kind.endswith("ValueDrift"):
+            score = round(float(metric["value"]), 6)
+            v.columns[cfg["column"]] = ColumnDrift(
+                score=score, method=cfg["method"], threshold=cfg["threshold"], drifted=False
+            )
+        elif kind.endswith("MissingValueCount"):
+            col = cfg["column"]
+            share, ref_share = round(float(metric["value"]["share"]), 4), round(float(reference[col].isna().mean()), 4)
+            v.missing[col] = MissingValues(share=share, reference_share=ref_share, failed=False)
+        elif kind.endswith("OutRangeValueCount"):
+            v.out_of_range[cfg["column"]] = int(metric["value"]["count"])
+    by_id = {m["id"]: m["config"] for m in result["metrics"]}
+    for test in result["tests"]:
+        params, failed = test["metric_config"]["params"], test["status"] == "FAIL"
+        kind = str(params["type"])
+        if kind.endswith("DriftedColumnsCount"):
+            v.dataset_drift = failed
+        elif kind.endswith("ValueDrift") and failed:
+            col = params["column"]
+            v.columns[col] = v.columns[col].model_copy(update={"drifted": True})
+        elif kind.endswith("MissingValueCount") and failed:
+            col = by_id.get(test["metric_config"]["metric_id"], params)["column"]
+            v.missing[col] = v.missing[col].model_copy(update={"failed": True})
+    return v
+
+
 @stage("monitor")
-def run(
-    window: pd.DataFrame,
-    reference: pd.DataFrame,
-    out_dir: Path,
-    contract: Contract,
-    *,
-    drift_share: float,
-    min_rows: int,
-    max_missing_increase: float = 0.05,
-    sample_rows: int | None = None,
-    seed: int = 0,
-    reference_version: str,
-    model_version: str,
-) -> MonitorDecision:
-    _check(window, contract, "the prediction-log window", min_rows)
-    _check(reference, contract, "the reference sample", min_rows)
+def run(inputs: DriftInputs, out_dir: Path) -> MonitorDecision:
+    contract, p = inputs.contract, inputs.params
+    window, reference = inputs.window, inputs.reference
+    _check(window, contract, "the prediction-log window", p.min_rows)
+    _check(reference, contract, "the reference sample", p.min_rows)
     from evidently import DataDefinition, Dataset, Report
 
     window_rows, window_from, window_to = len(window), _edge(window, min), _edge(window, max)
-    sampled = sample_rows is not None and len(window) > sample_rows
-    if sample_rows is not None:
+    sampled = p.sample_rows is not None and len(window) > p.sample_rows
+    if p.sample_rows is not None:
         # Evidently's cost grows with rows; past `sample_rows` a seeded sample judges the window (and the
         # reference), which Relay's monitoring benchmark shows finds the same drift.
-        window = window.sample(n=sample_rows, random_state=seed) if sampled else window
-        if len(reference) > sample_rows:
-            reference = reference.sample(n=sample_rows, random_state=seed)
+        window = window.sample(n=p.sample_rows, random_state=inputs.seed) if sampled else window
+        if len(reference) > p.sample_rows:
+            reference = reference.sample(n=p.sample_rows, random_state=inputs.seed)
     numeric, categorical = _columns(contract)
     current_frame, reference_frame = _plain(window, contract), _plain(reference, contract)
     # A column with no value at all cannot be compared (Evidently refuses the whole report); it is a data
@@ -135,78 +184,43 @@ def run(
     cols = numeric + categorical
     current = Dataset.from_pandas(current_frame[cols], data_definition=definition)
     ref = Dataset.from_pandas(reference_frame[cols], data_definition=definition)
-    metrics = report_metrics(contract, numeric, categorical, drift_share, max_missing_increase)
+    metrics = report_metrics(contract, numeric, categorical, p.drift_share, p.max_missing_increase)
     snapshot = Report(metrics, include_tests=True).run(current, ref)
+    v = _read_report(snapshot.dict(), reference_frame)
 
-    result = snapshot.dict()
-    share = next(m["value"]["share"] for m in result["metrics"] if m["config"]["type"].endswith("DriftedColumnsCount"))
-    columns: dict[str, dict[str, Any]] = {}
-    missing: dict[str, dict[str, Any]] = {}
-    out_of_range: dict[str, int] = {}
-    for metric in result["metrics"]:
-        cfg = metric["config"]
-        if cfg["type"].endswith("ValueDrift"):
-            columns[cfg["column"]] = {
-                "score": round(float(metric["value"]), 6),
-                "method": cfg["method"],
-                "threshold": cfg["threshold"],
-                "drifted": False,
-            }
-        elif cfg["type"].endswith("MissingValueCount"):
-            col = cfg["column"]
-            missing[col] = {
-                "share": round(float(metric["value"]["share"]), 4),
-                "reference_share": round(float(reference_frame[col].isna().mean()), 4),
-                "failed": False,
-            }
-        elif cfg["type"].endswith("OutRangeValueCount"):
-            out_of_range[cfg["column"]] = int(metric["value"]["count"])
-    by_id = {m["id"]: m["config"] for m in result["metrics"]}
-    dataset_drift = False
-    for test in result["tests"]:
-        params = test["metric_config"]["params"]
-        failed = test["status"] == "FAIL"
-        kind = str(params["type"])
-        if kind.endswith("ValueDrift") and failed:
-            columns[params["column"]]["drifted"] = True
-        elif kind.endswith("DriftedColumnsCount"):
-            dataset_drift = failed
-        elif kind.endswith("MissingValueCount") and failed:
-            missing[by_id.get(test["metric_config"]["metric_id"], params)["column"]]["failed"] = True
     new_categories = _new_categories(window, reference, contract)
     problems = [f"{c} is empty in the window or the reference" for c in empty]
     problems += [
-        f"{c}: {v['share']:.1%} missing against {v['reference_share']:.1%} in the reference"
-        for c, v in missing.items()
-        if v["failed"]
+        f"{c}: {m.share:.1%} missing against {m.reference_share:.1%} in the reference"
+        for c, m in v.missing.items()
+        if m.failed
     ]
-    problems += [f"{c}: {n} value(s) outside the contract's range" for c, n in out_of_range.items() if n]
-    problems += [f"{c}: new value(s) {', '.join(v)}" for c, v in new_categories.items()]
+    problems += [f"{c}: {n} value(s) outside the contract's range" for c, n in v.out_of_range.items() if n]
+    problems += [f"{c}: new value(s) {', '.join(values)}" for c, values in new_categories.items()]
 
     out_dir.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(out_dir / "report.html"))
-    judged = {c: ColumnDrift.model_validate(v) for c, v in columns.items()}
     decision = MonitorDecision(
-        drift=dataset_drift,
-        drift_share=round(float(share), 4),
-        drift_share_threshold=drift_share,
-        drifted_features=sorted(c for c, v in judged.items() if v.drifted and c != PREDICTION),
-        prediction_drift=PREDICTION in judged and judged[PREDICTION].drifted,
-        columns=judged,
+        drift=v.dataset_drift,
+        drift_share=round(v.share, 4),
+        drift_share_threshold=p.drift_share,
+        drifted_features=sorted(c for c, col in v.columns.items() if col.drifted and c != PREDICTION),
+        prediction_drift=PREDICTION in v.columns and v.columns[PREDICTION].drifted,
+        columns=v.columns,
         new_categories=new_categories,
         data_quality=DataQuality(
             ok=not problems,
             problems=problems,
-            missing={c: MissingValues.model_validate(v) for c, v in missing.items()},
-            out_of_range=out_of_range,
+            missing=v.missing,
+            out_of_range=v.out_of_range,
             empty_columns=empty,
-            max_missing_increase=max_missing_increase,
+            max_missing_increase=p.max_missing_increase,
         ),
         window=MonitorWindow(
             rows=window_rows, judged_rows=len(window), sampled=sampled, start=window_from, end=window_to
         ),
-        reference_version=reference_version,
-        model_version=model_version,
+        reference_version=inputs.reference_version,
+        model_version=inputs.model_version,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         report=str(out_dir / "report.html"),
     )

@@ -28,6 +28,7 @@ from pandas.api import types as ptypes
 from pipelines.core.atomic import atomic_path
 from pipelines.core.contract import Contract
 from pipelines.core.handoffs import ModelQuality, QualityStatus
+from pipelines.core.params import MonitorParams
 
 PREDICTION = "prediction"
 REPORT = "quality.html"
@@ -91,20 +92,20 @@ def run(
     labelled: pd.DataFrame,
     out_dir: Path,
     contract: Contract,
+    params: MonitorParams,
     *,
     baseline_roc_auc: float,
-    max_roc_auc_drop: float,
     threshold: float,
-    min_rows: int,
 ) -> ModelQuality:
     """Judge the champion on its newly labelled rows; write `out_dir / quality.html` when it can be judged.
 
     `status` is "judged", "no labels", "too few labels" or "one class" (all labelled rows share one label, so
     ROC AUC is undefined); `ok` is Evidently's verdict on `roc_auc >= baseline_roc_auc - max_roc_auc_drop`, or
-    None when not judged. Raises `QualityError` (a ValueError) naming the problem when the input is broken.
+    None when not judged. From `params` it takes `min_rows` and `max_roc_auc_drop`. Raises `QualityError`
+    (a ValueError) naming the problem when the input is broken.
     """
     frame = _labelled(labelled, contract)
-    target = contract.target
+    target, min_rows, max_roc_auc_drop = contract.target, params.min_rows, params.max_roc_auc_drop
     rows = len(frame)
     min_roc_auc = round(baseline_roc_auc - max_roc_auc_drop, 4)
     common: dict[str, Any] = {

@@ -101,19 +101,13 @@ def gate(candidate: dict[str, float], champion: dict[str, float] | None, params:
     return True, f"{m} {candidate[m]:.4f} beats champion {champion[m]:.4f} by {candidate[m] - champion[m]:.4f}"
 
 
-@stage("register")
-def run(inputs: RegisterInputs) -> PromotionDecision:
-    """Register the candidate's model (once per run), score it and the champion on the same holdout, and let
-    the gate decide: promoted to champion (the old one becomes previous-champion) or kept as challenger."""
-    model_name, run_id, model_uri = inputs.registry.model_name, inputs.candidate.run_id, inputs.candidate.model_uri
-    contract, params, costs = inputs.holdout.contract, inputs.gate, inputs.costs
-    configure_mlflow(inputs.registry.tracking_uri)
-    from mlflow import MlflowClient
+def _registered_version(client: Any, inputs: RegisterInputs, run_tags: dict[str, str]) -> Any:
+    """The candidate run's version of the registered model, registering the model and the version if needed
+    (once per run, so re-running the flow on the same model adds nothing)."""
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient()
-    run_ = client.get_run(run_id)
-    run_tags = run_.data.tags
+    model_name, run_id, model_uri = inputs.registry.model_name, inputs.candidate.run_id, inputs.candidate.model_uri
+    contract = inputs.holdout.contract
     try:
         client.get_registered_model(model_name)
     except MlflowException:
@@ -123,46 +117,78 @@ def run(inputs: RegisterInputs) -> PromotionDecision:
             description=f"Predicts `{contract.target}` for {contract.name} records. {contract.description}",
         )
     mv = _version_for_run(client, model_name, run_id)
-    if mv is None:
-        mv = client.create_model_version(
-            model_name,
-            source=model_uri,
-            run_id=run_id,
-            model_id=model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None,
-            tags={
-                **tags_for("register"),
-                "relay.run_id": run_id,
-                "relay.data_version": run_tags.get("relay.data_version", "unknown"),
-                "relay.threshold": run_tags.get("relay.threshold", "0.5"),
-                "relay.trigger": run_tags.get("relay.trigger", "manual"),
-                **(
-                    {"relay.trigger_reason": run_tags["relay.trigger_reason"]}
-                    if "relay.trigger_reason" in run_tags
-                    else {}
-                ),
-            },
-        )
+    if mv is not None:
+        return mv
+    reason = {"relay.trigger_reason": run_tags["relay.trigger_reason"]} if "relay.trigger_reason" in run_tags else {}
+    return client.create_model_version(
+        model_name,
+        source=model_uri,
+        run_id=run_id,
+        model_id=model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None,
+        tags={
+            **tags_for("register"),
+            "relay.run_id": run_id,
+            "relay.data_version": run_tags.get("relay.data_version", "unknown"),
+            "relay.threshold": run_tags.get("relay.threshold", "0.5"),
+            "relay.trigger": run_tags.get("relay.trigger", "manual"),
+            **reason,
+        },
+    )
+
+
+def _record(client: Any, inputs: RegisterInputs, mv: Any, decision: PromotionDecision) -> None:
+    """The verdict on the version (its metrics, the gate and its reason) and the aliases it moves."""
+    from mlflow.exceptions import MlflowException
+
+    model_name, version = decision.model_name, decision.version
+    for key, value in decision.candidate_metrics.items():
+        client.set_model_version_tag(model_name, version, f"metric.{key}", str(value))
+    client.set_model_version_tag(model_name, version, "relay.gate", "passed" if decision.promoted else "failed")
+    client.set_model_version_tag(model_name, version, "relay.gate_reason", decision.reason)
+    client.set_model_version_tag(model_name, version, "relay.gate_holdout_version", inputs.holdout.version)
+    if not decision.promoted:
+        client.set_registered_model_alias(model_name, CHALLENGER, version)
+        return
+    if decision.champion_version is not None:
+        client.set_registered_model_alias(model_name, PREVIOUS, decision.champion_version)
+    client.set_registered_model_alias(model_name, CHAMPION, version)
+    client.set_model_version_tag(model_name, version, "relay.promoted_by", inputs.promoted_by)
+    client.set_model_version_tag(
+        model_name, version, "relay.promoted_at", datetime.now(UTC).isoformat(timespec="seconds")
+    )
+    # Promoted again through the gate: an earlier rollback no longer speaks for this version.
+    for key in ("relay.rolled_back_at", "relay.rolled_back_by", "relay.rolled_back_reason"):
+        if key in mv.tags:
+            client.delete_model_version_tag(model_name, version, key)
+    try:
+        if str(client.get_model_version_by_alias(model_name, CHALLENGER).version) == version:
+            client.delete_registered_model_alias(model_name, CHALLENGER)
+    except MlflowException:
+        pass
+
+
+@stage("register")
+def run(inputs: RegisterInputs) -> PromotionDecision:
+    """Register the candidate's model (once per run), score it and the champion on the same holdout, and let
+    the gate decide: promoted to champion (the old one becomes previous-champion) or kept as challenger."""
+    model_name, contract, costs = inputs.registry.model_name, inputs.holdout.contract, inputs.costs
+    configure_mlflow(inputs.registry.tracking_uri)
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    run_tags = client.get_run(inputs.candidate.run_id).data.tags
+    mv = _registered_version(client, inputs, run_tags)
     version = str(mv.version)
     holdout = read_split(inputs.holdout.dataset_dir, "holdout")
     cand_threshold = float(run_tags.get("relay.threshold", "0.5"))
     candidate = _score_version(f"models:/{model_name}/{version}", cand_threshold, holdout, contract, costs)
-
-    champ_version: str | None = None
-    champion: dict[str, float] | None = None
     try:
         champ = client.get_model_version_by_alias(model_name, CHAMPION)
-        champ_version = str(champ.version)
     except MlflowException:
         champ = None
-    if champ is not None and champ_version != version:
-        champion = _score_version(
-            f"models:/{model_name}/{champ_version}",
-            float(champ.tags.get("relay.threshold", "0.5")),
-            holdout,
-            contract,
-            costs,
-        )
-    elif champ is not None:
+    champ_version = str(champ.version) if champ is not None else None
+    if champ_version == version:
         return PromotionDecision(
             model_name=model_name,
             version=version,
@@ -172,32 +198,12 @@ def run(inputs: RegisterInputs) -> PromotionDecision:
             champion_version=champ_version,
             champion_metrics=candidate,
         )
-
-    promoted, reason = gate(candidate, champion, params)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    for key, value in candidate.items():
-        client.set_model_version_tag(model_name, version, f"metric.{key}", str(value))
-    client.set_model_version_tag(model_name, version, "relay.gate", "passed" if promoted else "failed")
-    client.set_model_version_tag(model_name, version, "relay.gate_reason", reason)
-    client.set_model_version_tag(model_name, version, "relay.gate_holdout_version", inputs.holdout.version)
-    if promoted:
-        if champ_version is not None:
-            client.set_registered_model_alias(model_name, PREVIOUS, champ_version)
-        client.set_registered_model_alias(model_name, CHAMPION, version)
-        client.set_model_version_tag(model_name, version, "relay.promoted_by", inputs.promoted_by)
-        client.set_model_version_tag(model_name, version, "relay.promoted_at", now)
-        # Promoted again through the gate: an earlier rollback no longer speaks for this version.
-        for key in ("relay.rolled_back_at", "relay.rolled_back_by", "relay.rolled_back_reason"):
-            if key in mv.tags:
-                client.delete_model_version_tag(model_name, version, key)
-        try:
-            if str(client.get_model_version_by_alias(model_name, CHALLENGER).version) == version:
-                client.delete_registered_model_alias(model_name, CHALLENGER)
-        except MlflowException:
-            pass
-    else:
-        client.set_registered_model_alias(model_name, CHALLENGER, version)
-    return PromotionDecision(
+    champion = None
+    if champ is not None:
+        champ_threshold = float(champ.tags.get("relay.threshold", "0.5"))
+        champion = _score_version(f"models:/{model_name}/{champ_version}", champ_threshold, holdout, contract, costs)
+    promoted, reason = gate(candidate, champion, inputs.gate)
+    decision = PromotionDecision(
         model_name=model_name,
         version=version,
         promoted=promoted,
@@ -206,3 +212,5 @@ def run(inputs: RegisterInputs) -> PromotionDecision:
         champion_version=champ_version,
         champion_metrics=champion or {},
     )
+    _record(client, inputs, mv, decision)
+    return decision

@@ -103,103 +103,128 @@ class _Evidence:
         except Exception as exc:  # a damaged artifact is reported, and the tour goes on
             return [escape(f"could not read it: {type(exc).__name__}: {exc}")]
 
-    def _lines(self, stage: str) -> list[str]:  # noqa: PLR0911 (one branch per stage reads best)
+    def _lines(self, stage: str) -> list[str]:
+        # One method per stage: what that stage's last run left, in a sentence or two.
+        read: Callable[[], list[str]] = getattr(self, f"_{stage}")
+        return read()
+
+    def _rel(self, path: Path) -> str:
+        return _relative(self.s.root)(path)
+
+    def _ingest(self) -> list[str]:
         s = self.s
-        rel = _relative(s.root)
-        if stage == "ingest":
-            raw = sorted(s.raw_dir.glob("*.parquet")) if s.raw_dir.is_dir() else []
-            if not raw:
-                return [NOT_YET]
-            quarantined = len(list(s.quarantine_dir.glob("*"))) if s.quarantine_dir.is_dir() else 0
-            names = ", ".join(p.stem for p in raw[:3]) + (f" … {raw[-1].stem}" if len(raw) > 3 else "")
-            return [f"{len(raw)} landed batches in {rel(s.raw_dir)}/: {names}", f"{quarantined} quarantine files"]
-        if stage == "validate":
-            done = sorted(s.validated_dir.glob("*.parquet")) if s.validated_dir.is_dir() else []
-            return [f"{len(done)} validated batches in {rel(s.validated_dir)}/"] if done else [NOT_YET]
-        if stage == "version":
-            v = self.data_version()
-            if isinstance(v, Exception):
-                return [f"could not read {rel(s.versions_catalog)}: {v}"]
-            if v is None:
-                return [NOT_YET]
-            return [
-                f"data version {v.version} ({v.created_at}): {v.train_rows:,} train / "
-                f"{v.holdout_rows:,} holdout rows from {len(v.batches)} batches",
-                "`relay data versions` lists every version; `relay data checkout <md5>` restores one",
-            ]
-        if stage in {"train", "evaluate"}:
-            holdout = s.metrics_dir / artifacts.HOLDOUT_METRICS
-            if not holdout.is_file():
-                return [NOT_YET]
-            m = json.loads(holdout.read_text())
-            if stage == "train":
-                model = s.model_dir / artifacts.MODEL
-                size = f"{model.stat().st_size / 1e6:.1f} MB" if model.is_file() else "missing"
-                return [f"{rel(model)} ({size}), decision threshold {m.get('threshold')}"]
-            return [
-                f"{rel(holdout)}: ROC AUC {m.get('roc_auc')}, Brier {m.get('brier')}, "
-                f"recall {m.get('recall')} at the threshold, on {_count(m.get('rows'))} holdout rows",
-                "`dvc metrics show` and `dvc plots show` read the same files",
-            ]
-        if stage == "sweep":
-            return ["optional: `relay train sweep --trials 4` adds one parent run with a nested run per trial"]
-        if stage == "track":
-            champion = self.champion()
-            if isinstance(champion, Exception):
-                return [f"could not read MLflow at {s.tracking_uri}: {champion}"]
-            if champion is None:
-                return [NOT_YET]
-            return [
-                f"MLflow run {champion.run_id} in experiment {s.experiment_name!r} at {s.tracking_uri}",
-                f"tags: relay.data_version={champion.data_version[:12]}…, relay.trigger={champion.trigger}",
-            ]
-        if stage == "register":
-            rows = self.versions()
-            if isinstance(rows, Exception):
-                return [f"could not read the registry at {s.tracking_uri}: {rows}"]
-            if not rows:
-                return [NOT_YET]
-            out = []
-            for r in rows:
-                alias = f" @{', @'.join(r.aliases)}" if r.aliases else ""
-                auc = r.metrics.get("roc_auc", "?")
-                out.append(f"{s.model_name} v{r.version}{alias}: roc_auc {auc}, gate {r.gate or '?'}, {r.reason}")
-            return out
-        if stage == "serve":
-            schema = self.openapi()
-            if isinstance(schema, Exception):
-                return [f"could not build the OpenAPI schema: {schema}"]
-            paths = ", ".join(f"{m.upper()} {p}" for p, ops in schema["paths"].items() for m in ops)
-            champion = self.champion()
-            served = f"models:/{s.model_name}@champion"
-            if champion is not None and not isinstance(champion, Exception):
-                served += f" (now v{champion.version})"
-            return [
-                f"OpenAPI {schema['info']['title']} {schema['info']['version']}: {paths}",
-                f"serves {served}; `make serve`, then http://{s.api_host}:{s.api_port}/docs",
-            ]
-        decision = self.decision()
-        if isinstance(decision, Exception):
-            return [f"could not read the last decision: {decision}"]
-        if decision is None:
+        raw = sorted(s.raw_dir.glob("*.parquet")) if s.raw_dir.is_dir() else []
+        if not raw:
             return [NOT_YET]
+        quarantined = len(list(s.quarantine_dir.glob("*"))) if s.quarantine_dir.is_dir() else 0
+        names = ", ".join(p.stem for p in raw[:3]) + (f" … {raw[-1].stem}" if len(raw) > 3 else "")
+        return [f"{len(raw)} landed batches in {self._rel(s.raw_dir)}/: {names}", f"{quarantined} quarantine files"]
+
+    def _validate(self) -> list[str]:
+        done = sorted(self.s.validated_dir.glob("*.parquet")) if self.s.validated_dir.is_dir() else []
+        return [f"{len(done)} validated batches in {self._rel(self.s.validated_dir)}/"] if done else [NOT_YET]
+
+    def _version(self) -> list[str]:
+        v = self.data_version()
+        if isinstance(v, Exception):
+            return [f"could not read {self._rel(self.s.versions_catalog)}: {v}"]
+        if v is None:
+            return [NOT_YET]
+        return [
+            f"data version {v.version} ({v.created_at}): {v.train_rows:,} train / "
+            f"{v.holdout_rows:,} holdout rows from {len(v.batches)} batches",
+            "`relay data versions` lists every version; `relay data checkout <md5>` restores one",
+        ]
+
+    def _holdout(self) -> tuple[Path, dict[str, Any] | None]:
+        holdout = self.s.metrics_dir / artifacts.HOLDOUT_METRICS
+        return holdout, json.loads(holdout.read_text()) if holdout.is_file() else None
+
+    def _train(self) -> list[str]:
+        _, m = self._holdout()
+        if m is None:
+            return [NOT_YET]
+        model = self.s.model_dir / artifacts.MODEL
+        size = f"{model.stat().st_size / 1e6:.1f} MB" if model.is_file() else "missing"
+        return [f"{self._rel(model)} ({size}), decision threshold {m.get('threshold')}"]
+
+    def _evaluate(self) -> list[str]:
+        holdout, m = self._holdout()
+        if m is None:
+            return [NOT_YET]
+        return [
+            f"{self._rel(holdout)}: ROC AUC {m.get('roc_auc')}, Brier {m.get('brier')}, "
+            f"recall {m.get('recall')} at the threshold, on {_count(m.get('rows'))} holdout rows",
+            "`dvc metrics show` and `dvc plots show` read the same files",
+        ]
+
+    def _sweep(self) -> list[str]:
+        return ["optional: `relay train sweep --trials 4` adds one parent run with a nested run per trial"]
+
+    def _track(self) -> list[str]:
+        s, champion = self.s, self.champion()
+        if isinstance(champion, Exception):
+            return [f"could not read MLflow at {s.tracking_uri}: {champion}"]
+        if champion is None:
+            return [NOT_YET]
+        return [
+            f"MLflow run {champion.run_id} in experiment {s.experiment_name!r} at {s.tracking_uri}",
+            f"tags: relay.data_version={champion.data_version[:12]}…, relay.trigger={champion.trigger}",
+        ]
+
+    def _register(self) -> list[str]:
+        s, rows = self.s, self.versions()
+        if isinstance(rows, Exception):
+            return [f"could not read the registry at {s.tracking_uri}: {rows}"]
+        if not rows:
+            return [NOT_YET]
+        out = []
+        for r in rows:
+            alias = f" @{', @'.join(r.aliases)}" if r.aliases else ""
+            auc = r.metrics.get("roc_auc", "?")
+            out.append(f"{s.model_name} v{r.version}{alias}: roc_auc {auc}, gate {r.gate or '?'}, {r.reason}")
+        return out
+
+    def _serve(self) -> list[str]:
+        s, schema = self.s, self.openapi()
+        if isinstance(schema, Exception):
+            return [f"could not build the OpenAPI schema: {schema}"]
+        paths = ", ".join(f"{m.upper()} {p}" for p, ops in schema["paths"].items() for m in ops)
+        champion = self.champion()
+        served = f"models:/{s.model_name}@champion"
+        if champion is not None and not isinstance(champion, Exception):
+            served += f" (now v{champion.version})"
+        return [
+            f"OpenAPI {schema['info']['title']} {schema['info']['version']}: {paths}",
+            f"serves {served}; `make serve`, then http://{s.api_host}:{s.api_port}/docs",
+        ]
+
+    def _monitor(self) -> list[str]:
+        decision = self.decision()
+        if isinstance(decision, Exception) or decision is None:
+            return [f"could not read the last decision: {decision}"] if decision else [NOT_YET]
         path, d = decision
-        if stage == "monitor":
-            drift = f"drift in {', '.join(d.drifted_features) or 'the prediction'}" if d.drift else "no drift"
-            lines = [
-                f"last decision {rel(path)} ({d.created_at}): {drift}, share {d.drift_share} "
-                f"vs threshold {d.drift_share_threshold}, model v{d.model_version}",
-            ]
-            q = d.model_quality
-            if q is not None and q.status == "judged":
-                lines.append(
-                    f"model quality on {q.labelled_rows} new labels: ROC AUC {q.roc_auc} "
-                    f"(floor {q.min_roc_auc}) → {'ok' if q.ok else 'dropped'}"
-                )
-            return lines
+        drift = f"drift in {', '.join(d.drifted_features) or 'the prediction'}" if d.drift else "no drift"
+        lines = [
+            f"last decision {self._rel(path)} ({d.created_at}): {drift}, share {d.drift_share} "
+            f"vs threshold {d.drift_share_threshold}, model v{d.model_version}",
+        ]
+        q = d.model_quality
+        if q is not None and q.status == "judged":
+            lines.append(
+                f"model quality on {q.labelled_rows} new labels: ROC AUC {q.roc_auc} "
+                f"(floor {q.min_roc_auc}) → {'ok' if q.ok else 'dropped'}"
+            )
+        return lines
+
+    def _retrain(self) -> list[str]:
+        decision = self.decision()
+        if isinstance(decision, Exception) or decision is None:
+            return [f"could not read the last decision: {decision}"] if decision else [NOT_YET]
+        path, d = decision
         r = d.retraining
         if r is None:
-            return [f"the last decision ({rel(path)}) was not acted on (the monitor ran with --no-retrain)"]
+            return [f"the last decision ({self._rel(path)}) was not acted on (the monitor ran with --no-retrain)"]
         asked = "asked for retraining" if r.retrain else "no retraining"
         return [f"{asked} ({r.reason}): {r.outcome or 'nothing run'}"]
 

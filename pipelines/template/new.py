@@ -52,7 +52,7 @@ def _ref(template: str, given: str | None) -> str | None:
     return head or None
 
 
-def command(  # noqa: PLR0917 (Typer maps each parameter to one option)
+def command(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
     dest: Annotated[Path, typer.Argument(help="Folder for the new project (must not exist, or be empty).")],
     name: Annotated[str | None, typer.Option(help="Project name (default: from the folder name).")] = None,
     slug: Annotated[

@@ -76,7 +76,7 @@ def stack(podman_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
 
     s = Settings(root=ws)
     for b in (1, 2, 3):
-        ingest.run(f"batch-{b:04d}", ingest.generator_chunks(b, 3000, 42), s.contract, s.raw_dir, s.quarantine_dir)
+        ingest.run(f"batch-{b:04d}", ingest.generator_chunks(b, 3000, 42), ingest.Landing.from_settings(s))
     artifacts = work / "artifacts"
     artifacts.mkdir()
     open_to_all(ws)

@@ -99,7 +99,11 @@ def hand_over(root: Path, contract: Contract, batches: int, rows: int) -> tuple[
     """Land `batches` generator batches, then run the data engineer's validate and version stages."""
     raw, validated, dataset = root / "raw", root / "validated", root / "dataset"
     for b in range(1, batches + 1):
-        ingest.run(f"batch-{b:04d}", ingest.generator_chunks(b, rows, 42), contract, raw, root / "quarantine")
+        ingest.run(
+            f"batch-{b:04d}",
+            ingest.generator_chunks(b, rows, 42),
+            ingest.Landing(contract=contract, raw_dir=raw, quarantine_dir=root / "quarantine"),
+        )
     validate.run(raw, validated, root / "validation.json", contract, chunk_rows=CHUNK_ROWS)
     version.run(validated, dataset, contract, holdout_share=PARAMS.version.holdout_share, chunk_rows=CHUNK_ROWS)
     return validated, dataset

@@ -99,7 +99,7 @@ def monitored(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory)
         latency_ms=1.0,
     )
     assert writer.close() == 0
-    ingest.run(batch_id(WEEK), ingest.generator_chunks(WEEK, ROWS, 42, DRIFT), s.contract, s.raw_dir, s.quarantine_dir)
+    ingest.run(batch_id(WEEK), ingest.generator_chunks(WEEK, ROWS, 42, DRIFT), ingest.Landing.from_settings(s))
     # The body of monitoring_flow, step by step (the flow itself would also start Prefect, and may retrain).
     out_dir = flow._run_folder(s.reports_dir)
     decision = flow.drift_report.fn(s, champion, out_dir)

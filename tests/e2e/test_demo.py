@@ -17,7 +17,7 @@ from tests.conftest import make_workspace
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
+def test_demo_tells_the_whole_story(tmp_path: Path) -> None:  # noqa: PLR0915 (the demo runs once, a minute: one story)
     root = make_workspace(tmp_path / "relay")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")} | {"PREFECT_HOME": str(root / "pf")}
     relay = Path(sys.executable).parent / "relay"

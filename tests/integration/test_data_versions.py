@@ -20,7 +20,7 @@ def _land_and_version(s: Settings, *batches: int) -> None:
     from dvc.repo import Repo
 
     for b in batches:
-        ingest.run(f"batch-{b:04d}", ingest.generator_chunks(b, 400, 42), s.contract, s.raw_dir, s.quarantine_dir)
+        ingest.run(f"batch-{b:04d}", ingest.generator_chunks(b, 400, 42), ingest.Landing.from_settings(s))
     with Repo(str(s.root)) as repo:
         repo.reproduce("version")
     catalog.record(s.root, s.dataset_dir, s.versions_catalog)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from pipelines.core.handoffs import MonitorDecision
+from pipelines.core.params import MonitorParams
 from pipelines.data.generator import generate_batch
 from pipelines.monitoring import drift
 from tests.helpers import ORDERS
@@ -21,18 +22,12 @@ def frame(batch: int, rows: int, scenarios: tuple[str, ...] = ()) -> pd.DataFram
     return f[ORDERS.feature_columns()].assign(prediction=0.2 + 0.1 * (f["returned"] == 1))
 
 
-def judge(window: pd.DataFrame, reference: pd.DataFrame, out: Path, **options: Any) -> dict[str, Any]:
-    return drift.run(
-        window,
-        reference,
-        out,
-        ORDERS,
-        drift_share=0.25,
-        min_rows=200,
-        reference_version="ref",
-        model_version="1",
-        **options,
+def judge(window: pd.DataFrame, reference: pd.DataFrame, out: Path, **options: Any) -> MonitorDecision:
+    params = MonitorParams(drift_share=0.25, min_rows=200, **options)
+    inputs = drift.DriftInputs(
+        window=window, reference=reference, contract=ORDERS, params=params, reference_version="ref", model_version="1"
     )
+    return drift.run(inputs, out)
 
 
 @pytest.fixture(scope="module")

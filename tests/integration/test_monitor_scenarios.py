@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from pipelines.core.params import MonitorParams
 from pipelines.data.generator import generate_batch
 from pipelines.monitoring import drift
 from tests.helpers import ORDERS
@@ -36,9 +37,11 @@ def reference(seed: int) -> pd.DataFrame:
 
 
 def judge(window: pd.DataFrame, ref: pd.DataFrame, out: Path) -> dict[str, Any]:
-    return drift.run(
-        window, ref, out, ORDERS, drift_share=0.25, min_rows=200, reference_version="ref", model_version="1"
+    params = MonitorParams(drift_share=0.25, min_rows=200)
+    inputs = drift.DriftInputs(
+        window=window, reference=ref, contract=ORDERS, params=params, reference_version="ref", model_version="1"
     )
+    return drift.run(inputs, out)
 
 
 # (scenarios, the features that must drift, dataset drift expected)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.core.params import MonitorParams
 from pipelines.data.generator import generate_batch
 from pipelines.monitoring import drift, history, quality
 from tests.helpers import ORDERS, REPO
@@ -48,30 +49,22 @@ def monitoring_pages(tmp_path: Path) -> Iterator[str]:
         ("20261120T090000Z", frame(6, 3000)),
         ("20261121T090000Z", frame(5, 3000, ("new_brand", "promotion"))),
     ):
-        decision = drift.run(
-            window,
-            reference,
-            reports / stamp,
-            ORDERS,
-            drift_share=0.25,
-            min_rows=200,
+        inputs = drift.DriftInputs(
+            window=window,
+            reference=reference,
+            contract=ORDERS,
+            params=MonitorParams(drift_share=0.25, min_rows=200),
             reference_version="d7b6696293aa",
             model_version="2",
-        ).model_copy(update={"created_at": stamp})
+        )
+        decision = drift.run(inputs, reports / stamp).model_copy(update={"created_at": stamp})
         if stamp.startswith("20261121"):
             # The drifted week's labels have landed, and the model ranks them barely better than chance.
             labelled = generate_batch(5, 3000, seed=11, scenarios=("new_brand", "promotion"))
             noise = np.random.default_rng(0).uniform(size=len(labelled))
             labelled["prediction"] = 0.7 * noise + 0.3 * labelled[ORDERS.target] * noise
-            judged = quality.run(
-                labelled,
-                reports / stamp,
-                ORDERS,
-                baseline_roc_auc=0.73,
-                max_roc_auc_drop=0.05,
-                threshold=0.2,
-                min_rows=200,
-            )
+            params = MonitorParams(max_roc_auc_drop=0.05, min_rows=200)
+            judged = quality.run(labelled, reports / stamp, ORDERS, params, baseline_roc_auc=0.73, threshold=0.2)
             decision = decision.model_copy(update={"model_quality": judged})
         run_id = history.record(decision, url, reports).run_id
         if stamp.startswith("20261121"):

@@ -45,11 +45,7 @@ def land(s: Settings, batch: int, scenarios: tuple[str, ...] = ()) -> None:
     from pipelines.data import ingest
 
     ingest.run(
-        f"batch-{batch:04d}",
-        ingest.generator_chunks(batch, ROWS, 42, scenarios),
-        s.contract,
-        s.raw_dir,
-        s.quarantine_dir,
+        f"batch-{batch:04d}", ingest.generator_chunks(batch, ROWS, 42, scenarios), ingest.Landing.from_settings(s)
     )
 
 

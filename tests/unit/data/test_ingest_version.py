@@ -13,8 +13,9 @@ from pipelines.data.validate import ContractViolation
 from tests.helpers import ORDERS
 
 
-def _land(raw: Path, q: Path, batch: int, rows: int = 300, **kw: object) -> ingest.IngestResult:
-    return ingest.run(f"batch-{batch:04d}", ingest.generator_chunks(batch, rows, 42), ORDERS, raw, q, **kw)  # type: ignore[arg-type]
+def _land(raw: Path, q: Path, batch: int, rows: int = 300) -> ingest.IngestResult:
+    landing = ingest.Landing(contract=ORDERS, raw_dir=raw, quarantine_dir=q)
+    return ingest.run(f"batch-{batch:04d}", ingest.generator_chunks(batch, rows, 42), landing)
 
 
 def test_ingest_is_idempotent_and_immutable(tmp_path: Path) -> None:
@@ -23,7 +24,11 @@ def test_ingest_is_idempotent_and_immutable(tmp_path: Path) -> None:
     stored = (raw / "batch-0001.parquet").read_bytes()
     assert _land(raw, q, 1).status == "unchanged"
     with pytest.raises(FileExistsError, match="already landed"):
-        ingest.run("batch-0001", [generate_batch(1, 300, seed=7)], ORDERS, raw, q)
+        ingest.run(
+            "batch-0001",
+            [generate_batch(1, 300, seed=7)],
+            ingest.Landing(contract=ORDERS, raw_dir=raw, quarantine_dir=q),
+        )
     assert (raw / "batch-0001.parquet").read_bytes() == stored
     pd.testing.assert_frame_equal(pd.read_parquet(raw / "batch-0001.parquet"), generate_batch(1, 300))
     assert sorted(p.name for p in raw.iterdir()) == ["batch-0001.parquet"]  # no temporary files left
@@ -32,7 +37,9 @@ def test_ingest_is_idempotent_and_immutable(tmp_path: Path) -> None:
 def test_chunked_landing_equals_in_memory(tmp_path: Path) -> None:
     frame = generate_batch(2, 1000)
     chunks = [frame.iloc[i : i + 128] for i in range(0, 1000, 128)]
-    ingest.run("batch-0002", chunks, ORDERS, tmp_path / "raw", tmp_path / "q")
+    ingest.run(
+        "batch-0002", chunks, ingest.Landing(contract=ORDERS, raw_dir=tmp_path / "raw", quarantine_dir=tmp_path / "q")
+    )
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "raw" / "batch-0002.parquet"), frame)
 
 
@@ -41,7 +48,7 @@ def test_bad_batch_is_quarantined_and_raw_untouched(tmp_path: Path) -> None:
     frame = generate_batch(2, 300)
     frame.loc[0, "customer_height_cm"] = 900.0
     with pytest.raises(ContractViolation, match="customer_height_cm") as info:
-        ingest.run("batch-0002", [frame], ORDERS, raw, q)
+        ingest.run("batch-0002", [frame], ingest.Landing(contract=ORDERS, raw_dir=raw, quarantine_dir=q))
     assert "not landed" in str(info.value)
     assert not (raw / "batch-0002.parquet").exists()
     (attempt,) = (q / "batch-0002").iterdir()
@@ -54,7 +61,9 @@ def test_tolerated_bad_rows_are_quarantined_and_the_rest_lands(tmp_path: Path) -
     raw, q = tmp_path / "raw", tmp_path / "q"
     frame = generate_batch(3, 1000)
     frame.loc[[10, 20], "channel"] = "fax"
-    result = ingest.run("batch-0003", [frame], ORDERS, raw, q, max_invalid_share=0.01)
+    result = ingest.run(
+        "batch-0003", [frame], ingest.Landing(contract=ORDERS, raw_dir=raw, quarantine_dir=q, max_invalid_share=0.01)
+    )
     assert (result.status, result.rows, result.quarantined) == ("landed", 998, 2)
     landed = pd.read_parquet(raw / "batch-0003.parquet")
     assert len(landed) == 998 and "fax" not in set(landed["channel"])
@@ -68,19 +77,27 @@ def test_ids_already_landed_in_another_batch_are_refused(tmp_path: Path) -> None
     _land(raw, q, 1)
     again = generate_batch(1, 300).assign(batch_id="resent")
     with pytest.raises(ContractViolation, match="id seen before"):
-        ingest.run("resent", [again], ORDERS, raw, q)
+        ingest.run("resent", [again], ingest.Landing(contract=ORDERS, raw_dir=raw, quarantine_dir=q))
     assert not (raw / "resent.parquet").exists()
 
 
 def test_source_with_another_batch_id_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="holds batch id 'batch-0001'"):
-        ingest.run("other", [generate_batch(1, 300)], ORDERS, tmp_path / "raw", tmp_path / "q")
+        ingest.run(
+            "other",
+            [generate_batch(1, 300)],
+            ingest.Landing(contract=ORDERS, raw_dir=tmp_path / "raw", quarantine_dir=tmp_path / "q"),
+        )
 
 
 @pytest.mark.parametrize("bad", ["../escape", "a/b", ".hidden", "", "x" * 65])
 def test_batch_ids_cannot_escape_or_hide(tmp_path: Path, bad: str) -> None:
     with pytest.raises(ValueError, match="batch id"):
-        ingest.run(bad, [generate_batch(1, 200)], ORDERS, tmp_path / "raw", tmp_path / "q")
+        ingest.run(
+            bad,
+            [generate_batch(1, 200)],
+            ingest.Landing(contract=ORDERS, raw_dir=tmp_path / "raw", quarantine_dir=tmp_path / "q"),
+        )
     assert not (tmp_path / "raw").exists() and not (tmp_path / "escape.parquet").exists()
 
 

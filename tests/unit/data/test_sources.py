@@ -75,7 +75,11 @@ def _parquet_bytes() -> bytes:
 def store(tmp_path: Path) -> Iterator[tuple[Path, Path, dict[str, bytes]]]:
     """A raw folder with one batch already landed, and a snapshot of it to compare against."""
     raw, q = tmp_path / "raw", tmp_path / "q"
-    ingest.run("batch-0001", ingest.generator_chunks(1, 300, 42), ORDERS, raw, q)
+    ingest.run(
+        "batch-0001",
+        ingest.generator_chunks(1, 300, 42),
+        ingest.Landing(contract=ORDERS, raw_dir=raw, quarantine_dir=q),
+    )
     yield raw, q, {p.name: p.read_bytes() for p in raw.iterdir()}
 
 
@@ -88,7 +92,7 @@ def test_bad_file_gets_a_clear_error_and_stores_nothing(
     (tmp_path / "in").mkdir()
     path = make(tmp_path / "in")
     with pytest.raises((ContractViolation, sources.SourceError)) as info:
-        ingest.from_file(path, ORDERS, raw, q, batch="incoming")
+        ingest.from_file(path, ingest.Landing(contract=ORDERS, raw_dir=raw, quarantine_dir=q), batch="incoming")
     assert re.search(message, str(info.value), re.S), str(info.value)
     assert {p.name: p.read_bytes() for p in raw.iterdir()} == before
 
@@ -97,7 +101,9 @@ def test_csv_with_its_own_delimiter_and_encoding_lands_when_configured(tmp_path:
     frame = _orders()
     path = _csv(frame, tmp_path / "week7.csv", sep=";", encoding="latin-1")
     options = sources.ReadOptions(delimiter=";", encoding="latin-1", chunk_rows=64)
-    result = ingest.from_file(path, ORDERS, tmp_path / "raw", tmp_path / "q", options=options)
+    result = ingest.from_file(
+        path, ingest.Landing(contract=ORDERS, raw_dir=tmp_path / "raw", quarantine_dir=tmp_path / "q", options=options)
+    )
     assert (result.batch_id, result.rows) == ("week7", 300)
     landed = pd.read_parquet(tmp_path / "raw" / "week7.parquet")
     assert set(landed["batch_id"]) == {"week7"} and landed["order_id"].tolist() == frame["order_id"].tolist()
@@ -105,7 +111,12 @@ def test_csv_with_its_own_delimiter_and_encoding_lands_when_configured(tmp_path:
 
 def test_utf8_byte_order_mark_is_fine(tmp_path: Path) -> None:
     path = _csv(_orders(), tmp_path / "bom.csv", encoding="utf-8-sig")
-    assert ingest.from_file(path, ORDERS, tmp_path / "raw", tmp_path / "q").rows == 300
+    assert (
+        ingest.from_file(
+            path, ingest.Landing(contract=ORDERS, raw_dir=tmp_path / "raw", quarantine_dir=tmp_path / "q")
+        ).rows
+        == 300
+    )
 
 
 def test_folder_lands_each_file_and_reports_the_bad_one(tmp_path: Path) -> None:
@@ -116,11 +127,15 @@ def test_folder_lands_each_file_and_reports_the_bad_one(tmp_path: Path) -> None:
     _csv(_orders().assign(channel="fax"), inbox / "2026-w03.csv")
     (inbox / "notes.txt").write_text("ignored")
     (inbox / ".partial.csv").write_text("ignored")
-    outcomes = ingest.from_folder(inbox, ORDERS, tmp_path / "raw", tmp_path / "q")
+    outcomes = ingest.from_folder(
+        inbox, ingest.Landing(contract=ORDERS, raw_dir=tmp_path / "raw", quarantine_dir=tmp_path / "q")
+    )
     assert [p.name for p, _ in outcomes] == ["2026-w01.csv", "2026-w02.parquet", "2026-w03.csv"]
     assert [type(o).__name__ for _, o in outcomes] == ["IngestResult", "IngestResult", "ContractViolation"]
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["2026-w01.parquet", "2026-w02.parquet"]
-    again = ingest.from_folder(inbox, ORDERS, tmp_path / "raw", tmp_path / "q")
+    again = ingest.from_folder(
+        inbox, ingest.Landing(contract=ORDERS, raw_dir=tmp_path / "raw", quarantine_dir=tmp_path / "q")
+    )
     assert [getattr(o, "status", None) for _, o in again][:2] == ["unchanged", "unchanged"]
 
 
@@ -169,7 +184,11 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 def test_url_source_lands_and_cleans_up(server: str, tmp_path: Path) -> None:
     downloads = tmp_path / "downloads"
-    result = ingest.from_url(f"{server}/exports/2026-w04.csv", ORDERS, tmp_path / "raw", tmp_path / "q", downloads)
+    result = ingest.from_url(
+        f"{server}/exports/2026-w04.csv",
+        ingest.Landing(contract=ORDERS, raw_dir=tmp_path / "raw", quarantine_dir=tmp_path / "q"),
+        downloads,
+    )
     assert (result.batch_id, result.rows, result.status) == ("2026-w04", 300, "landed")
     assert not any(downloads.iterdir())
 
@@ -183,7 +202,12 @@ def test_url_failures_are_named_and_store_nothing(
 ) -> None:
     raw, downloads = tmp_path / "raw", tmp_path / "downloads"
     with pytest.raises(sources.SourceError, match=message):
-        ingest.from_url(f"{server}{path}", ORDERS, raw, tmp_path / "q", downloads, timeout_s=timeout)
+        ingest.from_url(
+            f"{server}{path}",
+            ingest.Landing(contract=ORDERS, raw_dir=raw, quarantine_dir=tmp_path / "q"),
+            downloads,
+            timeout_s=timeout,
+        )
     assert not raw.exists() or not any(raw.iterdir())
     assert not downloads.exists() or not any(downloads.iterdir())
 

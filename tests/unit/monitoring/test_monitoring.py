@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.core.params import RetrainParams
+from pipelines.core.params import MonitorParams, RetrainParams
 from pipelines.data.generator import generate_batch
 from pipelines.monitoring import drift, retrain
 from tests.helpers import ORDERS, sample_decision
@@ -15,33 +15,22 @@ def window(rows: int) -> pd.DataFrame:
     return generate_batch(1, rows)[ORDERS.feature_columns()].assign(prediction=0.2)
 
 
+def inputs(current: pd.DataFrame, reference: pd.DataFrame) -> drift.DriftInputs:
+    params = MonitorParams(drift_share=0.3, min_rows=200)
+    return drift.DriftInputs(
+        window=current, reference=reference, contract=ORDERS, params=params, reference_version="x", model_version="1"
+    )
+
+
 def test_too_small_window_is_refused(tmp_path: Path) -> None:
     with pytest.raises(drift.MonitoringError, match="needs at least 200"):
-        drift.run(
-            window(50),
-            window(1000),
-            tmp_path,
-            ORDERS,
-            drift_share=0.3,
-            min_rows=200,
-            reference_version="x",
-            model_version="1",
-        )
+        drift.run(inputs(window(50), window(1000)), tmp_path)
     assert not any(tmp_path.iterdir())
 
 
 def test_missing_columns_are_named(tmp_path: Path) -> None:
     with pytest.raises(drift.MonitoringError, match=r"lacks column.*brand"):
-        drift.run(
-            window(500).drop(columns=["brand"]),
-            window(1000),
-            tmp_path,
-            ORDERS,
-            drift_share=0.3,
-            min_rows=200,
-            reference_version="x",
-            model_version="1",
-        )
+        drift.run(inputs(window(500).drop(columns=["brand"]), window(1000)), tmp_path)
 
 
 def test_retrain_only_on_drift_with_enough_labels() -> None:

@@ -12,6 +12,7 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score,
 
 from pipelines.core.contract import Contract
 from pipelines.core.handoffs import ModelQuality
+from pipelines.core.params import MonitorParams
 from pipelines.monitoring import quality
 
 ROWS = 2000
@@ -33,15 +34,11 @@ def frame(contract: Contract, rows: int = ROWS, *, seed: int = 0, shuffled: bool
     return pd.DataFrame({contract.target: target, "prediction": proba})
 
 
-def judge(labelled: pd.DataFrame, out_dir: Path, contract: Contract, **overrides: Any) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {
-        "baseline_roc_auc": BASELINE,
-        "max_roc_auc_drop": DROP,
-        "threshold": THRESHOLD,
-        "min_rows": 200,
-        **overrides,
-    }
-    return quality.run(labelled, out_dir, contract, **kwargs)
+def judge(labelled: pd.DataFrame, out_dir: Path, contract: Contract, **overrides: Any) -> ModelQuality:
+    kwargs: dict[str, Any] = {"baseline_roc_auc": BASELINE, "threshold": THRESHOLD} | overrides
+    min_rows = kwargs.pop("min_rows", 200)
+    params = MonitorParams(max_roc_auc_drop=DROP, min_rows=min_rows, window_rows=max(min_rows, 5000))
+    return quality.run(labelled, out_dir, contract, params, **kwargs)
 
 
 def labelled_only(labelled: pd.DataFrame, contract: Contract) -> tuple[np.ndarray, np.ndarray]:
@@ -199,7 +196,5 @@ def test_the_input_frame_is_left_alone(contract: Contract, tmp_path: Path) -> No
 
 def test_no_baseline_is_not_judged(contract: Contract, tmp_path: Path) -> None:
     frame = pd.DataFrame({contract.target: [0, 1] * 150, "prediction": [0.2, 0.8] * 150})
-    verdict = quality.run(
-        frame, tmp_path, contract, baseline_roc_auc=float("nan"), max_roc_auc_drop=0.05, threshold=0.5, min_rows=200
-    )
+    verdict = judge(frame, tmp_path, contract, baseline_roc_auc=float("nan"), threshold=0.5)
     assert verdict.status == "no baseline" and verdict.ok is None and verdict.report is None
