@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli import clean, data, lineage, mlflow_ui, model, retrain, stages, train
+from pipelines.cli import clean, data, lineage, mlflow_ui, model, retrain, stages
 from pipelines.cli.console import console, err, friendly_errors, quiet_tools
 from pipelines.core.lineage import Trigger
 
@@ -25,12 +25,16 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(model.app, name="model")
 app.add_typer(stages.app, name="stage")
-app.add_typer(train.app, name="train")
-app.add_typer(train.experiments, name="experiments")
 app.command("lineage")(lineage.command)
 app.command("mlflow-ui")(mlflow_ui.command)
 app.command("clean")(clean.command)
 app.command("retrain")(friendly_errors(retrain.command))
+# part:experiments:begin
+from pipelines.cli import train  # noqa: E402 (a part `relay new --no-experiments` leaves out)
+
+app.add_typer(train.app, name="train")
+app.add_typer(train.experiments, name="experiments")
+# part:experiments:end
 # part:teaching:begin
 from pipelines.teaching import tour  # noqa: E402 (a part `relay new --no-teaching` leaves out)
 
@@ -62,7 +66,7 @@ def _command_server() -> AbstractContextManager[CommandServer | None]:
 def roles(
     check: Annotated[bool, typer.Option(help="Fail if roles.md, CODEOWNERS or dvc.yaml disagree.")] = False,
     write: Annotated[
-        bool, typer.Option(help="Regenerate the generated parts of roles.md, docs/roles/ and CODEOWNERS.")
+        bool, typer.Option(help="Regenerate the generated parts of roles.md, CODEOWNERS and the role pages.")
     ] = False,
 ) -> None:
     """Print who owns which stage, what each takes and what it hands over."""

@@ -89,6 +89,7 @@ STAGES: tuple[Stage, ...] = (
         "`metrics/holdout.json` and plots for DVC and MLflow",
         dvc_stage=True,
     ),
+    # part:experiments:begin
     Stage(
         "sweep",
         Role.DATA_SCIENTIST,
@@ -96,6 +97,7 @@ STAGES: tuple[Stage, ...] = (
         "the versioned train split + the search space in `params.yaml` (`sweep`)",
         "one nested MLflow run per trial, the best marked; the values to adopt via `dvc exp run -S` or `--apply`",
     ),
+    # part:experiments:end
     Stage(
         "track",
         Role.DATA_SCIENTIST,

@@ -69,6 +69,7 @@ class EvaluateParams(_Section):
     importance_repeats: int = Field(5, ge=1, le=50)
 
 
+# part:experiments:begin
 # The hyperparameters a sweep may vary: the model's, not the seed or the validation slice.
 Tunable = Literal["learning_rate", "max_iter", "max_leaf_nodes", "min_samples_leaf", "l2_regularization"]
 
@@ -109,6 +110,7 @@ class SweepParams(_Section):
         return self
 
 
+# part:experiments:end
 class PromoteParams(_Section):
     metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
     min_roc_auc: float = Field(0.65, ge=0, le=1)
@@ -169,7 +171,7 @@ class Params(_Section):
     version: VersionParams = VersionParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
-    sweep: SweepParams = SweepParams()
+    sweep: SweepParams = SweepParams()  # part:experiments
     promote: PromoteParams = PromoteParams()
     monitor: MonitorParams = MonitorParams()
     retrain: RetrainParams = RetrainParams()

@@ -100,8 +100,10 @@ class Settings(BaseSettings):
     service_urls: list[str] = Field(default_factory=list)
     # DVC remote for pushes and fetches, e.g. s3://bucket/relay; empty: the default remote in .dvc/config.
     dvc_remote: str = ""
+    # part:experiments:begin
     # Dask scheduler for `relay train sweep --runner dask` (tcp://host:8786); empty: a local cluster.
     dask_address: str = ""
+    # part:experiments:end
     # Rows per chunk when data stages stream files: bounds their memory whatever the batch size.
     chunk_rows: int = Field(200_000, gt=0)
 

@@ -158,8 +158,11 @@ class _Evidence:
             "`dvc metrics show` and `dvc plots show` read the same files",
         ]
 
+    # part:experiments:begin
     def _sweep(self) -> list[str]:
         return ["optional: `relay train sweep --trials 4` adds one parent run with a nested run per trial"]
+
+    # part:experiments:end
 
     def _track(self) -> list[str]:
         s, champion = self.s, self.champion()

@@ -63,6 +63,7 @@ def command(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
     source: Annotated[str, typer.Option(help=f"First data source: {', '.join(SOURCES)}.")] = "generator",
     data_path: Annotated[str, typer.Option(help="File, folder or URL of that source.")] = "",
     teaching: Annotated[bool, typer.Option(help="Keep the handbook, relay tour and the role pages.")] = True,
+    experiments: Annotated[bool, typer.Option(help="Keep relay train sweep and relay experiments compare.")] = True,
     prefect_server: Annotated[bool, typer.Option(help="Keep relay prefect up/down and relay deploy.")] = True,
     containers: Annotated[bool, typer.Option(help="Keep the images and the compose stack.")] = True,
     kubernetes: Annotated[bool, typer.Option(help="Keep the Kubernetes manifests.")] = True,
@@ -74,7 +75,13 @@ def command(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
         raise typer.BadParameter(f"{dest} exists and is not an empty folder; nothing was written", param_hint="DEST")
     project = name or dest.resolve().name.replace("-", " ").replace("_", " ").title()
     project_slug = slug or slugify(project)
-    keep = {"teaching": teaching, "prefect-server": prefect_server, "containers": containers, "kubernetes": kubernetes}
+    keep = {
+        "teaching": teaching,
+        "experiments": experiments,
+        "prefect-server": prefect_server,
+        "containers": containers,
+        "kubernetes": kubernetes,
+    }
     for part, needs in REQUIRES.items():
         if keep[part] and not keep[needs]:
             keep[part] = False
@@ -119,6 +126,7 @@ def command(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
                     "data_source": answers.data_source,
                     "data_path": answers.data_path,
                     "teaching": keep["teaching"],
+                    "experiments": keep["experiments"],
                     "prefect_server": keep["prefect-server"],
                     "containers": keep["containers"],
                     "kubernetes": keep["kubernetes"],

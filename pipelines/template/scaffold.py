@@ -34,6 +34,14 @@ from pathlib import Path
 # Paths each optional part owns. A part that needs another lists it in REQUIRES.
 PARTS: dict[str, tuple[str, ...]] = {
     "teaching": ("pipelines/teaching", "docs/roles", "tests/unit/teaching"),
+    "experiments": (
+        "pipelines/training/sweep.py",
+        "pipelines/training/compare.py",
+        "pipelines/flows/sweep.py",
+        "pipelines/cli/train.py",
+        "tests/unit/training/test_sweep.py",
+        "tests/integration/test_sweeps.py",
+    ),
     "prefect-server": ("pipelines/cli/prefect_server.py", "tests/integration/test_prefect_deploy.py"),
     "containers": (
         "infra/docker",
@@ -64,7 +72,7 @@ PARTS: dict[str, tuple[str, ...]] = {
         "tests/unit/test_scaffold.py",
     ),
 }
-OPTIONAL = ("teaching", "prefect-server", "containers", "kubernetes")
+OPTIONAL = ("teaching", "experiments", "prefect-server", "containers", "kubernetes")
 # The compose stack runs a Prefect server and a worker; the Kubernetes manifests deploy the images.
 REQUIRES = {"containers": "prefect-server", "kubernetes": "containers"}
 SOURCES = ("generator", "file", "folder", "url")

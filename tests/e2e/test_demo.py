@@ -114,6 +114,7 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:  # noqa: PLR0915 (t
         and "batch-0005" not in links["version"]["facts"]["batches"]
     )
     assert links["code"]["restore"].startswith("git checkout ")
+    # part:teaching:begin
 
     # The newcomer's tour shows this run's real artifacts at every hand-off.
     wide = env | {"COLUMNS": "240"}
@@ -135,3 +136,4 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:  # noqa: PLR0915 (t
     )
     assert "ML engineer: a day in Relay" in day.stdout and "Tighten the promotion gate" in day.stdout
     assert "relay-returns v2 @champion" in day.stdout
+    # part:teaching:end

@@ -159,10 +159,12 @@ def test_ingest_folder_lands_good_files_and_exits_1_for_a_bad_one(workspace: Pat
 def test_bad_training_and_sweep_options_exit_2_with_the_choices() -> None:
     trigger = runner.invoke(app, ["pipeline", "--trigger", "whenever"])
     assert trigger.exit_code == 2 and "manual" in trigger.output and "drift" in trigger.output
+    # part:experiments:begin
     sweep = runner.invoke(app, ["train", "sweep", "--runner", "ray"])
     assert sweep.exit_code == 2 and "processes, threads or dask" in " ".join(sweep.output.split())
     trials = runner.invoke(app, ["train", "sweep", "--trials", "0"])
     assert trials.exit_code == 2
+    # part:experiments:end
 
 
 @pytest.mark.slow

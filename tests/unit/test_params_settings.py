@@ -74,12 +74,12 @@ def test_settings_come_from_environment(tmp_path: Path, monkeypatch: pytest.Monk
         ("monitor:\n  min_rows: 900\n  window_rows: 500\n", "monitor.min_rows"),
         ("demo:\n  train_batches: [1, 2]\n  drift_batch: 2\n", "demo.drift_batch"),
         ("demo:\n  drift_batch: 0\n", "demo.drift_batch"),
-        ("sweep:\n  space:\n    seed: [1, 2]\n", "sweep.space.seed"),
-        ("sweep:\n  space:\n    learning_rate: [0.1, 2.0]\n", "sweep.space.learning_rate: 2.0"),
-        ("sweep:\n  space:\n    max_leaf_nodes: [15.5]\n", "sweep.space.max_leaf_nodes: 15.5"),
-        ("sweep:\n  space:\n    max_iter: []\n", "sweep.space.max_iter has no values"),
-        ("sweep:\n  space: {}\n", "sweep.space is empty"),
-        ("sweep:\n  runner: ray\n", "sweep.runner"),
+        ("sweep:\n  space:\n    seed: [1, 2]\n", "sweep.space.seed"),  # part:experiments
+        ("sweep:\n  space:\n    learning_rate: [0.1, 2.0]\n", "sweep.space.learning_rate: 2.0"),  # part:experiments
+        ("sweep:\n  space:\n    max_leaf_nodes: [15.5]\n", "sweep.space.max_leaf_nodes: 15.5"),  # part:experiments
+        ("sweep:\n  space:\n    max_iter: []\n", "sweep.space.max_iter has no values"),  # part:experiments
+        ("sweep:\n  space: {}\n", "sweep.space is empty"),  # part:experiments
+        ("sweep:\n  runner: ray\n", "sweep.runner"),  # part:experiments
     ],
 )
 def test_inconsistent_values_are_named(tmp_path: Path, yaml_text: str, named: str) -> None:

@@ -158,7 +158,8 @@ def test_left_out_parts_leave_no_trace(made: Path) -> None:
         [
             "grep",
             "-rIlP",
-            r"relay prefect|relay deploy|make images|deploy\.md|infra/k8s|compose\.yaml|(?<!\w)part:[a-z]",
+            r"relay prefect|relay deploy|make images|deploy\.md|infra/k8s|compose\.yaml|(?<!\w)part:[a-z]"
+            r"|relay train sweep|relay experiments|relay tour|docs/roles/",
             ".",
         ],
         cwd=made,
