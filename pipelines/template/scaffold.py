@@ -70,6 +70,7 @@ PARTS: dict[str, tuple[str, ...]] = {
         "docs/benchmarks.md",
         "tests/e2e/test_new_project.py",
         "tests/unit/test_scaffold.py",
+        "tests/unit/test_size.py",
     ),
 }
 OPTIONAL = ("teaching", "experiments", "prefect-server", "containers", "kubernetes")
