@@ -85,8 +85,10 @@ def test_a_new_project_has_its_names_its_parts_fresh_state_and_passes_its_fast_t
     assert not uv.exists() or locked.returncode == 0, locked.stderr
 
 
-def test_copier_update_brings_relays_change_and_keeps_the_users(tmp_path: Path) -> None:
-    """A newer Relay reaches a project through `copier update`, in the project's names, beside its own edits."""
+@pytest.mark.parametrize("teaching", [True, False], ids=["teaching-kept", "teaching-declined"])
+def test_copier_update_brings_relays_change_and_keeps_the_users(tmp_path: Path, teaching: bool) -> None:
+    """A newer Relay reaches a project through `copier update`, in the project's names, beside its own edits,
+    whether the project kept the teaching part or declined it (and the experiments part with it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
     env |= {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x.invalid"}
     env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x.invalid"}
@@ -106,6 +108,7 @@ def test_copier_update_brings_relays_change_and_keeps_the_users(tmp_path: Path) 
         "--model-name",
         "fit-predictor",
         "--no-prefect-server",
+        *([] if teaching else ["--no-teaching", "--no-experiments"]),
         "--from",
         str(upstream),
         cwd=REPO,
@@ -127,5 +130,7 @@ def test_copier_update_brings_relays_change_and_keeps_the_users(tmp_path: Path) 
     assert "models:/fit-predictor@champion (v2)" in serving.read_text()
     assert "Acme's on-call rota" in (project / "roles.md").read_text()
     assert not (project / "pipelines" / "cli" / "prefect_server.py").exists()  # the answers still hold
+    assert (project / "pipelines" / "teaching").is_dir() is teaching
+    assert (project / "pipelines" / "training" / "sweep.py").is_file() is teaching
     changed = sorted(line.split()[-1] for line in run("git", "status", "--porcelain", cwd=project).splitlines())
     assert changed == [".copier-answers.yml", "docs/serving.md"]
