@@ -187,15 +187,3 @@ def test_replay_without_a_service_names_the_url_and_the_fix() -> None:
 def test_replay_refuses_an_unknown_scenario_before_sending() -> None:
     result = runner.invoke(app, ["replay", "--scenario", "heatwave", "--url", "http://127.0.0.1:9"])
     assert result.exit_code == 1 and "unknown drift scenario(s) ['heatwave']" in result.output
-
-
-@pytest.mark.slow
-def test_new_project_that_fails_half_way_leaves_the_given_folder_empty(tmp_path: Path) -> None:
-    template, dest = tmp_path / "template", tmp_path / "dest"
-    template.mkdir()
-    dest.mkdir()
-    (template / "copier.yml").write_text('_tasks: ["false"]\n')  # files land, then the task fails
-    (template / "README.md").write_text("# Template\n")
-    result = runner.invoke(app, ["new", str(dest), "--name", "Acme", "--from", str(template)])
-    assert result.exit_code == 1 and "copier could not make the project" in result.output
-    assert list(dest.iterdir()) == []

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from pipelines.cli.main import app
 from pipelines.template import scaffold
 from pipelines.template.scaffold import Answers, ScaffoldError, strip_blocks
 from tests.helpers import REPO
@@ -290,3 +292,32 @@ def test_the_readme_intro_is_written_once(tmp_path: Path) -> None:
     once = (tmp_path / "README.md").read_text()
     scaffold.readme_intro(tmp_path, answers)
     assert (tmp_path / "README.md").read_text() == once and once.count("is an ML project made from") == 1
+
+
+@pytest.mark.slow
+def test_new_project_that_fails_half_way_leaves_the_given_folder_empty(tmp_path: Path) -> None:
+    template, dest = tmp_path / "template", tmp_path / "dest"
+    template.mkdir()
+    dest.mkdir()
+    (template / "copier.yml").write_text('_tasks: ["false"]\n')  # files land, then the task fails
+    (template / "README.md").write_text("# Template\n")
+    result = CliRunner().invoke(app, ["new", str(dest), "--name", "Acme", "--from", str(template)])
+    assert result.exit_code == 1 and "copier could not make the project" in result.output
+    assert list(dest.iterdir()) == []
+
+
+def test_the_made_projects_tests_invoke_only_commands_it_has(made: Path) -> None:
+    """A test left behind for a command whose part was declined would fail only in the new project's own
+    `make test`; catch it here, from the tests' `invoke(app, ["<command>", ...])` calls."""
+    listed = "import typer.main; from pipelines.cli.main import app; print(*typer.main.get_command(app).commands)"
+    done = subprocess.run([sys.executable, "-c", listed], cwd=made, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    commands = set(done.stdout.split())
+    called = re.compile(r"invoke\(\s*app,\s*\[\s*\"([a-z-]+)\"")
+    missing = [
+        f"{path.relative_to(made)}: relay {name}"
+        for path in sorted((made / "tests").rglob("*.py"))
+        for name in called.findall(path.read_text())
+        if name not in commands
+    ]
+    assert commands and not missing, missing
