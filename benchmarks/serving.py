@@ -198,7 +198,7 @@ def main() -> None:  # noqa: PLR0915 (a script: each server set up in place, rea
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from pipelines.core.settings import get_settings
-    from pipelines.flows.demo import stop_service
+    from pipelines.flows.service import stop_service
 
     s = get_settings()
     record = s.contract.example_record()

@@ -221,7 +221,7 @@ def replay(
     import httpx
 
     from pipelines.core.settings import get_settings
-    from pipelines.flows.demo import replay_orders
+    from pipelines.flows.service import replay_orders
 
     s = get_settings()
     target = url or f"http://{s.api_host}:{s.api_port}"

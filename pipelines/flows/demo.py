@@ -14,15 +14,12 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 from prefect import flow, task
 from rich.table import Table
 
@@ -41,13 +38,20 @@ from pipelines.flows.common import (
     STAGE_SECONDS,
     banner,
     console,
-    free_port,
     note,
     prepare_environment,
     timed,
 )
 from pipelines.flows.monitoring import monitoring_flow
 from pipelines.flows.prefect_api import CommandServer, flows_reporting_to
+from pipelines.flows.service import (
+    launch_service,
+    replay_orders,
+    stop_service,
+    wait_for_log,
+    wait_for_version,
+    wait_until_ready,
+)
 from pipelines.flows.training import training_flow
 
 if TYPE_CHECKING:
@@ -67,26 +71,6 @@ def ingest_batch(settings: Settings, batch: int, scenarios: list[str]) -> Ingest
     )
     chunks = ingest.generator_chunks(batch, p.rows_per_batch, p.seed, scenarios)
     return ingest.run(f"batch-{batch:04d}", chunks, landing, origin="generator")
-
-
-def replay_orders(url: str, batch: int, scenarios: list[str], settings: Settings, *, chunk: int = 50) -> int:
-    """Send a generated week of orders (features only: labels arrive later) to a running service as live
-    traffic, `chunk` records per request; returns how many were scored and logged."""
-    from pipelines.data.generator import generate_batch
-
-    p = settings.params.ingest
-    orders = generate_batch(batch, p.rows_per_batch, p.seed, scenarios, with_label=False)
-    features = orders[settings.contract.feature_columns()]
-    # Missing values travel as JSON null (NaN is not JSON); the API accepts null where the contract allows it.
-    records = features.astype(object).where(features.notna(), None).to_dict(orient="records")
-    headers = {"X-API-Key": settings.api_key.get_secret_value()} if settings.api_key else {}
-    sent = 0
-    with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
-        for start in range(0, len(records), chunk):
-            part = records[start : start + chunk]
-            client.post("/v1/predict/batch", json={"records": part}).raise_for_status()
-            sent += len(part)
-    return sent
 
 
 # No retries: replaying is not idempotent, a retry would log the same orders twice.
@@ -110,46 +94,6 @@ def preload_while_training() -> None:
     threading.Thread(target=load, name="preload", daemon=True).start()
 
 
-def launch_service(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `relay serve` on 127.0.0.1 and a free port; returns at once."""
-    port = free_port()
-    relay = Path(sys.executable).parent / "relay"
-    cmd = [str(relay)] if relay.exists() else [sys.executable, "-m", "pipelines.cli.main"]
-    env = settings.child_env() | {"RELAY_RELOAD_INTERVAL_S": "1"}
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(
-            [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=settings.root,
-        )
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def poll_until(done: Callable[[], bool], timeout: float, failure: str) -> float:
-    """Call `done` every 0.2 s until it is true; returns the seconds waited, or raises `failure` on timeout."""
-    started = time.monotonic()
-    while not done():
-        if time.monotonic() - started > timeout:
-            raise RuntimeError(failure)
-        time.sleep(0.2)
-    return time.monotonic() - started
-
-
-def wait_until_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 180) -> None:
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the prediction service exited with code {proc.returncode}; see {log_path}")
-        try:
-            return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    poll_until(ready, timeout, f"the prediction service was not ready within {timeout:.0f} s; see {log_path}")
-
-
 def init_tracking_store(settings: Settings) -> None:
     """Create the MLflow store's tables (a fresh embedded store runs MLflow's schema migrations)."""
     from mlflow import MlflowClient
@@ -158,34 +102,6 @@ def init_tracking_store(settings: Settings) -> None:
 
     configure_mlflow(settings.tracking_uri)
     MlflowClient().search_experiments(max_results=1)
-
-
-def stop_service(proc: subprocess.Popen[bytes]) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return int(proc.returncode)
-
-
-def wait_for_version(url: str, version: str, timeout: float = 120) -> float:
-    return poll_until(
-        lambda: httpx.get(f"{url}/v1/model", timeout=5).json().get("version") == version,
-        timeout,
-        f"the service did not pick up version {version} within {timeout:.0f} s",
-    )
-
-
-def wait_for_log(url: str, rows: int, timeout: float = 120) -> None:
-    """The service writes the log off the request path; wait until it holds every replayed prediction."""
-    from pipelines.core.prediction_log import count_rows
-
-    poll_until(
-        lambda: count_rows(url) >= rows, timeout, f"the prediction log lacks some of {rows} rows after {timeout:.0f} s"
-    )
 
 
 def reset_demo_state(settings: Settings) -> None:

@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.flows.common import free_port
-from pipelines.flows.demo import stop_service
+from pipelines.flows.service import stop_service
 from tests.conftest import make_workspace
 from tests.containers.conftest import open_to_all
 from tests.helpers import ORDERS, REPO

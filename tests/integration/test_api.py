@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from pipelines.core.prediction_log import read_window
 from pipelines.core.settings import Settings
 from pipelines.flows.common import free_port
-from pipelines.flows.demo import wait_until_ready
+from pipelines.flows.service import wait_until_ready
 from services.api.schemas import PredictionResponse
 from tests.helpers import ORDERS, REPO
 

@@ -19,7 +19,7 @@ import pytest
 from pipelines.core.prediction_log import read_window
 from pipelines.core.settings import Settings
 from pipelines.flows.common import free_port
-from pipelines.flows.demo import wait_until_ready
+from pipelines.flows.service import wait_until_ready
 from tests.helpers import ORDERS
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ import pytest
 
 from pipelines.core.settings import Settings
 from pipelines.flows.common import free_port
-from pipelines.flows.demo import stop_service
+from pipelines.flows.service import stop_service
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
