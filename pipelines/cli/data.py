@@ -78,13 +78,7 @@ def ingest(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
         raise ValueError("--scenario applies to the synthetic generator only")
     if batch_id is not None and source not in ("file", "url"):
         raise ValueError("--batch-id names a single file or URL batch; generator batches are named from --batch")
-    landing = stage.Landing(
-        contract=s.contract,
-        raw_dir=s.raw_dir,
-        quarantine_dir=s.quarantine_dir,
-        max_invalid_share=s.params.validate_.max_invalid_share,
-        options=_read_options(s, delimiter, encoding),
-    )
+    landing = stage.Landing.from_settings(s, _read_options(s, delimiter, encoding))
     if source == "generator":
         bid = f"batch-{batch:04d}"
         banner("ingest", f"{bid} from the synthetic generator")

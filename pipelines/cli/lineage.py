@@ -134,7 +134,7 @@ def lineage(
     quiet_tools()
     chain = trace(request_id)
     if as_json:
-        console.print_json(json.dumps(chain.model_dump()["links"], default=str))
+        console.print_json(json.dumps([link.model_dump() for link in chain.links], default=str))
         return
     for link in chain.links:
         owner = f"{link.stage} · {link.owner}" if link.owner != "-" else link.stage

@@ -63,12 +63,7 @@ def ingest_batch(settings: Settings, batch: int, scenarios: list[str]) -> Ingest
     from pipelines.data import ingest
 
     p = settings.params.ingest
-    landing = ingest.Landing(
-        contract=settings.contract,
-        raw_dir=settings.raw_dir,
-        quarantine_dir=settings.quarantine_dir,
-        max_invalid_share=settings.params.validate_.max_invalid_share,
-    )
+    landing = ingest.Landing.from_settings(settings)
     chunks = ingest.generator_chunks(batch, p.rows_per_batch, p.seed, scenarios)
     return ingest.run(f"batch-{batch:04d}", chunks, landing, origin="generator")
 

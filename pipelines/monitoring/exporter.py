@@ -77,13 +77,11 @@ class MonitoringCollector(Collector):
                 "1 when ROC AUC on new labels is at or above the floor",
                 float(bool(quality.ok)),
             )
-            yield gauge(
-                "relay_model_roc_auc", "The champion's ROC AUC on the new labels", float(quality.roc_auc or "nan")
-            )
+            yield gauge("relay_model_roc_auc", "The champion's ROC AUC on the new labels", _number(quality.roc_auc))
             yield gauge(
                 "relay_model_roc_auc_floor",
                 "Lowest acceptable ROC AUC: the champion's holdout score minus monitor.max_roc_auc_drop",
-                float(quality.min_roc_auc or "nan"),
+                _number(quality.min_roc_auc),
             )
         if decision.retraining is not None:
             yield gauge(
@@ -115,6 +113,11 @@ class MonitoringCollector(Collector):
             yield score
             yield bound
             yield drifted
+
+
+def _number(value: float | None) -> float:
+    """A judged run has both numbers; NaN (not 0, a real ROC AUC) marks one that is missing."""
+    return float("nan") if value is None else float(value)
 
 
 def _decision(report: str) -> MonitorDecision | None:

@@ -19,13 +19,15 @@ from rich.panel import Panel
 from rich.table import Table
 
 from pipelines.cli.console import console, friendly_errors, quiet_tools
-from pipelines.core import artifacts, team
+from pipelines.core import artifacts
 from pipelines.core.ownership import STAGES, Role, Stage, get_stage
-from pipelines.core.team import Handoff, OtherRole
-from pipelines.teaching.handbook import DAYS, TOUR, RoleDay, is_command
 
-if TYPE_CHECKING:  # settings load pydantic and the contract: only when the tour runs, not for `relay --help`
+# Loaded only when the tour runs, not for `relay --help` or any other command: settings load pydantic and the
+# contract, and the team and handbook are YAML files parsed on import (about 60 ms together).
+if TYPE_CHECKING:
     from pipelines.core.settings import Settings
+    from pipelines.core.team import AnyRole, Handoff, OtherRole
+    from pipelines.teaching.handbook import RoleDay
 
 NOT_YET = "nothing yet: run `make demo` (or the commands above) first"
 
@@ -265,6 +267,9 @@ def _handoff_line(h: Handoff) -> str:
 
 
 def _stage_panel(index: int, spec: Stage, evidence: _Evidence) -> Panel:
+    from pipelines.core import team
+    from pipelines.teaching.handbook import TOUR
+
     tour = TOUR[spec.name]
     rows = [
         ("owner", f"{spec.owner.label} (`{spec.module}`)"),
@@ -280,6 +285,8 @@ def _stage_panel(index: int, spec: Stage, evidence: _Evidence) -> Panel:
 
 
 def _role_day(day: RoleDay, evidence: _Evidence) -> None:
+    from pipelines.teaching.handbook import is_command
+
     console.rule(f"[bold]{day.role.label}[/]: a day in Relay")
     console.print(f"Mission: {day.mission}.\n")
     raci = _raci(day.role)
@@ -309,7 +316,9 @@ def _role_day(day: RoleDay, evidence: _Evidence) -> None:
     console.print(f"\nMore: docs/roles/{day.role.value}.md")
 
 
-def _raci(role: team.AnyRole) -> str:
+def _raci(role: AnyRole) -> str:
+    from pipelines.core import team
+
     raci = team.load().raci
     return ", ".join(f"{raci[s.name][role]} {s.name}" for s in STAGES if role in raci.get(s.name, {}))
 
@@ -320,7 +329,9 @@ def _other_role(role: OtherRole) -> None:
     console.print("\nOwns no stage in the code; see roles.md for who they work with.")
 
 
-def _parse_role(value: str) -> team.AnyRole:
+def _parse_role(value: str) -> AnyRole:
+    from pipelines.core import team
+
     try:
         return team.load().role(value)
     except team.TeamFileError as exc:
@@ -344,8 +355,10 @@ def command(
 
 
 @friendly_errors
-def _tour(role: Role | OtherRole | None, stage: str | None) -> None:
+def _tour(role: AnyRole | None, stage: str | None) -> None:
     from pipelines.core.settings import get_settings
+    from pipelines.core.team import OtherRole
+    from pipelines.teaching.handbook import DAYS
 
     evidence = _Evidence(get_settings())
     if isinstance(role, Role):
