@@ -30,9 +30,11 @@ install: $(BIN)/relay
 ## Install the runtime and the dev tools the tests and linters need (uv sync --frozen)
 install-dev: $(VENV)/.dev-installed
 
+# part:teaching:begin
 ## Run the whole story: ingest → validate → version → train → track → register → serve → monitor → retrain
 demo: install
 	$(BIN)/relay demo
+# part:teaching:end
 
 # What `make test` sets up before the tests, in two lines at once: lint and type-check on one core while the
 # other installs the tools the tests drive and builds the images (about two minutes on a fresh machine, which
@@ -160,7 +162,8 @@ clean: install
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$0,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 
-.PHONY: install install-dev browser demo test test-setup test-tools test-fast lint serve pipeline monitor roles mlflow-ui clean help
+.PHONY: install install-dev browser test test-setup test-tools test-fast lint serve pipeline monitor roles mlflow-ui clean help
+.PHONY: demo  # part:teaching
 .PHONY: bench-demo bench-training  # part:template-only
 .PHONY: promtool stack-up stack-down containers images test-images test-containers  # part:containers
 .PHONY: deploy prefect-down  # part:prefect-server

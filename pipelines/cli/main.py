@@ -156,6 +156,7 @@ def monitor(
         raise typer.Exit(3)
 
 
+# part:containers:begin
 @app.command("monitor-exporter")
 @friendly_errors
 def monitor_exporter(
@@ -184,6 +185,7 @@ def monitor_exporter(
         server.shutdown()
 
 
+# part:containers:end
 @app.command("serve")
 @friendly_errors
 def serve(
@@ -236,6 +238,7 @@ def replay(
     console.print(f"sent {sent:,} orders of week {batch} to {target}; `relay monitor` judges them")
 
 
+# part:teaching:begin
 @app.command("demo")
 @friendly_errors
 def demo() -> None:
@@ -253,5 +256,6 @@ def demo() -> None:
         run_demo(server=server)
 
 
+# part:teaching:end
 if __name__ == "__main__":
     app()

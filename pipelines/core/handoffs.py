@@ -203,6 +203,10 @@ class LineageChain(Handoff):
     links: list[LineageLink]
 
 
+HANDOFFS: tuple[type[Handoff], ...] = (MonitorDecision, PromotionDecision, TrainingOutcome, Retraining)
+# part:teaching:begin
+
+
 # The demo ----------------------------------------------------------------------------------------------------------
 
 
@@ -228,4 +232,5 @@ class DemoSummary(Handoff):
     service_url: str
 
 
-HANDOFFS: tuple[type[Handoff], ...] = (MonitorDecision, PromotionDecision, TrainingOutcome, Retraining, DemoSummary)
+HANDOFFS += (DemoSummary,)
+# part:teaching:end

@@ -150,6 +150,7 @@ class RetrainParams(_Section):
 Scenario = Literal["new_brand", "promotion", "policy_change"]
 
 
+# part:teaching:begin
 class DemoParams(_Section):
     train_batches: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
     drift_batch: int = Field(5, ge=1)
@@ -165,6 +166,7 @@ class DemoParams(_Section):
         return self
 
 
+# part:teaching:end
 class Params(_Section):
     ingest: IngestParams = IngestParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
@@ -175,7 +177,7 @@ class Params(_Section):
     promote: PromoteParams = PromoteParams()
     monitor: MonitorParams = MonitorParams()
     retrain: RetrainParams = RetrainParams()
-    demo: DemoParams = DemoParams()
+    demo: DemoParams = DemoParams()  # part:teaching
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

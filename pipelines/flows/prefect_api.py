@@ -2,8 +2,8 @@
 
 Without an API URL every process that runs a flow starts Prefect's temporary server on first use: it imports
 the server in-process (a second or two, holding the interpreter while the command's own start-up waits) and
-then waits about five seconds for the server's process to answer. `relay demo`, `relay pipeline`, `relay
-monitor` and `relay retrain` start the same server (`prefect server start`, Prefect's own command) as their
+then waits about five seconds for the server's process to answer. `relay pipeline`, `relay monitor`, `relay
+retrain` and the demo start the same server (`prefect server start`, Prefect's own command) as their
 first step instead, before they import anything heavy, so the server comes up on the other core while the
 command imports its flows (and the demo resets the workspace and opens the MLflow store).
 Like Prefect's temporary server it serves only this command: no UI, no scheduler, stopped when the command

@@ -42,7 +42,7 @@ def _versions(client: Any, model_name: str) -> list[Any]:
     try:
         client.get_registered_model(model_name)
     except MlflowException:
-        raise FileNotFoundError(f"no registered model {model_name!r}; run `relay pipeline` or `make demo`") from None
+        raise FileNotFoundError(f"no registered model {model_name!r}; run `relay pipeline` first") from None
     return sorted(client.search_model_versions(f"name = '{model_name}'"), key=lambda m: int(m.version))
 
 

@@ -33,7 +33,15 @@ from pathlib import Path
 
 # Paths each optional part owns. A part that needs another lists it in REQUIRES.
 PARTS: dict[str, tuple[str, ...]] = {
-    "teaching": ("pipelines/teaching", "docs/roles", "tests/unit/teaching"),
+    # The demo's story and the tour through it: a team's own project runs the same loop stage by stage.
+    "teaching": (
+        "pipelines/teaching",
+        "pipelines/flows/demo.py",
+        "docs/roles",
+        "tests/unit/teaching",
+        "tests/e2e/test_demo.py",
+        "tests/contracts/schemas/DemoSummary.json",
+    ),
     "experiments": (
         "pipelines/training/sweep.py",
         "pipelines/training/compare.py",
@@ -52,15 +60,17 @@ PARTS: dict[str, tuple[str, ...]] = {
         "infra/postgres",
         "infra/nginx",
         "infra/prometheus",
+        "pipelines/monitoring/exporter.py",
         "infra/grafana",
         ".dockerignore",
         ".github/workflows/images.yml",
         "docs/deploy.md",
         "tests/containers",
         "tests/unit/test_stack_files.py",
+        "tests/unit/monitoring/test_exporter.py",
+        "tests/integration/test_monitor_exporter.py",
     ),
     "kubernetes": ("infra/k8s", "tests/unit/test_k8s_files.py"),
-    # Relay's own: how to make a project from it, and the test that does so.
     # Relay's own: how to make a project from it (this package, `relay new`), the tests that do so, and the
     # benchmarks against peers with their results on Relay's machines.
     "template-only": (

@@ -47,9 +47,19 @@ class Size:
         )
 
 
+# The size test's bound on a project made with every optional part declined (issue 18): lines of code, as
+# cloc counts them, so that the docstrings and why-comments the style asks for are never what gets cut.
+MINIMAL_PROJECT_CODE_LIMIT = 6_000
+
+
 def measure(root: Path) -> Size:
     """The size of the project at `root` (a git work tree)."""
     listed = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
+    return measure_files(root, listed)
+
+
+def measure_files(root: Path, listed: list[str]) -> Size:
+    """The size of the files `listed` (paths relative to `root`, with `/`)."""
     python = [root / p for p in listed if p.endswith(".py") and not p.startswith("tests/")]
     texts = [p.read_text(encoding="utf-8") for p in python]
     return Size(

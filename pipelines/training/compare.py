@@ -62,7 +62,7 @@ def compare(
     client = MlflowClient()
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        raise FileNotFoundError(f"no MLflow experiment {experiment!r}: run `relay pipeline` or `make demo` first")
+        raise FileNotFoundError(f"no MLflow experiment {experiment!r}: run `relay pipeline` first")
     if kind == "training":
         stage = tags_for("track")["relay.stage"]
         runs = client.search_runs(

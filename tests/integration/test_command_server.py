@@ -1,4 +1,4 @@
-"""`relay demo`'s own Prefect server: a real `prefect server start` that records the flows and goes away."""
+"""A command's own Prefect server: a real `prefect server start` that records the flows and goes away."""
 
 from __future__ import annotations
 

@@ -104,19 +104,6 @@ def test_tool_errors_become_one_line(tmp_path: Path) -> None:
         bug()
 
 
-def test_demo_refuses_to_clear_foreign_batches(tmp_path: Path) -> None:
-    from pipelines.core.settings import Settings
-    from pipelines.flows.demo import reset_demo_state
-
-    s = Settings(root=tmp_path)
-    s.raw_dir.mkdir(parents=True)
-    (s.raw_dir / "batch-0001.parquet").write_bytes(b"x")
-    (s.raw_dir / "my-orders.parquet").write_bytes(b"x")
-    with pytest.raises(FileExistsError, match=r"my-orders\.parquet"):
-        reset_demo_state(s)
-    assert (s.raw_dir / "my-orders.parquet").exists()
-
-
 def test_data_validate_takes_delimiter_and_stamps_the_batch_column(tmp_path: Path) -> None:
     path = tmp_path / "week.csv"
     generate_batch(1, 300).drop(columns=["batch_id"]).to_csv(path, index=False, sep=";")

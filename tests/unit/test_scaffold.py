@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from pipelines.cli.main import app
 from pipelines.template import scaffold
 from pipelines.template.scaffold import Answers, ScaffoldError, strip_blocks
+from pipelines.template.size import MINIMAL_PROJECT_CODE_LIMIT, measure_files
 from tests.helpers import REPO
 
 # Relay's own names; none may survive in a project made with other answers.
@@ -161,7 +162,8 @@ def test_left_out_parts_leave_no_trace(made: Path) -> None:
             "grep",
             "-rIlP",
             r"relay prefect|relay deploy|make images|deploy\.md|infra/k8s|compose\.yaml|(?<!\w)part:[a-z]"
-            r"|relay train sweep|relay experiments|relay tour|docs/roles/",
+            r"|relay train sweep|relay experiments|relay tour|docs/roles/"
+            r"|make demo|relay demo\b|flows/demo|monitor-exporter",
             ".",
         ],
         cwd=made,
@@ -173,6 +175,15 @@ def test_left_out_parts_leave_no_trace(made: Path) -> None:
     assert sorted(leftovers) == ["./docs/new-project.md"]
     assert not (made / "infra" / "scripts").exists()  # emptied, so removed
     assert (made / "infra" / "README.md").is_file()
+
+
+def test_a_project_with_every_part_declined_stays_small(made: Path) -> None:
+    listed = [p.relative_to(made).as_posix() for p in made.rglob("*") if p.is_file()]
+    size = measure_files(made, listed)
+    assert size.python_code <= MINIMAL_PROJECT_CODE_LIMIT, (
+        f"a project made with every optional part declined has {size.python_code:,} lines of code outside tests/ "
+        f"(limit {MINIMAL_PROJECT_CODE_LIMIT:,}): move what only some teams need into an optional part"
+    )
 
 
 def test_made_project_agrees_with_its_own_registry(made: Path) -> None:
