@@ -149,4 +149,5 @@ def command(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
         f"parts kept: {', '.join(p for p in OPTIONAL if keep[p]) or 'none'}"
         + (f"; left out: {', '.join(dropped)}" if dropped else "")
     )
-    console.print(f"next: cd {dest} && make test && make demo")
+    then = "make demo" if keep["teaching"] else "the loop by hand (README: The loop, one command at a time)"
+    console.print(f"next: cd {dest} && make test, then {then}")
