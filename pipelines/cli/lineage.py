@@ -27,15 +27,6 @@ def _link(stage: str, what: str, facts: dict[str, Any], restore: str = "") -> Li
     return LineageLink(stage=stage, owner=get_stage(stage).owner.label, what=what, facts=facts, restore=restore)
 
 
-def _prediction(url: str, request_id: str) -> list[dict[str, Any]]:
-    from pipelines.core.prediction_log import read_request
-
-    frame = read_request(url, request_id)
-    if frame.empty:
-        raise KeyError(f"no prediction with request id {request_id!r} in {url} (the X-Request-ID response header)")
-    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
-
-
 def trace(request_id: str) -> LineageChain:
     """The chain of links for one request id, newest first."""
     from mlflow import MlflowClient
@@ -43,28 +34,28 @@ def trace(request_id: str) -> LineageChain:
 
     from pipelines.core.handoffs import LineageChain, LineageLink
     from pipelines.core.lineage import configure_mlflow
+    from pipelines.core.prediction_log import read_request
     from pipelines.core.settings import get_settings
     from pipelines.data import catalog
 
     s = get_settings()
-    rows = _prediction(s.prediction_log, request_id)
-    first = rows[0]
-    version = str(first["model_version"])
-    links = [
-        _link(
-            "serve",
-            f"prediction {request_id}",
-            {
-                "time": str(first["ts"]),
-                "model": f"{s.model_name} version {version}",
-                "records in the request": len(rows),
-                "first record's probability": round(float(first["prediction"]), 6),
-                "flagged": bool(first["flagged"]),
-                "latency_ms": round(float(first["latency_ms"]), 3),
-                "features": {k: first[k] for k in s.contract.feature_columns()},
-            },
+    rows = read_request(s.prediction_log, request_id)
+    if rows.empty:
+        raise KeyError(
+            f"no prediction with request id {request_id!r} in {s.prediction_log} (the X-Request-ID response header)"
         )
-    ]
+    first = rows.to_dict("records")[0]  # Python values, not numpy's, for the JSON output
+    version = str(first["model_version"])
+    served = {
+        "time": str(first["ts"]),
+        "model": f"{s.model_name} version {version}",
+        "records in the request": len(rows),
+        "first record's probability": round(float(first["prediction"]), 6),
+        "flagged": bool(first["flagged"]),
+        "latency_ms": round(float(first["latency_ms"]), 3),
+        "features": {k: first[k] for k in s.contract.feature_columns()},
+    }
+    links = [_link("serve", f"prediction {request_id}", served)]
     configure_mlflow(s.tracking_uri)
     client = MlflowClient()
     try:
@@ -73,47 +64,33 @@ def trace(request_id: str) -> LineageChain:
         raise KeyError(f"{s.model_name} version {version} is not in the registry at {s.tracking_uri}") from None
     t = mv.tags
     aliases = [a for a, v in (client.get_registered_model(s.model_name).aliases or {}).items() if str(v) == version]
-    links.append(
-        _link(
-            "register",
-            f"registered model {s.model_name} version {version}",
-            {
-                "aliases now": ", ".join(sorted(aliases)) or "-",
-                "gate": f"{t.get('relay.gate', '?')}: {t.get('relay.gate_reason', '')}",
-                "promoted": f"{t.get('relay.promoted_at', '-')} by {t.get('relay.promoted_by', '-')}",
-                "rolled back": t.get("relay.rolled_back_at", "-"),
-            },
-            restore=f"relay model rollback --to {version}" if "champion" not in aliases else "",
-        )
-    )
+    registered = {
+        "aliases now": ", ".join(sorted(aliases)) or "-",
+        "gate": f"{t.get('relay.gate', '?')}: {t.get('relay.gate_reason', '')}",
+        "promoted": f"{t.get('relay.promoted_at', '-')} by {t.get('relay.promoted_by', '-')}",
+        "rolled back": t.get("relay.rolled_back_at", "-"),
+    }
+    rollback = f"relay model rollback --to {version}" if "champion" not in aliases else ""
+    links.append(_link("register", f"registered model {s.model_name} version {version}", registered, rollback))
     run = client.get_run(str(mv.run_id))
     rt = run.data.tags
     metrics = {k: round(v, 4) for k, v in sorted(run.data.metrics.items()) if not k.startswith("validation_")}
-    links.append(
-        _link(
-            "track",
-            f"MLflow run {run.info.run_id} ({run.info.run_name})",
-            {
-                "experiment": run.info.experiment_id,
-                "trigger": rt.get("relay.trigger", "?"),
-                "threshold": rt.get("relay.threshold", "?"),
-                "holdout metrics": {k: metrics[k] for k in ("roc_auc", "pr_auc", "f1", "brier") if k in metrics},
-                "recorded by": f"{rt.get('relay.owner', '?')} (stage {rt.get('relay.stage', '?')})",
-            },
-        )
-    )
+    tracked = {
+        "experiment": run.info.experiment_id,
+        "trigger": rt.get("relay.trigger", "?"),
+        "threshold": rt.get("relay.threshold", "?"),
+        "holdout metrics": {k: metrics[k] for k in ("roc_auc", "pr_auc", "f1", "brier") if k in metrics},
+        "recorded by": f"{rt.get('relay.owner', '?')} (stage {rt.get('relay.stage', '?')})",
+    }
+    links.append(_link("track", f"MLflow run {run.info.run_id} ({run.info.run_name})", tracked))
     data_version = rt.get("relay.data_version", "")
     restore = f"relay data checkout {data_version[:10]}"
     link = _link("version", f"data version {data_version[:10]}", {"md5": data_version}, restore)
     try:
         dv = catalog.find(s.versions_catalog, data_version)
-        link.facts.update(
-            {
-                "rows": f"{dv.rows} ({dv.train_rows} train / {dv.holdout_rows} holdout)",
-                "batches": ", ".join(dv.batches),
-                "first seen": dv.created_at,
-            }
-        )
+        link.facts["rows"] = f"{dv.rows} ({dv.train_rows} train / {dv.holdout_rows} holdout)"
+        link.facts["batches"] = ", ".join(dv.batches)
+        link.facts["first seen"] = dv.created_at
     except (KeyError, ValueError):
         link.gaps.append(f"not in {s.versions_catalog.name}; `dvc checkout` with the dvc.lock of the commit below")
     links.append(link)

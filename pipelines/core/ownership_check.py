@@ -28,10 +28,14 @@ def end(name: str) -> str:
     return f"<!-- generated:{name}:end -->"
 
 
+def _table(head: list[str], rows: list[list[str]], rule: list[str] | None = None) -> str:
+    """A Markdown table; `rule` aligns the columns (default `---` for each)."""
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in [head, rule or ["---"] * len(head), *rows])
+
+
 def stage_table_markdown() -> str:
-    lines = ["| stage | owner | takes | hands over |", "| --- | --- | --- | --- |"]
-    lines += [f"| {s.name} | {s.owner.label} | {s.takes} | {s.hands_over} |" for s in STAGES]
-    return "\n".join(lines)
+    rows = [[s.name, s.owner.label, s.takes, s.hands_over] for s in STAGES]
+    return _table(["stage", "owner", "takes", "hands over"], rows)
 
 
 def loop_diagram() -> str:
@@ -47,43 +51,34 @@ def loop_diagram() -> str:
         if "sweep" in names:
             lines.append("        sweep -.-> train")
         lines.append("    end")
-    for h in team.load().handoffs:
-        lines.append(f'    {h.from_stage} -- "{h.name}" --> {h.to_stage}')
-    lines.append('    retrain -. "new data version, retrained challenger" .-> version')
-    lines.append("```")
+    lines += [f'    {h.from_stage} -- "{h.name}" --> {h.to_stage}' for h in team.load().handoffs]
+    lines += ['    retrain -. "new data version, retrained challenger" .-> version', "```"]
     return "\n".join(lines)
 
 
 def raci_table() -> str:
     t = team.load()
     heads = [t.abbreviations[r] for r in t.all_roles]
-    lines = ["| stage | " + " | ".join(heads) + " |", "| --- |" + " :-: |" * len(heads)]
-    for s in STAGES:
-        row = t.raci.get(s.name, {})
-        lines.append(f"| {s.name} | " + " | ".join(row.get(r, "") for r in t.all_roles) + " |")
+    rows = [[s.name, *(t.raci.get(s.name, {}).get(r, "") for r in t.all_roles)] for s in STAGES]
     legend = "; ".join(f"{t.abbreviations[r]} = {r.label}" for r in t.all_roles)
-    lines += ["", f"Columns: {legend}."]
-    return "\n".join(lines)
+    return _table(["stage", *heads], rows, ["---"] + [":-:"] * len(heads)) + f"\n\nColumns: {legend}."
 
 
 def handoff_table() -> str:
-    lines = [
-        "| contract | from → to | what | where it lives | checked by | test |",
-        "| --- | --- | --- | --- | --- | --- |",
+    rows = [
+        [h.name, h.between, h.what, ", ".join(f"`{p}`" for p in h.lives_in), h.checked_by, f"[`{h.test}`]({h.test})"]
+        for h in team.load().handoffs
     ]
-    for h in team.load().handoffs:
-        where = ", ".join(f"`{p}`" for p in h.lives_in)
-        lines.append(f"| {h.name} | {h.between} | {h.what} | {where} | {h.checked_by} | [`{h.test}`]({h.test}) |")
-    return "\n".join(lines)
+    return _table(["contract", "from → to", "what", "where it lives", "checked by", "test"], rows)
 
 
 def other_roles_table() -> str:
-    lines = ["| role | what they do | where they meet the loop | RACI |", "| --- | --- | --- | --- |"]
     t = team.load()
+    rows = []
     for other in t.other_roles:
         parts = [f"{t.raci[s.name][other]} {s.name}" for s in STAGES if other in t.raci.get(s.name, {})]
-        lines.append(f"| {other.label} | {other.does} | {other.meets_the_loop} | {', '.join(parts)} |")
-    return "\n".join(lines)
+        rows.append([other.label, other.does, other.meets_the_loop, ", ".join(parts)])
+    return _table(["role", "what they do", "where they meet the loop", "RACI"], rows)
 
 
 Blocks = dict[Path, dict[str, Callable[[], str]]]
@@ -170,9 +165,7 @@ def problems(root: Path) -> list[str]:
     roles = root / "roles.md"
     if roles.is_file():
         text = roles.read_text()
-        for role in team.load().all_roles:
-            if role.label not in text:
-                found.append(f"roles.md never mentions the {role.label}")
+        found += [f"roles.md never mentions the {r.label}" for r in team.load().all_roles if r.label not in text]
     owners = root / ".github" / "CODEOWNERS"
     if not owners.is_file() or owners.read_text() != codeowners():
         found.append(".github/CODEOWNERS differs from pipelines/core/ownership.py (run `relay roles --write`)")
@@ -197,10 +190,8 @@ def _dvc_problems(root: Path) -> list[str]:
             found.append(f"ownership registry names DVC stage {name!r} but dvc.yaml lacks it")
             continue
         owner = (dvc_stages[name].get("meta") or {}).get("owner")
-        if owner != expected[name].owner.value:
-            found.append(
-                f"dvc.yaml stage {name!r} has meta.owner {owner!r}, registry says {expected[name].owner.value!r}"
-            )
+        if owner != (registered := expected[name].owner.value):
+            found.append(f"dvc.yaml stage {name!r} has meta.owner {owner!r}, registry says {registered!r}")
         if not dvc_stages[name].get("desc"):
             found.append(f"dvc.yaml stage {name!r} has no desc")
     return found

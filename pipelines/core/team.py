@@ -71,11 +71,10 @@ class Team:
         return (*Role, *self.other_roles)
 
     def role(self, value: str) -> AnyRole:
-        for r in self.all_roles:
-            if r.value == value:
-                return r
-        known = ", ".join(r.value for r in self.all_roles)
-        raise TeamFileError(f"unknown role {value!r}; known roles: {known}")
+        roles = {r.value: r for r in self.all_roles}
+        if value not in roles:
+            raise TeamFileError(f"unknown role {value!r}; known roles: {', '.join(roles)}")
+        return roles[value]
 
 
 def _text(entry: dict[str, Any], key: str, where: str) -> str:
@@ -110,19 +109,10 @@ def parse(data: dict[str, Any]) -> Team:
         giver = team.role(_text(h, "giver", where))
         if not isinstance(giver, Role):
             raise TeamFileError(f"{TEAM_FILE.name}: {where}: the giver must own a stage, not {giver.value!r}")
-        handoffs.append(
-            Handoff(
-                _text(h, "name", "hand-off"),
-                giver,
-                tuple(team.role(t) for t in h.get("takers") or []),
-                _text(h, "what", where),
-                tuple(h.get("lives_in") or ()),
-                _text(h, "checked_by", where),
-                _text(h, "test", where),
-                _text(h, "from_stage", where),
-                _text(h, "to_stage", where),
-            )
-        )
+        texts = {k: _text(h, k, where) for k in ("what", "checked_by", "test", "from_stage", "to_stage")}
+        takers = tuple(team.role(t) for t in h.get("takers") or [])
+        lives_in = tuple(h.get("lives_in") or ())
+        handoffs.append(Handoff(_text(h, "name", "hand-off"), giver, takers, lives_in=lives_in, **texts))
     return Team(team.other_roles, team.abbreviations, team.raci, tuple(handoffs))
 
 

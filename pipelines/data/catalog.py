@@ -43,16 +43,12 @@ class DataVersion:
         return json.dumps(self.__dict__, sort_keys=True)
 
 
-def _lock(root: Path) -> dict[str, Any]:
+def _locked(root: Path) -> tuple[str, dict[str, Any]]:
+    """The version `dvc.lock` records now, and the data stages' entries that produced it."""
     path = root / "dvc.lock"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run the data stages first (`relay pipeline` or `dvc repro`)")
-    return dict(yaml.safe_load(path.read_text()) or {})
-
-
-def _locked(root: Path) -> tuple[str, dict[str, Any]]:
-    """The version `dvc.lock` records now, and the data stages' entries that produced it."""
-    stages = _lock(root).get("stages", {})
+    stages = (yaml.safe_load(path.read_text()) or {}).get("stages", {})
     missing = [s for s in DATA_STAGES if s not in stages]
     if missing:
         raise KeyError(f"dvc.lock has no entry for stage(s) {', '.join(missing)}: run `dvc repro version` first")
@@ -60,22 +56,6 @@ def _locked(root: Path) -> tuple[str, dict[str, Any]]:
     if out is None:
         raise KeyError(f"dvc.lock has no output {DATASET_OUT!r} for stage 'version'")
     return str(out["md5"]).removesuffix(".dir"), {s: stages[s] for s in DATA_STAGES}
-
-
-def current(root: Path, dataset_dir: Path) -> DataVersion:
-    """The version `dvc.lock` records now, described from its manifest."""
-    version, stages = _locked(root)
-    m = read_manifest(dataset_dir)
-    return DataVersion(
-        version=version,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        rows=m.rows,
-        train_rows=m.train_rows,
-        holdout_rows=m.holdout_rows,
-        batches=sorted(m.batches),
-        contract=m.contract,
-        stages=stages,
-    )
 
 
 def read(path: Path) -> list[DataVersion]:
@@ -96,11 +76,20 @@ def read(path: Path) -> list[DataVersion]:
 def record(root: Path, dataset_dir: Path, catalog: Path) -> DataVersion:
     """Append the current version to the catalog unless it is there already; return it as recorded."""
     known = {v.version: v for v in read(catalog)}
-    version, _ = _locked(root)
+    version, stages = _locked(root)
     if version in known:
         return known[version]
-    now = current(root, dataset_dir)
-    catalog.parent.mkdir(parents=True, exist_ok=True)
+    m = read_manifest(dataset_dir)  # describes the data `dvc.lock` points at now
+    now = DataVersion(
+        version=version,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        rows=m.rows,
+        train_rows=m.train_rows,
+        holdout_rows=m.holdout_rows,
+        batches=sorted(m.batches),
+        contract=m.contract,
+        stages=stages,
+    )
     existing = catalog.read_text() if catalog.is_file() else ""
     with atomic_path(catalog) as tmp:
         tmp.write_text(existing + ("" if not existing or existing.endswith("\n") else "\n") + now.to_json() + "\n")

@@ -13,20 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipelines.core.output import banner, console, note
+from pipelines.core.output import banner, console, note  # noqa: F401 (re-exported: every flow prints with them)
 from pipelines.core.settings import Settings, apply_tool_env
 
-__all__ = [
-    "RETRY_TRANSIENT",
-    "STAGE_SECONDS",
-    "banner",
-    "console",
-    "flow_run_settings",
-    "free_port",
-    "note",
-    "prepare_environment",
-    "timed",
-]
 # Wall time per stage across the flows of this process; the demo and Relay's demo benchmark report it.
 STAGE_SECONDS: defaultdict[str, float] = defaultdict(float)
 
@@ -96,14 +85,13 @@ def flow_run_settings(command_api_url: str | None = None) -> Iterator[None]:
     """
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    if command_api_url:
-        with temporary_settings(updates={PREFECT_API_URL: command_api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            yield
-        return
-    if PREFECT_API_URL.value():
+    if not command_api_url and PREFECT_API_URL.value():  # a configured server: left as Prefect configures it
         yield
         return
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    updates: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    if command_api_url:
+        updates[PREFECT_API_URL] = command_api_url
+    with temporary_settings(updates=updates):
         yield
 
 

@@ -13,6 +13,7 @@ as it is; nothing is started then.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import subprocess
@@ -44,13 +45,6 @@ IDLE_SERVICES_OFF = {
 }
 
 
-def configured_api_url() -> str | None:
-    """The Prefect API the user configured (environment, profile or project settings), if any."""
-    from prefect.settings import PREFECT_API_URL
-
-    return PREFECT_API_URL.value() or None
-
-
 @dataclass
 class CommandServer:
     process: subprocess.Popen[bytes]
@@ -70,11 +64,9 @@ class CommandServer:
             while True:
                 if self.process.poll() is not None:
                     raise self._failure(f"exited with code {self.process.returncode}")
-                try:
+                with contextlib.suppress(httpx.HTTPError):  # not listening yet
                     if client.get(f"{self.api_url}/health").status_code == 200:
                         return time.monotonic() - started
-                except httpx.HTTPError:
-                    pass
                 if time.monotonic() - started > timeout:
                     raise self._failure(f"did not answer within {timeout:.0f} s")
                 time.sleep(0.1)
@@ -119,7 +111,9 @@ def command_server(log_path: Path) -> Iterator[CommandServer | None]:
         return
     server = start_command_server(log_path)
     try:
-        if configured_api_url():
+        from prefect.settings import PREFECT_API_URL  # the environment, a profile or project settings
+
+        if PREFECT_API_URL.value():
             server.stop()
             yield None
         else:

@@ -79,6 +79,24 @@ def _kept_aside_on(settings: Settings, batches: set[str]) -> tuple[str, str] | N
     return None
 
 
+def _held_back(settings: Settings, judged: str) -> str | None:
+    """Why not to retrain after all, although the new labels would justify it (None: nothing against it)."""
+    from pipelines.monitoring import labels
+
+    champion = current_champion(settings)
+    if champion != judged:
+        # A decision about a model that no longer serves says nothing about the one that does.
+        now = f"v{champion}" if champion else "gone"
+        return f"the decision judged v{judged}, but the champion is now {now}; the next monitoring run judges it"
+    tried = _kept_aside_on(settings, labels.landed_batches(settings.raw_dir))
+    if tried is None:
+        return None
+    return (
+        f"challenger v{tried[0]} was already trained on every landed batch (data {tried[1][:10]}) and did "
+        "not pass the gate; waiting for new labels"
+    )
+
+
 def plan(settings: Settings, decision: MonitorDecision) -> Retraining:
     """What retraining would do about `decision` now, and why; the flow and `relay retrain --dry-run` share it."""
     from pipelines.monitoring import labels, retrain
@@ -86,28 +104,8 @@ def plan(settings: Settings, decision: MonitorDecision) -> Retraining:
     known, source = labels.champion_batches(settings.versions_catalog, decision.reference_version, settings.dataset_dir)
     new = labels.new_labels(settings.raw_dir, known, source)
     request = retrain.run(decision, new.rows, settings.params.retrain)
-    go, reason = request.retrain, request.reason
-    if go:
-        judged = decision.model_version
-        champion = current_champion(settings)
-        tried = _kept_aside_on(settings, labels.landed_batches(settings.raw_dir)) if champion == judged else None
-        if champion != judged:
-            # A decision about a model that no longer serves says nothing about the one that does.
-            go, reason = (
-                False,
-                (
-                    f"the decision judged v{judged}, but the champion is now {'v' + champion if champion else 'gone'}; "
-                    "the next monitoring run judges it"
-                ),
-            )
-        elif tried:
-            go, reason = (
-                False,
-                (
-                    f"challenger v{tried[0]} was already trained on every landed batch (data {tried[1][:10]}) and did "
-                    "not pass the gate; waiting for new labels"
-                ),
-            )
+    held_back = _held_back(settings, decision.model_version) if request.retrain else None
+    go, reason = request.retrain and held_back is None, held_back or request.reason
     return Retraining(
         retrain=go,
         reason=reason,
@@ -145,11 +143,8 @@ def _workspace_lock(settings: Settings) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        else:
+            yield True  # closing the file releases the lock
 
 
 def _outcome(trained: TrainingOutcome) -> str:

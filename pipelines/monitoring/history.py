@@ -10,6 +10,8 @@ report the table does not know, and a failed run leaves the last page as it was.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from pipelines.core.handoffs import MonitorDecision
 from pipelines.monitoring.quality import REPORT as QUALITY_REPORT
 
 TABLE = "monitoring_runs"
+PAGE = "index.html"
 
 
 def _table(metadata: sa.MetaData) -> sa.Table:
@@ -87,13 +90,27 @@ class Recorded:
     run_id: int  # the run's row in the history table; note_retraining finds it by this
 
 
-def record(decision: MonitorDecision, url: str, index_dir: Path) -> Recorded:
-    """Add the run to the history table and rebuild the index page."""
+@contextmanager
+def _changing(url: str, index_dir: Path) -> Iterator[tuple[sa.Connection, sa.Table]]:
+    """One transaction on the history table (created or upgraded first); the index page is rebuilt once it
+    has committed."""
     engine = _engine(url)
     try:
         table = _table(sa.MetaData())
         _upgrade(engine, table)
-        d = decision
+        with engine.begin() as conn:
+            yield conn, table
+        runs = read(url, engine=engine)
+    finally:
+        engine.dispose()
+    with atomic_path(index_dir / PAGE) as tmp:
+        tmp.write_text(render(runs, index_dir), encoding="utf-8")
+
+
+def record(decision: MonitorDecision, url: str, index_dir: Path) -> Recorded:
+    """Add the run to the history table and rebuild the index page."""
+    d = decision
+    with _changing(url, index_dir) as (conn, table):
         row = table.insert().values(
             created_at=d.created_at,
             drift=d.drift,
@@ -111,41 +128,22 @@ def record(decision: MonitorDecision, url: str, index_dir: Path) -> Recorded:
             model_quality=d.model_quality.message if d.model_quality else None,
             retraining=None,
         )
-        with engine.begin() as conn:
-            key = conn.execute(row).inserted_primary_key
-            if not key:
-                raise RuntimeError(f"the monitoring history at {url} returned no id for the new run")
-            run_id = int(key[0])
-        runs = read(url, engine=engine)
-    finally:
-        engine.dispose()
-    return Recorded(_write_page(runs, index_dir), run_id)
+        key = conn.execute(row).inserted_primary_key
+        if not key:
+            raise RuntimeError(f"the monitoring history at {url} returned no id for the new run")
+    return Recorded(index_dir / PAGE, int(key[0]))
 
 
 def note_retraining(run_id: int, outcome: str, url: str, index_dir: Path) -> Path:
     """Record what the retraining flow did about a recorded run, and rebuild the index page."""
-    engine = _engine(url)
-    try:
-        table = _table(sa.MetaData())
-        _upgrade(engine, table)
-        with engine.begin() as conn:
-            found = conn.execute(sa.select(table.c.retraining).where(table.c.id == run_id)).first()
-            if found is None:
-                raise KeyError(f"no monitoring run {run_id} in the history to note retraining on")
-            # `relay retrain` may act on the same decision again: keep what was done before.
-            text = f"{found.retraining}; then {outcome}" if found.retraining else outcome
-            conn.execute(sa.update(table).where(table.c.id == run_id).values(retraining=text))
-        runs = read(url, engine=engine)
-    finally:
-        engine.dispose()
-    return _write_page(runs, index_dir)
-
-
-def _write_page(runs: pd.DataFrame, index_dir: Path) -> Path:
-    page = index_dir / "index.html"
-    with atomic_path(page) as tmp:
-        tmp.write_text(render(runs, index_dir), encoding="utf-8")
-    return page
+    with _changing(url, index_dir) as (conn, table):
+        found = conn.execute(sa.select(table.c.retraining).where(table.c.id == run_id)).first()
+        if found is None:
+            raise KeyError(f"no monitoring run {run_id} in the history to note retraining on")
+        # `relay retrain` may act on the same decision again: keep what was done before.
+        text = f"{found.retraining}; then {outcome}" if found.retraining else outcome
+        conn.execute(sa.update(table).where(table.c.id == run_id).values(retraining=text))
+    return index_dir / PAGE
 
 
 def read(url: str, *, engine: sa.Engine | None = None) -> pd.DataFrame:
@@ -177,56 +175,53 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _headline(run: pd.Series) -> str:
-    if run["drift"]:
-        features = run["drifted_features"].replace(",", ", ") or "the prediction"
-        return f"Drift detected in {html.escape(features)}"
-    return "No drift"
+_VERDICT = {True: '<strong class="drift">drift</strong>', False: '<strong class="quiet">no drift</strong>'}
+
+
+def _row(run: pd.Series, index_dir: Path) -> dict[str, str]:
+    """One run as the table's cells, already HTML: every text from the store is escaped here."""
+    e = html.escape
+    folder = e(_link(str(run["report"]), index_dir)).removesuffix("report.html")
+    files = f'<a href="{folder}report.html">report</a>'
+    if Path(str(run["report"])).with_name(QUALITY_REPORT).is_file():
+        files += f' · <a href="{folder}{QUALITY_REPORT}">quality</a>'
+    window = f"{e(str(run['window_from']))} to {e(str(run['window_to']))}"
+    reference, model = str(run["reference_version"]), e(str(run["model_version"]))
+    return {
+        "run (UTC)": e(str(run["created_at"])),
+        "decision": _VERDICT[bool(run["drift"])],
+        "drifted share": f"{run['drift_share']:.2f} (threshold {run['drift_share_threshold']:.2f})",
+        "drifted features": e(str(run["drifted_features"]).replace(",", ", ")) or "-",
+        "prediction drift": "yes" if run["prediction_drift"] else "no",
+        "data quality": e(str(run["data_quality"])),
+        "window": f"{int(run['window_rows'])} rows<br><small>{window}</small>",
+        "reference": f'data <span title="{e(reference)}">{e(reference[:10])}</span><br>model v{model}',
+        "model quality": e(_text(run.get("model_quality")) or "-"),
+        "retraining": e(_text(run.get("retraining")) or "-"),
+        "files": f'{files} · <a href="{folder}decision.json">decision</a>',
+    }
 
 
 def render(runs: pd.DataFrame, index_dir: Path) -> str:
     """The index page: newest decision first, then a table of every run."""
     e = html.escape
-    rows = []
-    for _, run in runs.iterrows():
-        link = e(_link(str(run["report"]), index_dir))
-        decision = link.removesuffix("report.html") + "decision.json"
-        quality_page = Path(str(run["report"])).with_name(QUALITY_REPORT)
-        quality_link = (
-            f' · <a href="{link.removesuffix("report.html")}{QUALITY_REPORT}">quality</a>'
-            if quality_page.is_file()
-            else ""
-        )
-        verdict = "drift" if run["drift"] else "no drift"
-        rows.append(
-            f'<tr class="{"drift" if run["drift"] else "quiet"}">'
-            f"<td>{e(str(run['created_at']))}</td>"
-            f"<td><strong>{verdict}</strong></td>"
-            f"<td>{run['drift_share']:.2f} (threshold {run['drift_share_threshold']:.2f})</td>"
-            f"<td>{e(str(run['drifted_features']).replace(',', ', ')) or '-'}</td>"
-            f"<td>{'yes' if run['prediction_drift'] else 'no'}</td>"
-            f"<td>{e(str(run['data_quality']))}</td>"
-            f"<td>{int(run['window_rows'])} rows<br><small>{e(str(run['window_from']))} to "
-            f"{e(str(run['window_to']))}</small></td>"
-            f'<td>data <span title="{e(str(run["reference_version"]))}">{e(str(run["reference_version"])[:10])}</span>'
-            f"<br>model v{e(str(run['model_version']))}</td>"
-            f"<td>{e(_text(run.get('model_quality')) or '-')}</td>"
-            f"<td>{e(_text(run.get('retraining')) or '-')}</td>"
-            f'<td><a href="{link}">report</a>{quality_link} · <a href="{decision}">decision</a></td>'
-            "</tr>"
-        )
     if runs.empty:
-        latest = "<p>The monitor has not run yet: <code>relay monitor</code>.</p>"
+        latest, table = "<p>The monitor has not run yet: <code>relay monitor</code>.</p>", ""
     else:
         newest = runs.iloc[0]
+        features = newest["drifted_features"].replace(",", ", ") or "the prediction"
+        headline = f"Drift detected in {e(features)}" if newest["drift"] else "No drift"
         latest = (
             f'<p class="latest {"drift" if newest["drift"] else "quiet"}" id="latest">'
-            f"Latest run ({e(str(newest['created_at']))}): <strong>{_headline(newest)}</strong> "
+            f"Latest run ({e(str(newest['created_at']))}): <strong>{headline}</strong> "
             f'— <a href="{e(_link(str(newest["report"]), index_dir))}">open the report</a></p>'
         )
         for label, column in (("Model quality", "model_quality"), ("Retraining", "retraining")):
             if _text(newest.get(column)):
                 latest += f'<p class="follow-up" id="latest-{column}">{label}: {e(_text(newest[column]))}</p>'
+        # The cells are HTML already (links, line breaks), escaped where they hold stored text.
+        cells = pd.DataFrame([_row(run, index_dir) for _, run in runs.iterrows()])
+        table = cells.to_html(escape=False, index=False, border=0)
 
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Relay monitoring: drift decisions</title>
@@ -235,8 +230,8 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
 table {{ border-collapse: collapse; width: 100%; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: .45rem .6rem; text-align: left; vertical-align: top; }}
 th {{ background: #f4f4f4; }}
-tr.drift td:nth-child(2), p.drift strong {{ color: #b00020; }}
-tr.quiet td:nth-child(2), p.quiet strong {{ color: #1b5e20; }}
+strong.drift, p.drift strong {{ color: #b00020; }}
+strong.quiet, p.quiet strong {{ color: #1b5e20; }}
 p.latest {{ font-size: 1.25rem; }}
 p.follow-up {{ margin-top: -.4rem; }}
 small {{ color: #666; }}
@@ -249,12 +244,6 @@ small {{ color: #666; }}
 labelled since it was trained, against its own holdout score less <code>monitor.max_roc_auc_drop</code>.
 Retraining says what the retraining flow did about the decision.</p>
 {latest}
-<table>
-<thead><tr><th>run (UTC)</th><th>decision</th><th>drifted share</th><th>drifted features</th>
-<th>prediction drift</th><th>data quality</th><th>window</th><th>reference</th><th>model quality</th>
-<th>retraining</th><th>files</th></tr></thead>
-<tbody>
-{"".join(rows)}
-</tbody></table>
+{table}
 </body></html>
 """

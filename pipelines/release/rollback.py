@@ -53,9 +53,7 @@ def status(tracking_uri: str, model_name: str) -> list[VersionStatus]:
 
     client = MlflowClient()
     versions = _versions(client, model_name)
-    aliases: dict[str, list[str]] = {}
-    for alias, v in (client.get_registered_model(model_name).aliases or {}).items():
-        aliases.setdefault(str(v), []).append(alias)
+    aliases = client.get_registered_model(model_name).aliases or {}
     out = []
     for mv in versions:
         t = mv.tags
@@ -65,7 +63,7 @@ def status(tracking_uri: str, model_name: str) -> list[VersionStatus]:
         out.append(
             VersionStatus(
                 version=str(mv.version),
-                aliases=sorted(aliases.get(str(mv.version), [])),
+                aliases=sorted(a for a, v in aliases.items() if str(v) == str(mv.version)),
                 metrics={k.removeprefix("metric."): v for k, v in t.items() if k.startswith("metric.")},
                 data_version=t.get("relay.data_version", ""),
                 trigger=t.get("relay.trigger", ""),
@@ -122,25 +120,19 @@ def rollback(tracking_uri: str, model_name: str, *, to: str | None = None, reaso
     new = str(target.version)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     # Record first, then move the alias: if the move fails, the tags say what was attempted.
-    for key, value in (
-        ("relay.rolled_back_at", now),
-        ("relay.rolled_back_by", by),
-        ("relay.rolled_back_reason", reason),
-    ):
+    rolled_back = {"relay.rolled_back_at": now, "relay.rolled_back_by": by, "relay.rolled_back_reason": reason}
+    for key, value in rolled_back.items():
         client.set_model_version_tag(model_name, current, key, value)
     client.set_model_version_tag(model_name, new, "relay.promoted_by", f"{by} (rollback from version {current})")
     client.set_model_version_tag(model_name, new, "relay.promoted_at", now)
     client.set_registered_model_alias(model_name, CHAMPION, new)
-    refreshed = _versions(client, model_name)
-    before = rollback_target(refreshed, new)
+    before = rollback_target(_versions(client, model_name), new)
     if before is not None:
         client.set_registered_model_alias(model_name, PREVIOUS, str(before.version))
     else:
         with contextlib.suppress(MlflowException):
             client.delete_registered_model_alias(model_name, PREVIOUS)
-    try:
+    with contextlib.suppress(MlflowException):  # no challenger
         if str(client.get_model_version_by_alias(model_name, CHALLENGER).version) == new:
             client.delete_registered_model_alias(model_name, CHALLENGER)
-    except MlflowException:
-        pass
     return current, new

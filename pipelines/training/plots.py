@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from matplotlib.figure import Figure
 
 from pipelines.core.atomic import atomic_path
@@ -40,9 +41,7 @@ def confusion(cells: list[dict[str, Any]], threshold: float, target: Path) -> Pa
             ax.text(p, a, f"{n}\n{n / total:.1%}", ha="center", va="center", color="white" if n > peak / 2 else "black")
     ax.set_xticks([0, 1], ["kept (0)", "returned (1)"])
     ax.set_yticks([0, 1], ["kept (0)", "returned (1)"])
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("actual")
-    ax.set_title(f"Confusion matrix at threshold {threshold:g}")
+    ax.set(xlabel="predicted", ylabel="actual", title=f"Confusion matrix at threshold {threshold:g}")
     return _save(fig, target)
 
 
@@ -70,34 +69,19 @@ def calibration(points: list[dict[str, float]], brier: float, target: Path) -> P
     fig = Figure(figsize=(4.5, 4.2))
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], color=_GREY, linestyle="--", label="perfectly calibrated")
-    ax.plot(
-        [p["predicted"] for p in points],
-        [p["observed"] for p in points],
-        marker="o",
-        color=_BLUE,
-        label=f"model (Brier {brier:.3f})",
-    )
-    ax.set(
-        xlabel="mean predicted probability",
-        ylabel="observed return rate",
-        title="Calibration (holdout, quantile bins)",
-        xlim=(0, 1),
-        ylim=(0, 1),
-    )
+    predicted, observed = [p["predicted"] for p in points], [p["observed"] for p in points]
+    ax.plot(predicted, observed, marker="o", color=_BLUE, label=f"model (Brier {brier:.3f})")
+    ax.set(xlabel="mean predicted probability", ylabel="observed return rate", xlim=(0, 1), ylim=(0, 1))
+    ax.set_title("Calibration (holdout, quantile bins)")
     ax.legend(loc="upper left")
     return _save(fig, target)
 
 
 def importance(rows: list[dict[str, Any]], target: Path) -> Path:
-    ordered = sorted(rows, key=lambda r: r["importance"])
+    ordered = pd.DataFrame(rows).sort_values("importance", kind="stable")
     fig = Figure(figsize=(5.5, 0.35 * len(ordered) + 1.4))
     ax = fig.add_subplot()
-    ax.barh(
-        [r["feature"] for r in ordered],
-        [r["importance"] for r in ordered],
-        xerr=[r["std"] for r in ordered],
-        color=_BLUE,
-    )
+    ax.barh(ordered["feature"], ordered["importance"], xerr=ordered["std"], color=_BLUE)
     ax.axvline(0, color=_GREY, linewidth=0.8)
     ax.set(xlabel="drop in ROC AUC when the feature is shuffled", title="Permutation importance (holdout)")
     return _save(fig, target)
@@ -114,11 +98,8 @@ def segments(rows: list[dict[str, Any]], overall_auc: float, target: Path) -> Pa
     ax.barh(labels, values, color=colours)
     ax.axvline(overall_auc, color=_RED, linestyle="--", label=f"overall {overall_auc:.3f}")
     low = min([v for v in values if v > 0] + [overall_auc])
-    ax.set(
-        xlabel="ROC AUC",
-        title="Where the model is weaker: ROC AUC per segment (holdout)",
-        xlim=(max(0.0, low - 0.05), 1.0),
-    )
+    ax.set(xlabel="ROC AUC", xlim=(max(0.0, low - 0.05), 1.0))
+    ax.set_title("Where the model is weaker: ROC AUC per segment (holdout)")
     ax.tick_params(axis="y", labelsize=8)
     ax.legend(loc="lower right")
     return _save(fig, target)

@@ -15,25 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from services.api.model_store import LoadedModel
 
-log = logging.getLogger("relay.api.batcher")
-
 
 @dataclass
 class _Pending:
     records: list[dict[str, Any]]
     future: asyncio.Future[tuple[np.ndarray, LoadedModel]]
-    queued_at: float = field(default_factory=time.perf_counter)
 
 
 class NoModelError(RuntimeError):
@@ -65,7 +61,7 @@ class MicroBatcher:
 
     def start(self) -> None:
         self._queue = asyncio.Queue()
-        self._worker = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
+        self._worker = asyncio.get_running_loop().create_task(self._run(self._queue), name="micro-batcher")
 
     async def stop(self) -> None:
         """Score what is queued, then stop; requests already accepted still get their answers."""
@@ -108,9 +104,7 @@ class MicroBatcher:
             size += len(nxt.records)
         return batch
 
-    async def _run(self) -> None:
-        assert self._queue is not None
-        queue = self._queue
+    async def _run(self, queue: asyncio.Queue[_Pending]) -> None:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._take_batch(queue)
@@ -123,12 +117,10 @@ class MicroBatcher:
                 proba = await loop.run_in_executor(self._executor, model.predict_records, records)
                 if self._on_batch is not None:
                     self._on_batch(len(batch), len(records), time.perf_counter() - started)
-                offset = 0
-                for p in batch:
-                    n = len(p.records)
+                answers = np.split(proba, np.cumsum([len(p.records) for p in batch])[:-1])
+                for p, answer in zip(batch, answers, strict=True):
                     if not p.future.done():  # the client may have gone away
-                        p.future.set_result((proba[offset : offset + n], model))
-                    offset += n
+                        p.future.set_result((answer, model))
             except Exception as exc:  # one bad batch must not stop the worker; each request gets the error
                 for p in batch:
                     if not p.future.done():

@@ -80,35 +80,32 @@ class ModelStore:
 
     def refresh(self) -> bool:
         """Load the champion if it differs from what is served; True if a new model was swapped in."""
-        with self._refresh_lock:
-            return self._refresh()
-
-    def _refresh(self) -> bool:
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
-        try:
-            version = str(MlflowClient().get_model_version_by_alias(self.model_name, ALIAS).version)
-        except MlflowException as exc:
-            self.last_error = f"no {ALIAS!r} alias for model {self.model_name!r}: {exc.message}"
-            return False
-        except Exception as exc:  # registry unreachable: keep serving what we have
-            self.last_error = f"registry unreachable: {exc}"
-            log.warning(self.last_error)
-            return False
-        if self.current is not None and self.current.version == version:
-            return False
-        try:
-            loaded = self._load(version)
-        except Exception as exc:
-            self.last_error = f"champion version {version} failed to load: {exc}"
-            log.error(self.last_error)
-            return False
-        previous = self.current.version if self.current else None
-        self.current = loaded  # one reference assignment: requests see the old or the new model, never half
-        self.last_error = None
-        log.info("serving %s version %s (was %s)", self.model_name, version, previous)
-        return True
+        with self._refresh_lock:
+            try:
+                version = str(MlflowClient().get_model_version_by_alias(self.model_name, ALIAS).version)
+            except MlflowException as exc:
+                self.last_error = f"no {ALIAS!r} alias for model {self.model_name!r}: {exc.message}"
+                return False
+            except Exception as exc:  # registry unreachable: keep serving what we have
+                self.last_error = f"registry unreachable: {exc}"
+                log.warning(self.last_error)
+                return False
+            if self.current is not None and self.current.version == version:
+                return False
+            try:
+                loaded = self._load(version)
+            except Exception as exc:
+                self.last_error = f"champion version {version} failed to load: {exc}"
+                log.error(self.last_error)
+                return False
+            previous = self.current.version if self.current else None
+            self.current = loaded  # one reference assignment: requests see the old or the new model, never half
+            self.last_error = None
+            log.info("serving %s version %s (was %s)", self.model_name, version, previous)
+            return True
 
     def start_polling(self) -> None:
         self._thread = threading.Thread(target=self._poll, name="champion-poller", daemon=True)

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
@@ -32,20 +33,16 @@ log = logging.getLogger("relay.api")
 
 class Metrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
+        self.registry = r = CollectorRegistry()
         self.requests = Counter(
             "relay_http_requests",
             "HTTP requests by route, method and status",
             ["route", "method", "status"],
             registry=r,
         )
+        seconds = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
         self.latency = Histogram(
-            "relay_http_request_duration_seconds",
-            "Request latency by route",
-            ["route"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-            registry=r,
+            "relay_http_request_duration_seconds", "Request latency by route", ["route"], buckets=seconds, registry=r
         )
         self.predictions = Counter(
             "relay_predictions",
@@ -53,17 +50,13 @@ class Metrics:
             ["model_version", "flagged"],
             registry=r,
         )
+        tenths = tuple(i / 10 for i in range(1, 11))
         self.probability = BatchHistogram(
-            "relay_prediction_probability",
-            "Distribution of predicted probabilities",
-            buckets=tuple(i / 10 for i in range(1, 11)),
-            registry=r,
+            "relay_prediction_probability", "Distribution of predicted probabilities", buckets=tenths, registry=r
         )
+        records = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
         self.batch_records = Histogram(
-            "relay_batch_records",
-            "Records per model call (micro-batching at work)",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
-            registry=r,
+            "relay_batch_records", "Records per model call (micro-batching at work)", buckets=records, registry=r
         )
         self.model_version = Gauge(
             "relay_model_info", "The model being served (value 1)", ["model_name", "version"], registry=r
@@ -105,12 +98,8 @@ class BatchHistogram(Collector):
         with self._lock:
             cumulative, total = np.cumsum(self._counts), self._sum
         bounds = [floatToGoString(b) for b in self._upper] + ["+Inf"]
-        yield HistogramMetricFamily(
-            self.name,
-            self.documentation,
-            buckets=[(b, float(c)) for b, c in zip(bounds, cumulative, strict=True)],
-            sum_value=total,
-        )
+        buckets = [(b, float(c)) for b, c in zip(bounds, cumulative, strict=True)]
+        yield HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=total)
 
 
 class JsonFormatter(logging.Formatter):
@@ -124,9 +113,6 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": REQUEST_ID.get(),
         }
-        for key in ("method", "path", "status", "duration_ms"):
-            if hasattr(record, key):
-                entry[key] = getattr(record, key)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -143,9 +129,8 @@ def log_config(fmt: str, level: str = "INFO") -> dict[str, Any]:
             "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
         },
         "loggers": {
-            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
-            "uvicorn.error": {"handlers": ["default"], "level": level, "propagate": False},
-            "relay": {"handlers": ["default"], "level": level, "propagate": False},
+            name: {"handlers": ["default"], "level": level, "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "relay")
         },
     }
 
@@ -183,31 +168,32 @@ class Guard:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["sent"] = True
-                message.setdefault("headers", [])
-                message["headers"] = [h for h in message["headers"] if h[0].lower() != b"x-request-id"]
+                message["headers"] = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
                 message["headers"].append((b"x-request-id", request_id.encode()))
             await send(message)
+
+        async def answer(code: int, detail: str) -> None:
+            await JSONResponse({"detail": detail, "request_id": request_id}, code)(scope, receive, send_with_id)
 
         try:
             problem = self._refuse(scope["path"], headers)
             if problem is not None:
-                await _json(send_with_id, problem[0], {"detail": problem[1], "request_id": request_id})
+                await answer(*problem)
                 return
             body = await self._read_body(receive)
             if body is None:
-                detail = f"request body over {self.max_body_bytes} bytes"
-                await _json(send_with_id, 413, {"detail": detail, "request_id": request_id})
+                await answer(413, f"request body over {self.max_body_bytes} bytes")
                 return
             await self.app(scope, _replay(body, receive), send_with_id)
         except Exception:
             log.exception("unhandled error in %s %s", scope.get("method"), scope["path"])
             if not status["sent"]:
-                await _json(send_with_id, 500, {"detail": "internal error", "request_id": request_id})
+                await answer(500, "internal error")
         finally:
-            route = _route_of(scope)
-            elapsed = time.perf_counter() - started
+            # The route template (`/v1/predict`), not the raw path, so metrics have few labels; unknown paths pool.
+            route = str(getattr(scope.get("route"), "path", "<unmatched>"))
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
             self.metrics.requests.labels(route, scope.get("method", ""), str(status["code"])).inc()
-            self.metrics.latency.labels(route).observe(elapsed)
             REQUEST_ID.reset(token)
 
     def _refuse(self, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
@@ -241,31 +227,9 @@ class Guard:
 
 def _replay(body: bytes, receive: Receive) -> Receive:
     """Hand the app the body already read, then the real channel (for the disconnect message)."""
-    sent = False
+    first: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 
     async def wrapped() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
+        return first.pop() if first else await receive()
 
     return wrapped
-
-
-def _route_of(scope: Scope) -> str:
-    """The route template (`/v1/predict`), not the raw path, so metrics have few labels; unknown paths pool."""
-    route = scope.get("route")
-    return str(getattr(route, "path", "<unmatched>"))
-
-
-async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
