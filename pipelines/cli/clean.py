@@ -55,12 +55,17 @@ def command(
     from pipelines.core.settings import get_settings
 
     s = get_settings()
-    targets = clean_targets(s)
+    if remove_after_asking(clean_targets(s), s.root, yes=yes, nothing="nothing to clean"):
+        console.print("DVC's cache keeps every recorded data version")
+
+
+def remove_after_asking(targets: list[Path], root: Path, *, yes: bool, nothing: str) -> bool:
+    """List `targets`, ask (unless `yes`), remove them; False when there was nothing to remove. A "no" exits 1."""
     if not targets:
-        console.print("nothing to clean")
-        return
+        console.print(nothing)
+        return False
     for path in targets:
-        console.print(f"  {path.relative_to(s.root) if path.is_relative_to(s.root) else path}")
+        console.print(f"  {path.relative_to(root) if path.is_relative_to(root) else path}")
     if not yes and not typer.confirm(f"Remove these {len(targets)} paths?", default=False):
         raise typer.Exit(1)
     for path in targets:
@@ -68,4 +73,5 @@ def command(
             shutil.rmtree(path)
         else:
             path.unlink()
-    console.print(f"removed {len(targets)} paths; DVC's cache keeps every recorded data version")
+    console.print(f"removed {len(targets)} paths")
+    return True

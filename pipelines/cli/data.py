@@ -163,10 +163,15 @@ def contract() -> None:
             rules.append(f"nulls ≤ {c.max_null_share(name):.0%}")
         if name == c.id_column:
             rules.append("unique across batches")
+        if name == c.target:
+            rules.append(f"positive {c.labels[1]!r}, negative {c.labels[0]!r}")
+        if column.kind == "ignore":
+            rules.append("kept in the data; not a feature, not asked for by the API")
         table.add_row(name, column.kind, "; ".join(rules), "" if column.example is None else str(column.example))
     console.print(table)
     limits = f"batch: at least {c.batch.min_rows} rows" + (f", at most {c.batch.max_rows}" if c.batch.max_rows else "")
-    console.print(f"{limits}; id {c.id_column!r}, batch {c.batch_column!r}, target {c.target!r}")
+    unique = repr(c.id_column) if c.id_column else "none (the split hashes each record's values)"
+    console.print(f"{limits}; id {unique}, batch {c.batch_column!r}, target {c.target!r}")
 
 
 @app.command("versions")
@@ -214,3 +219,19 @@ def checkout(version: Annotated[str, typer.Argument(help="Version md5, or its fi
         f"checked out data version {restored.version} ({restored.rows} rows, {len(restored.batches)} batches); "
         "`dvc status` now shows the data stages as changed against data/raw"
     )
+
+
+@app.command("reset")
+@friendly_errors
+def reset(yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove without asking.")] = False) -> None:
+    """Start over with another dataset: remove landed, quarantined, validated and versioned data. DVC's cache
+    and remote, the data version catalog, models and every store stay."""
+    from pipelines.cli.clean import remove_after_asking
+    from pipelines.core.settings import get_settings
+
+    s = get_settings()
+    targets = [p for p in (s.raw_dir, s.quarantine_dir, s.validated_dir, s.dataset_dir, s.downloads_dir) if p.exists()]
+    if remove_after_asking(targets, s.root, yes=yes, nothing="no landed data: nothing to reset"):
+        console.print(
+            "data reset: land the new dataset with `relay data ingest`; `relay data versions` still lists the old"
+        )

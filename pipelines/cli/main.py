@@ -4,12 +4,13 @@ them, so `relay --help` and `relay roles` answer at once."""
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from pipelines.cli import clean, data, lineage, mlflow_ui, model, retrain, stages
+from pipelines.cli import clean, data, mlflow_ui, model, retrain, stages
 from pipelines.cli.console import console, err, friendly_errors, quiet_tools
 from pipelines.core.lineage import Trigger
 
@@ -25,7 +26,6 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(model.app, name="model")
 app.add_typer(stages.app, name="stage")
-app.command("lineage")(lineage.command)
 app.command("mlflow-ui")(mlflow_ui.command)
 app.command("clean")(clean.command)
 app.command("retrain")(friendly_errors(retrain.command))
@@ -35,6 +35,11 @@ from pipelines.cli import train  # noqa: E402 (a part `relay new --no-experiment
 app.add_typer(train.app, name="train")
 app.add_typer(train.experiments, name="experiments")
 # part:experiments:end
+# part:lineage:begin
+from pipelines.cli import lineage  # noqa: E402 (a part `relay new --no-lineage` leaves out)
+
+app.command("lineage")(lineage.command)
+# part:lineage:end
 # part:teaching:begin
 from pipelines.teaching import tour  # noqa: E402 (a part `relay new --no-teaching` leaves out)
 
@@ -106,6 +111,14 @@ def roles(
 @friendly_errors
 def pipeline(
     trigger: Annotated[Trigger, typer.Option(help="Why training runs; tagged on the MLflow run.")] = Trigger.MANUAL,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare/--no-compare",
+            help="Judge the candidate against the champion; --no-compare: on the gate's floors alone (for a "
+            "champion trained on another contract).",
+        ),
+    ] = True,
 ) -> None:
     """Training flow: dvc repro → push → track in MLflow → register → promotion gate."""
     quiet_tools()
@@ -114,7 +127,7 @@ def pipeline(
         from pipelines.flows.training import training_flow
 
         with flows_reporting_to(server, preload=("mlflow", "dvc.repo")):
-            decision = training_flow(trigger=trigger.value)
+            decision = training_flow(trigger=trigger.value, compare=compare)
     console.print(
         f"version {decision.version}: {'promoted' if decision.promoted else 'not promoted'} ({decision.reason})"
     )
@@ -214,28 +227,39 @@ def serve(
 @app.command("replay")
 @friendly_errors
 def replay(
-    batch: Annotated[int, typer.Option(min=1, help="Generator week whose orders to send.")] = 1,
+    batch: Annotated[int, typer.Option(min=1, help="Generator week whose records to send.")] = 1,
     scenario: Annotated[list[str] | None, typer.Option(help="Drift scenario(s) to switch on, e.g. promotion.")] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="Send this CSV or Parquet file's records instead of a generated week.")
+    ] = None,
+    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default: ingest.delimiter).")] = None,
+    rate: Annotated[float | None, typer.Option(min=0.1, help="At most this many records a second.")] = None,
     url: Annotated[str | None, typer.Option(help="Service to send to (default http://RELAY_API_HOST:PORT).")] = None,
 ) -> None:
-    """Send a generated week of orders to a running prediction service as live traffic (features only)."""
+    """Send records to a running prediction service as live traffic (features only; labels arrive later)."""
     quiet_tools()
     import httpx
 
     from pipelines.core.settings import get_settings
-    from pipelines.flows.service import replay_orders
+    from pipelines.data.sources import ReadOptions
+    from pipelines.flows.service import replay_file, replay_orders
 
     s = get_settings()
     target = url or f"http://{s.api_host}:{s.api_port}"
+    p = s.params.ingest
     try:
-        sent = replay_orders(target, batch, scenario or [], s)
+        if file is not None:
+            options = ReadOptions(delimiter=delimiter or p.delimiter, encoding=p.encoding)
+            sent, what = replay_file(target, file, s, options=options, rate=rate), str(file)
+        else:
+            sent, what = replay_orders(target, batch, scenario or [], s), f"week {batch}"
     except httpx.TransportError as exc:
         raise ConnectionError(f"no prediction service at {target} ({exc}); start one with `make serve`") from None
     except httpx.HTTPStatusError as exc:
         raise RuntimeError(
-            f"{target} refused the orders: {exc.response.status_code} {exc.response.text[:300]}"
+            f"{target} refused the records: {exc.response.status_code} {exc.response.text[:300]}"
         ) from None
-    console.print(f"sent {sent:,} orders of week {batch} to {target}; `relay monitor` judges them")
+    console.print(f"sent {sent:,} records of {what} to {target}; `relay monitor` judges them")
 
 
 # part:teaching:begin

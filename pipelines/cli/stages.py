@@ -71,5 +71,5 @@ def evaluate() -> None:
     metrics = stage.run(
         s.model_dir, s.dataset_dir, s.metrics_dir, s.plots_dir, contract=s.contract, params=s.params.evaluate
     )
-    shown = ("roc_auc", "pr_auc", "f1", "brier", "returns_avoided_per_1000", "threshold", "rows")
+    shown = ("roc_auc", "pr_auc", "f1", "brier", "prevented_per_1000", "threshold", "rows")
     console.print("  holdout: " + ", ".join(f"{k}={metrics[k]:g}" for k in shown) + "; all in metrics/, plots/")

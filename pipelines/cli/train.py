@@ -114,7 +114,7 @@ def compare(
     for key in params:
         table.add_row(key, *[r.params.get(key, "") for r in rows], style="cyan")
     shown = (
-        ["roc_auc", "pr_auc", "f1", "brier", "returns_avoided_per_1000", "cost_per_1000"]
+        ["roc_auc", "pr_auc", "f1", "brier", "prevented_per_1000", "cost_per_1000"]
         if not sweep
         else ["validation_roc_auc", "validation_pr_auc", "validation_f1", "validation_brier", "fit_seconds"]
     )

@@ -7,6 +7,8 @@ nothing else in Relay re-declares a column. Bringing your own data means editing
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,8 +21,38 @@ if TYPE_CHECKING:
     import pandera.pandas as pa
     import pyarrow as pa_arrow
 
-Kind = Literal["id", "batch", "timestamp", "numeric", "categorical", "ordinal", "target"]
+Kind = Literal["id", "batch", "timestamp", "numeric", "categorical", "ordinal", "target", "ignore"]
 FEATURE_KINDS = ("numeric", "categorical", "ordinal")
+TEXT_KINDS = ("id", "batch", "categorical", "ordinal", "ignore")
+# The prediction log's own columns (pipelines/core/prediction_log.py builds its table from this): a feature
+# of the same name would collide with one of them, so the contract refuses it when it loads.
+PREDICTION_LOG_COLUMNS = ("id", "request_id", "ts", "model_version", "prediction", "flagged", "latency_ms")
+Label = str | int | bool
+
+
+def label_key(value: Any) -> str | None:
+    """A label as text to compare by, so that the contract's `yes`, a CSV's "Yes" and Parquet's True or 1.0
+    meet where they mean the same; None for a missing value. A fraction such as 0.5 keeps its digits, so it
+    matches no label and is refused rather than truncated."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    if isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b":
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if math.isnan(number):
+            return None
+        return str(int(number)) if number.is_integer() else repr(number)
+    return str(value).strip().casefold()
+
+
+def _integer_code(value: str) -> bool:
+    try:
+        return str(int(value)) == value
+    except ValueError:
+        return False
 
 
 class ContractError(ValueError):
@@ -40,6 +72,10 @@ class Column(BaseModel):
     pattern: str | None = None
     nullable: bool = False
     max_null_share: float | None = Field(None, ge=0, le=1)
+    # A binary target's two labels, as the data writes them (yes/no, Y/N, true/false, 1/0, or any two values);
+    # the model predicts the probability of `positive`.
+    positive: Label | None = None
+    negative: Label | None = None
 
     @property
     def is_feature(self) -> bool:
@@ -64,12 +100,33 @@ class Column(BaseModel):
             raise ValueError(f"a {self.kind} column cannot be nullable")
         if self.max_null_share is not None and not self.nullable:
             raise ValueError("`max_null_share` needs `nullable: true`")
-        if self.example is None and self.kind != "target":
+        if self.example is None and self.kind not in ("target", "ignore"):
             raise ValueError("give an `example` value (the API documentation shows it)")
         problem = self.problem_with(self.example) if self.example is not None else None
         if problem:
             raise ValueError(f"`example` {self.example!r} {problem}")
         return self
+
+    @model_validator(mode="after")
+    def _labels(self) -> Column:
+        if (self.positive is not None or self.negative is not None) and self.kind != "target":
+            raise ValueError("`positive`/`negative` name a target's labels; this column is not the target")
+        if self.kind == "target" and label_key(self.positive_label) == label_key(self.negative_label):
+            raise ValueError(f"`positive` and `negative` are the same label ({self.positive_label!r})")
+        return self
+
+    @property
+    def integer_codes(self) -> bool:
+        """Levels written as whole numbers ("1".."4"), which other files and clients send as numbers."""
+        return bool(self.allowed) and all(_integer_code(v) for v in self.allowed or ())
+
+    @property
+    def positive_label(self) -> Label:
+        return 1 if self.positive is None else self.positive
+
+    @property
+    def negative_label(self) -> Label:
+        return 0 if self.negative is None else self.negative
 
     def problem_with(self, value: Any) -> str | None:
         """Why `value` breaks this column's rules, or None (used to check the contract's own examples)."""
@@ -82,9 +139,9 @@ class Column(BaseModel):
             elif self.maximum is not None and value > self.maximum:
                 problems.append(f"is above max {self.maximum}")
         elif self.kind == "target":
-            if value not in (0, 1):
-                problems.append("is not 0 or 1")
-        elif self.kind != "timestamp":
+            if label_key(value) not in (label_key(self.positive_label), label_key(self.negative_label)):
+                problems.append(f"is not one of the labels {self.negative_label!r}, {self.positive_label!r}")
+        elif self.kind not in ("timestamp", "ignore"):
             if self.allowed is not None and value not in self.allowed:
                 problems.append(f"is not one of {list(self.allowed)}")
             if self.pattern is not None and not re.search(self.pattern, str(value)):
@@ -107,7 +164,9 @@ class Contract(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     description: str = ""
-    id_column: str
+    # The unique id of a record; leave it out when no column is unique (a panel id that repeats, say): the
+    # split then hashes each record's values instead, and repeated rows are allowed.
+    id_column: str | None = None
     batch_column: str
     target: str
     batch: BatchRules = BatchRules()
@@ -124,6 +183,11 @@ class Contract(BaseModel):
     def _roles_match_kinds(self) -> Contract:
         for key, kind in (("id_column", "id"), ("batch_column", "batch"), ("target", "target")):
             name = getattr(self, key)
+            if name is None:
+                stray = [n for n, c in self.columns.items() if c.kind == "id"]
+                if stray:
+                    raise ValueError(f"column {stray[0]!r} has kind 'id' but id_column is not set; set it")
+                continue
             if name not in self.columns:
                 raise ValueError(f"{key} {name!r} is not one of the columns")
             if self.columns[name].kind != kind:
@@ -134,10 +198,38 @@ class Contract(BaseModel):
                 raise ValueError(f"only one column may have kind {kind!r}; found {', '.join(many)}")
         if not self.feature_columns():
             raise ValueError("no feature columns (numeric, categorical or ordinal): the model would have no inputs")
+        clash = [n for n in self.feature_columns() if n in PREDICTION_LOG_COLUMNS]
+        if clash:
+            raise ValueError(
+                f"feature {clash[0]!r} has the name of one of the prediction log's own columns "
+                f"({', '.join(PREDICTION_LOG_COLUMNS)}); rename it, or give it kind 'ignore' if the model "
+                "should not see it"
+            )
         return self
 
     def column(self, name: str) -> Column:
         return self.columns[name]
+
+    @property
+    def labels(self) -> tuple[Label, Label]:
+        """The target's (negative, positive) labels as the data writes them; the model sees them as 0 and 1."""
+        target = self.columns[self.target]
+        return target.negative_label, target.positive_label
+
+    def label_codes(self) -> dict[str | None, int]:
+        """Each label's key (`label_key`) and its code. Without labels named, 1/0 and true/false both read."""
+        target = self.columns[self.target]
+        if target.positive is None and target.negative is None:
+            return {"0": 0, "false": 0, "1": 1, "true": 1}
+        negative, positive = self.labels
+        return {label_key(negative): 0, label_key(positive): 1}
+
+    def split_columns(self) -> list[str]:
+        """What decides a record's side of the train/holdout split: its id, or else all its values but the
+        batch id (so the same record delivered again lands on the same side)."""
+        if self.id_column is not None:
+            return [self.id_column]
+        return [n for n in self.columns if n != self.batch_column]
 
     def feature_columns(self) -> list[str]:
         return [n for n, c in self.columns.items() if c.is_feature]
@@ -189,7 +281,7 @@ def _dtype(c: Column) -> str:
     if c.kind == "numeric":
         return "float64"
     if c.kind == "target":
-        return "int64"
+        return "int64"  # the labels as 0 and 1, as ingest encodes them
     if c.kind == "timestamp":
         return "datetime64[ns]"
     return "str"
@@ -204,7 +296,7 @@ def _pandera_column(c: Column, unique: bool) -> pa.Column:
     if c.maximum is not None:
         checks.append(pa.Check.le(c.maximum))
     if c.kind == "target":
-        checks.append(pa.Check.isin([0, 1]))
+        checks.append(pa.Check.isin([0, 1]))  # encoded at the door (contract_checks.Screen)
     elif c.allowed is not None:
         checks.append(pa.Check.isin(list(c.allowed)))
     if c.pattern is not None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipelines.core.contract import Contract
+from pipelines.core.contract import TEXT_KINDS, Contract, label_key
 
 SAMPLE_ROWS = 5
 STRUCTURAL = ("column_in_dataframe", "column_in_schema")
@@ -83,11 +83,18 @@ class Screen:
     `screen(chunk)` returns the chunk's valid rows, coerced to the contract's types, and the failing rows
     with a `_reason` column. `finish(max_invalid_share)` applies the batch rules and the tolerance and
     returns the report; the batch passes only if that report is ok.
+
+    Data from outside (`encoded=False`, at ingest and `relay data validate`) carries the target's labels as
+    its source writes them; they are encoded to 1 (positive) and 0 here, once, and anything else is refused.
+    Landed data (`encoded=True`, for the validate stage and training) already holds 0 and 1.
     """
 
-    def __init__(self, contract: Contract, source: str, seen_ids: set[str] | None = None) -> None:
+    def __init__(
+        self, contract: Contract, source: str, seen_ids: set[str] | None = None, *, encoded: bool = False
+    ) -> None:
         self.contract = contract
         self.source = source
+        self.encoded = encoded
         self.seen = seen_ids if seen_ids is not None else set()
         self.rows = 0
         self.invalid = 0
@@ -111,7 +118,7 @@ class Screen:
         for name in (c for c in self.contract.columns if c in chunk.columns):
             self.nulls[name] += int(chunk[name].isna().sum())
         reasons: dict[Any, str] = {}
-        good = self._schema_checked(chunk, reasons)
+        good = self._schema_checked(self._normalised(chunk, reasons), reasons)
         if good is None:
             self.structural = True
             return chunk.iloc[:0], chunk.iloc[:0]
@@ -120,6 +127,42 @@ class Screen:
         bad["_reason"] = [reasons[i] for i in bad.index]
         self.invalid += len(bad)
         return good[list(self.contract.columns)], bad
+
+    def _normalised(self, chunk: pd.DataFrame, reasons: dict[Any, str]) -> pd.DataFrame:
+        """Lossless conversions pandera's coercion gets wrong: integer codes stored as floats (a Parquet or
+        pandas column with nulls) become "1", not "1.0", in text columns; raw target labels become 0 and 1,
+        and rows with any other label are noted and left out."""
+        changed: dict[str, pd.Series] = {}
+        for name, column in self.contract.columns.items():
+            if name not in chunk.columns:
+                continue
+            values = chunk[name]
+            if column.kind in TEXT_KINDS and values.dtype.kind == "f":
+                whole = values.dropna()
+                if len(whole) and bool(np.all(np.mod(whole.to_numpy(), 1) == 0)):
+                    changed[name] = values.map(lambda v: None if pd.isna(v) else str(int(v)))
+            elif column.integer_codes and values.dtype.kind in "OT":
+                # The same column written to CSV from floats reads "2.0": the level 2, nothing lost.
+                changed[name] = values.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+            if name == self.contract.target and not self.encoded:
+                changed[name] = self._encoded_labels(values, reasons)
+        if not changed:
+            return chunk
+        out = chunk.assign(**changed)
+        return out.drop(index=[i for i in reasons if i in out.index])
+
+    def _encoded_labels(self, values: pd.Series, reasons: dict[Any, str]) -> pd.Series:
+        negative, positive = self.contract.labels
+        codes = self.contract.label_codes()
+        keys = values.map(label_key)
+        unknown = keys.notna() & ~keys.isin(list(codes))
+        if unknown.any():
+            name = self.contract.target
+            check = f"label is {negative!r} or {positive!r} (contract: the target's negative and positive)"
+            self._note(name, check, values[unknown].tolist(), values.index[unknown].tolist())
+            for idx in values.index[unknown]:
+                reasons.setdefault(idx, f"{name}: unknown label")
+        return keys.map(codes)
 
     def _schema_checked(self, chunk: pd.DataFrame, reasons: dict[Any, str]) -> pd.DataFrame | None:
         """The rows that pass the contract's pandera schema, the others noted in `reasons`; None when the chunk
@@ -164,6 +207,8 @@ class Screen:
 
     def _first_sightings(self, good: pd.DataFrame, reasons: dict[Any, str]) -> pd.DataFrame:
         """`good` without the rows whose id was seen before, in this batch or another; remembers the rest."""
+        if self.contract.id_column is None:
+            return good  # no unique id: a repeated record is allowed
         ids = good[self.contract.id_column]
         # A set lookup per id: pandas' isin would rebuild a hash table of every id seen so far for each chunk.
         seen = self.seen

@@ -180,6 +180,7 @@ class MonitorDecision(Handoff):
 DECISION_FILE = "decision.json"
 
 
+# part:lineage:begin
 # Lineage -----------------------------------------------------------------------------------------------------------
 
 
@@ -203,6 +204,7 @@ class LineageChain(Handoff):
     links: list[LineageLink]
 
 
+# part:lineage:end
 HANDOFFS: tuple[type[Handoff], ...] = (MonitorDecision, PromotionDecision, TrainingOutcome, Retraining)
 # part:teaching:begin
 

@@ -61,7 +61,7 @@ class TrainParams(_Section):
 class EvaluateParams(_Section):
     cost_false_negative: float = Field(4.0, gt=0)
     cost_false_positive: float = Field(1.0, gt=0)
-    suggestion_success_rate: float = Field(0.5, ge=0, le=1)
+    action_success_rate: float = Field(0.5, ge=0, le=1)
     segments: list[str] = Field(default_factory=lambda: ["channel", "category", "brand"])  # metrics per value
     min_segment_rows: int = Field(100, ge=1)  # segments smaller than this are listed but not ranked
     calibration_bins: int = Field(10, ge=2, le=100)

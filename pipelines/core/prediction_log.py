@@ -26,11 +26,12 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from pipelines.core.contract import Contract
+from pipelines.core.contract import PREDICTION_LOG_COLUMNS, Contract
 
 log = logging.getLogger("relay.prediction_log")
 TABLE = "predictions"
-META_COLUMNS = ("request_id", "ts", "model_version", "prediction", "flagged", "latency_ms")
+# The log's own columns are named in the contracts layer, which refuses a feature of the same name.
+META_COLUMNS = tuple(c for c in PREDICTION_LOG_COLUMNS if c != "id")
 
 
 def _table(metadata: sa.MetaData, contract: Contract) -> sa.Table:

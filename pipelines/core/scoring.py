@@ -42,8 +42,8 @@ def choose_threshold(model: Any, x: Any, y: Any, cost_fn: float, cost_fp: float)
 
 
 def score(y: np.ndarray, proba: np.ndarray, threshold: float, success_rate: float) -> dict[str, float]:
-    """Holdout metrics. `returns_avoided_per_1000` assumes a size hint prevents a flagged return with
-    probability `success_rate`."""
+    """Holdout metrics. `prevented_per_1000` counts, per 1,000 records, the positives the model flags and the
+    action taken on a flag prevents, with probability `success_rate` (the demo: a size hint, a return)."""
     if len(np.unique(y)) < 2:
         raise ValueError("the holdout has a single class; metrics such as ROC AUC are undefined")
     pred = (proba >= threshold).astype(int)
@@ -55,7 +55,7 @@ def score(y: np.ndarray, proba: np.ndarray, threshold: float, success_rate: floa
         "precision": round(float(precision_score(y, pred, zero_division=0)), 6),
         "recall": round(float(recall_score(y, pred, zero_division=0)), 6),
         "brier": round(float(brier_score_loss(y, proba)), 6),
-        "returns_avoided_per_1000": round(1000 * tp * success_rate / len(y), 3),
+        "prevented_per_1000": round(1000 * tp * success_rate / len(y), 3),
         "threshold": threshold,
         "rows": float(len(y)),
     }

@@ -12,8 +12,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    PyprojectTomlConfigSettingsSource,
+    SettingsConfigDict,
+)
 
 from pipelines.core.contract import Contract
 from pipelines.core.contract import load as load_contract
@@ -65,11 +71,17 @@ def find_root(start: Path | None = None) -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RELAY_", extra="ignore")
+    """Every setting, read from (first wins) the arguments, `RELAY_*` environment variables, and the project's
+    own `[tool.relay]` table in `pyproject.toml` (where a project sets its model name and stores once), then
+    the defaults below."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RELAY_", extra="ignore", pyproject_toml_table_header=("tool", "relay")
+    )
 
     root: Path = Field(default_factory=find_root)
     model_name: str = "relay-returns"
-    experiment_name: str = "relay-returns"
+    experiment_name: str = ""  # empty: the model name
     mlflow_tracking_uri: str = ""
     mlflow_artifact_location: str = ""
     prediction_log_url: str = ""
@@ -111,6 +123,25 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.resolve()
+
+    @model_validator(mode="after")
+    def _experiment_defaults_to_the_model(self) -> Settings:
+        self.experiment_name = self.experiment_name or self.model_name
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        given = init_settings() if isinstance(init_settings, InitSettingsSource) else {}
+        root = Path(given.get("root") or os.environ.get("RELAY_ROOT") or find_root())
+        project = PyprojectTomlConfigSettingsSource(settings_cls, root / "pyproject.toml")
+        return init_settings, env_settings, project, file_secret_settings
 
     # Workspace layout, relative to the root. DVC outputs are named in dvc.yaml as well.
     @property
@@ -191,13 +222,14 @@ class Settings(BaseSettings):
     def prediction_log(self) -> str:
         if self.prediction_log_url:
             return self.prediction_log_url
-        return f"sqlite:///{self.local_dir / 'predictions' / 'predictions.db'}"
+        # One embedded log per model: a model on another contract logs other columns.
+        return f"sqlite:///{self.local_dir / 'predictions' / f'{self.model_name}.db'}"
 
     @property
     def monitoring_store(self) -> str:
         if self.monitoring_url:
             return self.monitoring_url
-        return f"sqlite:///{self.local_dir / 'monitoring' / 'history.db'}"
+        return f"sqlite:///{self.local_dir / 'monitoring' / f'{self.model_name}.db'}"
 
     @property
     def contract_path(self) -> Path:

@@ -76,9 +76,37 @@ def check_batch_id(batch: str, contract: Contract) -> None:
         raise ValueError(f"batch id {batch!r} is not allowed: it must match {pattern} and not start with '.'")
 
 
+RESET_HINT = "start over with `relay data reset` (it asks first; DVC's cache keeps every recorded data version)"
+
+
+def foreign_batches(raw_dir: Path, contract: Contract) -> list[str]:
+    """Landed batches that belong to another dataset: landed under another contract, or lacking a column this
+    one has. Only file footers are read."""
+    foreign = []
+    for path in sorted(raw_dir.glob("*.parquet")):
+        meta = pq.read_schema(path)
+        landed_under = (meta.metadata or {}).get(b"relay.contract", b"").decode()
+        if (landed_under and landed_under != contract.name) or not set(contract.columns) <= set(meta.names):
+            foreign.append(path.stem)
+    return foreign
+
+
+def refuse_foreign(raw_dir: Path, contract: Contract) -> None:
+    """Stop with the batches by name when `raw_dir` holds another dataset's batches."""
+    foreign = foreign_batches(raw_dir, contract)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ValueError(
+            f"{raw_dir} holds batches of another dataset, landed under another contract or without this "
+            f"contract's columns: {shown}; {RESET_HINT}"
+        )
+
+
 def landed_ids(raw_dir: Path, contract: Contract, *, exclude: Path | None = None) -> set[str]:
     """Ids of every landed batch (but `exclude`): only the id column is read, so this stays cheap."""
     ids: set[str] = set()
+    if contract.id_column is None:
+        return ids  # no unique id to keep unique
     for path in sorted(raw_dir.glob("*.parquet")):
         if path != exclude:
             ids.update(pq.read_table(path, columns=[contract.id_column]).column(0).to_pylist())
@@ -121,6 +149,7 @@ def run(batch: str, chunks: Iterable[pd.DataFrame], landing: Landing, *, origin:
     """Land `chunks` as batch `batch` in `landing.raw_dir` if they meet the contract."""
     contract, raw_dir, quarantine_dir = landing.contract, landing.raw_dir, landing.quarantine_dir
     check_batch_id(batch, contract)
+    refuse_foreign(raw_dir, contract)
     target = raw_dir / f"{batch}.parquet"
     screen = Screen(contract, batch, landed_ids(raw_dir, contract, exclude=target))
     digest = hashlib.blake2b(digest_size=16)

@@ -33,6 +33,7 @@ from pipelines.core.contract_checks import (
 )
 from pipelines.core.ownership import stage
 from pipelines.data import sources
+from pipelines.data.ingest import RESET_HINT, foreign_batches
 
 # The checks live in the contracts layer (pipelines/core/contract_checks.py) so that other owners' stages can use
 # them without importing this stage; they are re-exported here for the data engineer's own code.
@@ -57,6 +58,12 @@ def run(raw_dir: Path, out_dir: Path, report_path: Path, contract: Contract, *, 
         empty = ValidationReport(str(raw_dir), 0, [_batch_problem("at least one landed batch", 0)])
         write_json({**empty.to_dict(), "batches": {}}, report_path)
         raise ContractViolation(empty)
+    foreign = foreign_batches(raw_dir, contract)
+    if foreign:
+        problem = _batch_problem(f"no batches of another dataset landed; {RESET_HINT}", ", ".join(foreign[:5]))
+        stray = ValidationReport(str(raw_dir), 0, [problem])
+        write_json({**stray.to_dict(), "batches": {}}, report_path)
+        raise ContractViolation(stray)
     seen: set[str] = set()
     problems: list[dict[str, Any]] = []
     batches: dict[str, int] = {}
@@ -66,7 +73,7 @@ def run(raw_dir: Path, out_dir: Path, report_path: Path, contract: Contract, *, 
     staging.mkdir(parents=True)
     try:
         for path in files:
-            screen = Screen(contract, path.name, seen)
+            screen = Screen(contract, path.name, seen, encoded=True)
             with pq.ParquetWriter(staging / path.name, contract.arrow_schema()) as writer:
                 for chunk in sources.iter_file(path, sources.ReadOptions(format="parquet", chunk_rows=chunk_rows)):
                     good, _ = screen.screen(chunk)

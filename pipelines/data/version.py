@@ -2,7 +2,8 @@
 
 Takes `data/validated/<batch>.parquet`; hands over `data/dataset/` (layout in `pipelines.core.dataset`) whose DVC md5,
 recorded in `dvc.lock`, is the data version that every MLflow run is stamped with. The split hashes the id
-column, so a record stays on the same side in every later version and a holdout never leaks into training.
+column (or, without one, the record's values), so a record stays on the same side in every later version and
+a holdout never leaks into training.
 `catalog` lists and restores versions; `push` sends them to the DVC remote.
 """
 
@@ -24,6 +25,14 @@ from pipelines.core.contract_checks import to_arrow
 from pipelines.core.dataset import MANIFEST, SPLITS, Manifest
 from pipelines.core.ownership import stage
 from pipelines.data import sources
+
+
+def split_keys(chunk: pd.DataFrame, contract: Contract) -> pd.Series:
+    """What the split hashes per record: its id, or its values but the batch id joined as text."""
+    columns = contract.split_columns()
+    if len(columns) == 1:
+        return chunk[columns[0]].astype(str)
+    return chunk[columns].map(str).agg("\x1f".join, axis=1)
 
 
 def in_holdout(ids: pd.Series, share: float) -> np.ndarray:
@@ -56,7 +65,7 @@ def run(validated_dir: Path, out_dir: Path, contract: Contract, *, holdout_share
             try:
                 options = sources.ReadOptions(format="parquet", chunk_rows=chunk_rows)
                 for chunk in sources.iter_file(path, options):
-                    holdout = in_holdout(chunk[contract.id_column], holdout_share)
+                    holdout = in_holdout(split_keys(chunk, contract), holdout_share)
                     for split, part in (("train", chunk[~holdout]), ("holdout", chunk[holdout])):
                         writers[split].write_table(to_arrow(part, contract))
                         per[split] += len(part)

@@ -330,7 +330,7 @@ def _print_summary(
         ("evaluate", auc, "metrics/, plots/, `dvc metrics show`"),
         ("track", "one MLflow run per model, with lineage tags", "`make mlflow-ui` → http://127.0.0.1:5000"),
         ("register", f"champion = version {champion.version}", "`relay model status`"),
-        ("serve", f"{sent} predictions logged", "`make serve` → /docs; local/predictions/predictions.db"),
+        ("serve", f"{sent} predictions logged", "`make serve` → /docs; local/predictions/"),
         (
             "monitor",
             f"drift={decision.drift}: {', '.join(decision.drifted_features) or 'none'}; "

@@ -87,7 +87,9 @@ def track_run(settings: Settings, trigger: str, reason: str = "") -> TrackResult
 
 
 @task(name="register", tags=prefect_tags("register"), **RETRY_TRANSIENT)
-def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: str) -> PromotionDecision:
+def register_model(
+    settings: Settings, run_id: str, model_uri: str, flow_name: str, *, compare: bool = True
+) -> PromotionDecision:
     from pipelines.data.version import data_version
     from pipelines.release import register
 
@@ -101,6 +103,7 @@ def register_model(settings: Settings, run_id: str, model_uri: str, flow_name: s
             gate=settings.params.promote,
             costs=settings.params.evaluate,
             promoted_by=f"ml-engineer gate in flow {flow_name}",
+            compare=compare,
         )
     )
 
@@ -115,10 +118,13 @@ def tell_services(settings: Settings) -> list[str]:
 
 
 @flow(name="training")
-def training_flow(trigger: str = "manual", reason: str = "", settings: Settings | None = None) -> TrainingOutcome:
+def training_flow(
+    trigger: str = "manual", reason: str = "", settings: Settings | None = None, *, compare: bool = True
+) -> TrainingOutcome:
     """Build the newest data version, train and evaluate it, track the run and send the model through the gate.
 
-    `trigger` says why it runs (tagged `relay.trigger`), `reason` says it in words (`relay.trigger_reason`).
+    `trigger` says why it runs (tagged `relay.trigger`), `reason` says it in words (`relay.trigger_reason`);
+    `compare=False` judges the candidate on the gate's floors alone, not against the champion.
     """
     s = settings or get_settings()
     prepare_environment(s)
@@ -155,7 +161,7 @@ def training_flow(trigger: str = "manual", reason: str = "", settings: Settings 
     )
     banner("register", "register the candidate and run the promotion gate")
     with timed("register"):
-        decision = register_model(s, tracked.run_id, tracked.model_uri, "training")
+        decision = register_model(s, tracked.run_id, tracked.model_uri, "training", compare=compare)
     verdict = "[green]promoted to champion[/]" if decision.promoted else "[yellow]kept as challenger[/]"
     note(f"version {decision.version}: {verdict}: {decision.reason}")
     notified = []

@@ -65,6 +65,9 @@ class RegisterInputs(BaseModel):
     gate: PromoteParams
     costs: EvaluateParams
     promoted_by: str
+    # False: judge the candidate on the gate's floors alone, not against the champion (`relay pipeline
+    # --no-compare`), for a champion trained on another contract.
+    compare: bool = True
 
 
 def _version_for_run(client: Any, name: str, run_id: str) -> Any | None:
@@ -80,7 +83,32 @@ def _score_version(
 
     model = mlflow.sklearn.load_model(uri)
     proba = model.predict_proba(holdout[contract.feature_columns()])[:, 1]
-    return score(holdout[contract.target].to_numpy(), proba, threshold, costs.suggestion_success_rate)
+    return score(holdout[contract.target].to_numpy(), proba, threshold, costs.action_success_rate)
+
+
+def contract_tags(contract: Contract) -> dict[str, str]:
+    """What a version records of the contract it was trained on, for the gate to compare the next one with."""
+    return {"relay.contract": contract.name, "relay.features": ",".join(contract.feature_columns())}
+
+
+def contract_change(champion_tags: dict[str, str], contract: Contract) -> str | None:
+    """How the champion's contract differs from this one (None: the same, or the champion predates the tags)."""
+    if "relay.features" not in champion_tags:
+        return None
+    theirs = champion_tags["relay.features"].split(",")
+    ours = contract.feature_columns()
+    name = champion_tags.get("relay.contract", "?")
+    if name == contract.name and theirs == ours:
+        return None
+    gone, new = [f for f in theirs if f not in ours], [f for f in ours if f not in theirs]
+    what = "; ".join(f"{label}: {', '.join(cols)}" for label, cols in (("not in this one", gone), ("new", new)) if cols)
+    return f"contract {name!r}, this candidate on {contract.name!r}" + (f" ({what})" if what else "")
+
+
+MOVE_ON = (
+    "register under a new model name (model_name in [tool.relay] of pyproject.toml), or promote it without "
+    "comparison: `relay pipeline --no-compare`"
+)
 
 
 def gate(candidate: dict[str, float], champion: dict[str, float] | None, params: PromoteParams) -> tuple[bool, str]:
@@ -131,6 +159,7 @@ def _registered_version(client: Any, inputs: RegisterInputs, run_tags: dict[str,
             "relay.data_version": run_tags.get("relay.data_version", "unknown"),
             "relay.threshold": run_tags.get("relay.threshold", "0.5"),
             "relay.trigger": run_tags.get("relay.trigger", "manual"),
+            **contract_tags(contract),
             **reason,
         },
     )
@@ -167,6 +196,31 @@ def _record(client: Any, inputs: RegisterInputs, mv: Any, decision: PromotionDec
         pass
 
 
+def _judge(
+    inputs: RegisterInputs, candidate: dict[str, float], champ: Any | None, holdout: pd.DataFrame
+) -> tuple[bool, str, dict[str, float] | None]:
+    """The gate's verdict and the champion's metrics. A champion trained on another contract cannot be scored
+    on this holdout: the verdict says so and how to go on, so no version is left without one."""
+    if champ is None:
+        return *gate(candidate, None, inputs.gate), None
+    contract = inputs.holdout.contract
+    version = str(champ.version)
+    change = contract_change(champ.tags, contract)
+    if not inputs.compare:
+        promoted, reason = gate(candidate, None, inputs.gate)
+        return promoted, f"not compared with champion {version} (--no-compare); {reason.split('; ')[-1]}", None
+    if change is not None:
+        return False, f"champion {version} was trained on {change}; {MOVE_ON}", None
+    threshold = float(champ.tags.get("relay.threshold", "0.5"))
+    try:
+        champion = _score_version(
+            f"models:/{inputs.registry.model_name}/{version}", threshold, holdout, contract, inputs.costs
+        )
+    except (KeyError, ValueError) as exc:  # a champion from before the contract tags, on other columns
+        return False, f"champion {version} cannot be scored on this holdout ({str(exc)[:200]}); {MOVE_ON}", None
+    return *gate(candidate, champion, inputs.gate), champion
+
+
 @stage("register")
 def run(inputs: RegisterInputs) -> PromotionDecision:
     """Register the candidate's model (once per run), score it and the champion on the same holdout, and let
@@ -198,11 +252,7 @@ def run(inputs: RegisterInputs) -> PromotionDecision:
             champion_version=champ_version,
             champion_metrics=candidate,
         )
-    champion = None
-    if champ is not None:
-        champ_threshold = float(champ.tags.get("relay.threshold", "0.5"))
-        champion = _score_version(f"models:/{model_name}/{champ_version}", champ_threshold, holdout, contract, costs)
-    promoted, reason = gate(candidate, champion, inputs.gate)
+    promoted, reason, champion = _judge(inputs, candidate, champ, holdout)
     decision = PromotionDecision(
         model_name=model_name,
         version=version,

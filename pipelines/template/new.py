@@ -64,6 +64,7 @@ def command(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
     data_path: Annotated[str, typer.Option(help="File, folder or URL of that source.")] = "",
     teaching: Annotated[bool, typer.Option(help="Keep the handbook, relay tour and the role pages.")] = True,
     experiments: Annotated[bool, typer.Option(help="Keep relay train sweep and relay experiments compare.")] = True,
+    lineage: Annotated[bool, typer.Option(help="Keep relay lineage (a prediction traced to its origins).")] = True,
     prefect_server: Annotated[bool, typer.Option(help="Keep relay prefect up/down and relay deploy.")] = True,
     containers: Annotated[bool, typer.Option(help="Keep the images and the compose stack.")] = True,
     kubernetes: Annotated[bool, typer.Option(help="Keep the Kubernetes manifests.")] = True,
@@ -78,6 +79,7 @@ def command(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
     keep = {
         "teaching": teaching,
         "experiments": experiments,
+        "lineage": lineage,
         "prefect-server": prefect_server,
         "containers": containers,
         "kubernetes": kubernetes,
@@ -127,6 +129,7 @@ def command(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
                     "data_path": answers.data_path,
                     "teaching": keep["teaching"],
                     "experiments": keep["experiments"],
+                    "lineage": keep["lineage"],
                     "prefect_server": keep["prefect-server"],
                     "containers": keep["containers"],
                     "kubernetes": keep["kubernetes"],

@@ -50,6 +50,7 @@ PARTS: dict[str, tuple[str, ...]] = {
         "tests/unit/training/test_sweep.py",
         "tests/integration/test_sweeps.py",
     ),
+    "lineage": ("pipelines/cli/lineage.py", "tests/unit/test_lineage_command.py"),
     "prefect-server": ("pipelines/cli/prefect_server.py", "tests/integration/test_prefect_deploy.py"),
     "containers": (
         "infra/docker",
@@ -83,7 +84,7 @@ PARTS: dict[str, tuple[str, ...]] = {
         "tests/unit/test_size.py",
     ),
 }
-OPTIONAL = ("teaching", "experiments", "prefect-server", "containers", "kubernetes")
+OPTIONAL = ("teaching", "experiments", "lineage", "prefect-server", "containers", "kubernetes")
 # The compose stack runs a Prefect server and a worker; the Kubernetes manifests deploy the images.
 REQUIRES = {"containers": "prefect-server", "kubernetes": "containers"}
 SOURCES = ("generator", "file", "folder", "url")

@@ -58,7 +58,7 @@ def segment_metrics(
                 "ranked": bool(mask.sum() >= params.min_segment_rows and len(np.unique(seg_y)) == 2),
             }
             if len(np.unique(seg_y)) == 2:
-                full = score(seg_y, seg_p, threshold, params.suggestion_success_rate)
+                full = score(seg_y, seg_p, threshold, params.action_success_rate)
                 entry.update({k: full[k] for k in ("roc_auc", "pr_auc", "f1", "brier")})
             rows.append(entry)
     return rows
@@ -99,7 +99,7 @@ def run(
     x = holdout[contract.feature_columns()]
     y = holdout[contract.target].to_numpy()
     proba = model.predict_proba(x)[:, 1]
-    metrics = score(y, proba, threshold, params.suggestion_success_rate)
+    metrics = score(y, proba, threshold, params.action_success_rate)
     pred = proba >= threshold
     # The confusion matrix as counts in the metrics file: `dvc metrics diff` shows how each cell moved.
     # (DVC's confusion template counts one JSON row per sample, too big to keep in git for large holdouts.)

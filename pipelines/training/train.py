@@ -44,7 +44,7 @@ def read_checked_split(dataset_dir: Path, split: Split, contract: Contract) -> p
     seen: set[str] = set()
     frames, problems = [], []
     for path in split_files(dataset_dir, split):
-        screen = Screen(contract, f"{split}/{path.name}", seen_ids=seen)
+        screen = Screen(contract, f"{split}/{path.name}", seen_ids=seen, encoded=True)
         good, _ = screen.screen(pd.read_parquet(path))
         report = screen.finish(max_invalid_share=None, delivery=False)
         if report.ok:
@@ -104,7 +104,7 @@ def fit_and_tune(
     x_val, y_val = val_part[features], val_part[target].to_numpy()
     threshold = choose_threshold(pipeline, x_val, y_val, costs.cost_false_negative, costs.cost_false_positive)
     proba = pipeline.predict_proba(x_val)[:, 1]
-    return Fitted(pipeline, threshold, score(y_val, proba, threshold, costs.suggestion_success_rate), fit_seconds)
+    return Fitted(pipeline, threshold, score(y_val, proba, threshold, costs.action_success_rate), fit_seconds)
 
 
 @stage("train")

@@ -23,6 +23,8 @@ log = logging.getLogger("relay.api")
 @stage("serve")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the lifespan loads the champion, starts the poller and the log writer."""
+    from fastapi_offline import FastAPIOffline
+
     from pipelines.core.lineage import configure_mlflow
     from pipelines.core.prediction_log import PredictionLogWriter
     from services.api.batcher import MicroBatcher
@@ -70,14 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if not lost:
                 log.info("prediction log flushed: %d rows written", app.state.prediction_log.written)
 
-    app = FastAPI(
+    # fastapi-offline serves /docs and /redoc from local assets, so the API docs work without internet access.
+    app = FastAPIOffline(
         title=f"Relay prediction service: {s.model_name}",
         version="1",
         summary=f"Scores records of the data contract for `{s.contract.target}` (owner: ML engineer).",
         description=s.contract.description,
         lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
     )
     app.state.metrics = metrics = Metrics()
     if s.cors_origins:
@@ -98,7 +99,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_key=s.api_key.get_secret_value() if s.api_key else None,
     )
     _validation_errors_as_json(app)
-    _self_hosted_docs(app)
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(model.router)
@@ -143,35 +143,3 @@ def _validation_errors_as_json(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": finite(jsonable_encoder(exc.errors()))})
-
-
-def _self_hosted_docs(app: FastAPI) -> None:
-    """Serve /docs and /redoc with local assets, so the API docs work without internet access."""
-    from pathlib import Path
-
-    import fastapi_offline
-    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-    from fastapi.responses import HTMLResponse
-    from fastapi.staticfiles import StaticFiles
-
-    static = Path(fastapi_offline.__file__).parent / "static"
-    app.mount("/static-docs", StaticFiles(directory=static), name="static-docs")
-
-    @app.get("/docs", include_in_schema=False)
-    def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} - docs",
-            swagger_js_url="/static-docs/swagger-ui-bundle.js",
-            swagger_css_url="/static-docs/swagger-ui.css",
-            swagger_favicon_url="/static-docs/favicon.png",
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} - ReDoc",
-            redoc_js_url="/static-docs/redoc.standalone.js",
-            redoc_favicon_url="/static-docs/favicon.png",
-        )

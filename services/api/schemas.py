@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from typing_extensions import TypedDict
 
 from pipelines.core.contract import Column, Contract
@@ -19,10 +19,22 @@ def _field(c: Column) -> Any:
         field = Field(ge=c.minimum, le=c.maximum, allow_inf_nan=False, description=c.description, examples=[c.example])
     elif c.allowed is not None:
         kind, field = Literal[c.allowed], Field(description=c.description, examples=[c.example])
+        if c.integer_codes:
+            codes = tuple(int(v) for v in c.allowed)
+            # Levels coded as integers ("1".."4") land from CSV and Parquet alike, so the API takes them as JSON
+            # numbers too, and hands the model the text it was trained on.
+            kind = Annotated[Literal[c.allowed] | Literal[codes], BeforeValidator(_not_bool), AfterValidator(str)]
     else:
         kind, field = str, Field(pattern=c.pattern, description=c.description, examples=[c.example])
     # A nullable column may be sent as null (the model treats it as missing), but it must be sent.
     return Annotated[kind | None if c.nullable else kind, field]
+
+
+def _not_bool(value: Any) -> Any:
+    # JSON true would otherwise pass as the code 1; ingest refuses it too.
+    if isinstance(value, bool):
+        raise ValueError("a level is text or a whole number, not true or false")
+    return value
 
 
 def request_models(contract: Contract, max_batch: int | None = None) -> tuple[Any, Any]:
@@ -43,10 +55,11 @@ def request_models(contract: Contract, max_batch: int | None = None) -> tuple[An
 
 
 class Prediction(BaseModel):
-    probability: float = Field(
-        ..., description="Probability that the contract's target is 1 (in the demo: the order comes back for fit)."
-    )
+    probability: float = Field(..., description="Probability of the target's positive label (contract.yaml).")
     flagged: bool = Field(..., description="True when the probability reaches the model's decision threshold.")
+    label: str | int | bool = Field(
+        ..., description="The label decided: the target's positive label when flagged, else its negative label."
+    )
 
 
 class FieldError(BaseModel):

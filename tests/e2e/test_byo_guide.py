@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mlflow import MlflowClient
 
+from pipelines.core.lineage import configure_mlflow
+from pipelines.core.prediction_log import count_rows
+from pipelines.core.settings import Settings
+from pipelines.monitoring import history
 from tests.conftest import REPO, make_workspace
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +41,7 @@ def guide_steps() -> list[tuple[str, str]]:
 
 def test_guide_has_the_steps_it_promises() -> None:
     kinds = [k for k, _ in guide_steps()]
-    assert kinds.count("params") == 1 and kinds.count("bash") >= 4
+    assert kinds.count("params") == 2 and kinds.count("bash") >= 8
 
 
 def test_bring_your_own_data_guide_runs_as_written(tmp_path: Path) -> None:
@@ -63,30 +68,19 @@ def test_bring_your_own_data_guide_runs_as_written(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, f"guide step failed:\n{body}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
 
-    assert sorted(p.stem for p in (root / "data" / "raw").glob("*.parquet")) == ["2026-01", "2026-02", "2026-03"]
-    (entry,) = [json.loads(line) for line in (root / "data" / "versions.jsonl").read_text().splitlines()]
-    assert entry["contract"] == "telco-churn" and entry["rows"] == 12_000
+    # Step 8 left the orders landed; the churn model, its traffic and its monitor run stay where they were.
+    assert sorted(p.stem for p in (root / "data" / "raw").glob("*.parquet")) == [f"batch-000{w}" for w in range(1, 5)]
+    churn, orders = [json.loads(line) for line in (root / "data" / "versions.jsonl").read_text().splitlines()]
+    assert (churn["contract"], churn["rows"], orders["contract"]) == ("telco-churn", 12_000, "orders")
+    assert count_rows(f"sqlite:///{root}/local/predictions/churn.db") == 4_000
+    assert len(history.read(f"sqlite:///{root}/local/monitoring/churn.db")) == 1
     segments = json.loads((root / "metrics" / "segments.json").read_text())
-    assert "contract_type=month-to-month" in segments
-
-    from fastapi.testclient import TestClient
-
-    from pipelines.core.settings import Settings
-    from services.api.main import create_app
-
-    s = Settings(root=root, model_name="churn", prediction_log_url=f"sqlite:///{tmp_path}/log.db")
-    record = {
-        "tenure_months": 3,
-        "monthly_charges": 95.0,
-        "support_calls": 4,
-        "contract_type": "month-to-month",
-        "payment_method": "card",
-        "internet_service": "fiber",
-        "plan_tier": "premium",
-        "region": "north",
-    }
-    with TestClient(create_app(s)) as client:
-        r = client.post("/v1/predict", json=record)
-        assert r.status_code == 200, r.text
-        assert 0 <= r.json()["predictions"][0]["probability"] <= 1
-        assert client.post("/v1/predict", json=record | {"contract_type": "weekly"}).status_code == 422
+    assert any(key.startswith("category=") for key in segments)
+    s = Settings(root=root)
+    configure_mlflow(s.tracking_uri)
+    client = MlflowClient()
+    for name in ("churn", "orders"):
+        champion = client.get_model_version_by_alias(name, "champion")
+        assert str(champion.version) == "1" and champion.tags["relay.contract"] == {"churn": "telco-churn"}.get(
+            name, name
+        )

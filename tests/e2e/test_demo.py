@@ -90,6 +90,7 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:  # noqa: PLR0915 (t
     assert runs.iloc[0]["retraining"].startswith("v2 trained on data")
     assert str(summary.retrain.outcome).startswith("v2 trained on data")
 
+    # part:lineage:begin
     # "Where did this prediction come from?": one served request, followed back to its data version.
     import sqlalchemy as sa
 
@@ -114,6 +115,7 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:  # noqa: PLR0915 (t
         and "batch-0005" not in links["version"]["facts"]["batches"]
     )
     assert links["code"]["restore"].startswith("git checkout ")
+    # part:lineage:end
     # part:teaching:begin
 
     # The newcomer's tour shows this run's real artifacts at every hand-off.

@@ -133,7 +133,10 @@ def test_sigterm_flushes_every_logged_prediction(trained_workspace: Path, tmp_pa
 
 def test_docs_pages_use_local_assets(service: tuple[TestClient, Settings]) -> None:
     client, _ = service
-    for page, asset in (("/docs", "/static-docs/swagger-ui-bundle.js"), ("/redoc", "/static-docs/redoc.standalone.js")):
+    for page, asset in (
+        ("/docs", "/static-offline-docs/swagger-ui-bundle.js"),
+        ("/redoc", "/static-offline-docs/redoc.standalone.js"),
+    ):
         html = client.get(page).text
         assert asset in html and "cdn.jsdelivr.net" not in html
         assert client.get(asset).status_code == 200

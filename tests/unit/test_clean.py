@@ -22,8 +22,8 @@ MADE = [
     "reports/monitoring/index.html",
     "local/logs/api.log",
     "local/mlflow/mlflow.db",
-    "local/predictions/predictions.db",
-    "local/monitoring/history.db",
+    "local/predictions/relay-returns.db",
+    "local/monitoring/relay-returns.db",
     "dvc.lock",
 ]
 KEPT = [".dvc/cache/files/md5/ab/cdef", "local/dvc-remote/files/md5/ab/cdef", "data/.gitignore", "params.yaml"]

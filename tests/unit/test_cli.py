@@ -155,11 +155,6 @@ def test_bad_training_and_sweep_options_exit_2_with_the_choices() -> None:
 
 
 @pytest.mark.slow
-def test_lineage_of_an_unknown_request_is_a_clear_error(workspace: Path) -> None:
-    result = runner.invoke(app, ["lineage", "0123abcd"])
-    assert result.exit_code == 1 and "no prediction log" in " ".join(result.output.split())
-
-
 def test_replay_without_a_service_names_the_url_and_the_fix() -> None:
     import socket
 

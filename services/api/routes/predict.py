@@ -19,7 +19,9 @@ from services.api.deps import ScoringDep
 from services.api.schemas import PredictionResponse, Problem, ValidationProblem, request_models
 
 
-async def _predict(records: list[dict[str, Any]], scoring: ScoringDep, request: Request) -> Response:
+async def _predict(
+    records: list[dict[str, Any]], scoring: ScoringDep, request: Request, labels: tuple[Any, Any]
+) -> Response:
     if scoring.store.current is None:
         raise HTTPException(503, detail=scoring.store.last_error or "model not loaded yet")
     started = time.perf_counter()
@@ -56,7 +58,9 @@ async def _predict(records: list[dict[str, Any]], scoring: ScoringDep, request: 
         "request_id": request_id,
         "model_name": model.name,
         "model_version": model.version,
-        "predictions": [{"probability": p, "flagged": f} for p, f in zip(probabilities, decisions, strict=True)],
+        "predictions": [
+            {"probability": p, "flagged": f, "label": labels[f]} for p, f in zip(probabilities, decisions, strict=True)
+        ],
     }
     return Response(to_json(answer), media_type="application/json")
 
@@ -112,7 +116,7 @@ def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
         responses=_ANSWERS,
     )
     async def predict_one(request: Request, scoring: ScoringDep) -> Response:
-        return await _predict([_parse(one, await request.body())], scoring, request)
+        return await _predict([_parse(one, await request.body())], scoring, request, contract.labels)
 
     @router.post(
         "/predict/batch",
@@ -122,7 +126,7 @@ def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
         responses=_ANSWERS,
     )
     async def predict_batch(request: Request, scoring: ScoringDep) -> Response:
-        return await _predict(_parse(many, await request.body())["records"], scoring, request)
+        return await _predict(_parse(many, await request.body())["records"], scoring, request, contract.labels)
 
     return router
 

@@ -63,6 +63,6 @@ def test_response_shape_is_the_declared_model() -> None:
         "request_id": "abc",
         "model_name": "m",
         "model_version": "1",
-        "predictions": [{"probability": 0.25, "flagged": False}],
+        "predictions": [{"probability": 0.25, "flagged": False, "label": "no"}],
     }
     assert PredictionResponse.model_validate(answer).model_dump() == answer

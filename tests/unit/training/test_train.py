@@ -39,7 +39,7 @@ def test_model_learns_and_evaluation_writes_dvc_files(split: Path, tmp_path: Pat
         tmp_path / "m", split, tmp_path / "metrics", tmp_path / "plots", contract=ORDERS, params=EvaluateParams()
     )
     assert metrics["roc_auc"] > 0.62  # chance is 0.5; the full demo data reaches ~0.72
-    assert set(metrics) >= {"roc_auc", "pr_auc", "f1", "brier", "returns_avoided_per_1000", "threshold"}
+    assert set(metrics) >= {"roc_auc", "pr_auc", "f1", "brier", "prevented_per_1000", "threshold"}
     segments = json.loads((tmp_path / "metrics" / "segments.json").read_text())
     assert {"channel=web", "category=dresses", "brand=northwind"} <= set(segments)
     roc = json.loads((tmp_path / "plots" / "roc.json").read_text())["roc"]
