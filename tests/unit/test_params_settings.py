@@ -72,8 +72,8 @@ def test_settings_come_from_environment(tmp_path: Path, monkeypatch: pytest.Monk
     ("yaml_text", "named"),
     [
         ("monitor:\n  min_rows: 900\n  window_rows: 500\n", "monitor.min_rows"),
-        ("demo:\n  train_batches: [1, 2]\n  drift_batch: 2\n", "demo.drift_batch"),
-        ("demo:\n  drift_batch: 0\n", "demo.drift_batch"),
+        ("demo:\n  train_batches: [1, 2]\n  drift_batch: 2\n", "demo.drift_batch"),  # part:teaching
+        ("demo:\n  drift_batch: 0\n", "demo.drift_batch"),  # part:teaching
         ("sweep:\n  space:\n    seed: [1, 2]\n", "sweep.space.seed"),  # part:experiments
         ("sweep:\n  space:\n    learning_rate: [0.1, 2.0]\n", "sweep.space.learning_rate: 2.0"),  # part:experiments
         ("sweep:\n  space:\n    max_leaf_nodes: [15.5]\n", "sweep.space.max_leaf_nodes: 15.5"),  # part:experiments
