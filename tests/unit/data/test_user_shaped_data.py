@@ -210,3 +210,20 @@ def test_replay_from_a_file_names_columns_the_contract_does_not_know(tmp_path: P
     panel_rows().assign(note="x").drop(columns=["age"]).to_csv(path, index=False)
     with pytest.raises(ValueError, match=r"unknown note; missing age"):
         replay_file("http://127.0.0.1:9", path, settings, options=ReadOptions())
+
+
+def test_a_projects_api_and_metrics_speak_its_contracts_words_not_the_demos(tmp_path: Path) -> None:
+    from pipelines.core.scoring import score
+    from pipelines.core.settings import Settings
+    from services.api.main import create_app
+
+    (tmp_path / "contract.yaml").write_text(PANEL)
+    (tmp_path / "params.yaml").write_text((Path(__file__).parents[3] / "params.yaml").read_text())
+    s = Settings(root=tmp_path, model_name="smokers", prediction_log_url=f"sqlite:///{tmp_path}/log.db")
+    spec = create_app(s).openapi()
+    text = json.dumps(spec).casefold()
+    assert "smoker" in spec["info"]["summary"] and spec["info"]["title"].endswith("smokers")
+    for demo_word in ("return", "order", "size hint", "fashion"):
+        assert demo_word not in text, demo_word
+    metrics = score(np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.4, 0.6]), 0.5, 0.5)
+    assert not [k for k in metrics if "return" in k]
