@@ -34,7 +34,7 @@ STEPS = {
 from pipelines.core.params import EvaluateParams, TrainParams
 from pipelines.training import train
 info = train.run(W / "dataset", W / "models", c, TrainParams(), EvaluateParams())
-print(f"    boosting rounds {info['iterations']}, threshold {info['threshold']}", flush=True)
+print(f"    {info['model_kind']}, threshold {info['threshold']}", flush=True)
 """,
     "evaluate (metrics, segments, plots)": """
 from pipelines.core.params import EvaluateParams

@@ -54,9 +54,7 @@ def train() -> None:
 
     s = get_settings()
     info = stage.run(s.dataset_dir, s.model_dir, s.contract, s.params.train, s.params.evaluate)
-    console.print(
-        f"  model: {info['train_rows']} rows, {info['iterations']} boosting rounds, threshold {info['threshold']}"
-    )
+    console.print(f"  model: {info['model_kind']} on {info['train_rows']} rows, threshold {info['threshold']}")
 
 
 @app.command("evaluate")

@@ -224,13 +224,6 @@ class Contract(BaseModel):
         negative, positive = self.labels
         return {label_key(negative): 0, label_key(positive): 1}
 
-    def split_columns(self) -> list[str]:
-        """What decides a record's side of the train/holdout split: its id, or else all its values but the
-        batch id (so the same record delivered again lands on the same side)."""
-        if self.id_column is not None:
-            return [self.id_column]
-        return [n for n in self.columns if n != self.batch_column]
-
     def feature_columns(self) -> list[str]:
         return [n for n, c in self.columns.items() if c.is_feature]
 

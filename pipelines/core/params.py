@@ -7,7 +7,7 @@ exactly the stages that use it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -48,14 +48,37 @@ class VersionParams(_Section):
     reference_rows: int = Field(5000, gt=0)
 
 
-class TrainParams(_Section):
-    seed: int = 7
+# The model kinds `train.model.kind` chooses from; each kind's other fields are its hyperparameters, which
+# pipelines/training/features.py hands to the estimator.
+class HistGradientBoosting(_Section):
+    kind: Literal["hist_gradient_boosting"] = "hist_gradient_boosting"
     learning_rate: float = Field(0.08, gt=0, le=1)
     max_iter: int = Field(300, gt=0)
     max_leaf_nodes: int = Field(31, ge=2)
     min_samples_leaf: int = Field(40, ge=1)
     l2_regularization: float = Field(0.0, ge=0)
+
+
+class LogisticRegression(_Section):
+    kind: Literal["logistic_regression"] = "logistic_regression"
+    C: float = Field(1.0, gt=0)  # inverse regularisation strength, as scikit-learn names it
+    max_iter: int = Field(1000, gt=0)
+
+
+class RandomForest(_Section):
+    kind: Literal["random_forest"] = "random_forest"
+    n_estimators: int = Field(200, gt=0)
+    max_depth: int | None = Field(None, ge=1)
+    min_samples_leaf: int = Field(5, ge=1)
+
+
+ModelKind = Annotated[HistGradientBoosting | LogisticRegression | RandomForest, Field(discriminator="kind")]
+
+
+class TrainParams(_Section):
+    seed: int = 7
     validation_share: float = Field(0.15, gt=0, lt=1)
+    model: ModelKind = HistGradientBoosting()
 
 
 class EvaluateParams(_Section):
@@ -70,15 +93,12 @@ class EvaluateParams(_Section):
 
 
 # part:experiments:begin
-# The hyperparameters a sweep may vary: the model's, not the seed or the validation slice.
-Tunable = Literal["learning_rate", "max_iter", "max_leaf_nodes", "min_samples_leaf", "l2_regularization"]
-
-
-_INTEGER_KEYS = {"max_iter", "max_leaf_nodes", "min_samples_leaf"}
-
-
-def _default_space() -> dict[Tunable, list[float]]:
-    return {"learning_rate": [0.04, 0.08, 0.15], "max_leaf_nodes": [15, 31, 63]}
+# Each kind's grid when params.yaml names none, so that swapping kinds needs no edit of the sweep.
+DEFAULT_SPACES: dict[str, dict[str, list[float]]] = {
+    "hist_gradient_boosting": {"learning_rate": [0.04, 0.08, 0.15], "max_leaf_nodes": [15, 31, 63]},
+    "logistic_regression": {"C": [0.1, 0.3, 1.0, 3.0, 10.0]},
+    "random_forest": {"n_estimators": [100, 300], "min_samples_leaf": [1, 5, 20]},
+}
 
 
 class SweepParams(_Section):
@@ -87,27 +107,39 @@ class SweepParams(_Section):
     runner: Literal["processes", "threads", "dask"] = "processes"
     metric: Literal["roc_auc", "pr_auc", "brier", "f1"] = "roc_auc"
     seed: int = 0
-    space: dict[Tunable, list[float]] = Field(default_factory=_default_space)
+    # Values to try for fields of the chosen model kind (train.model); none: that kind's DEFAULT_SPACES.
+    space: dict[str, list[float]] | None = None
 
-    @model_validator(mode="after")
-    def _space_is_usable(self) -> SweepParams:
-        if not self.space:
-            raise ValueError("sweep.space is empty: name at least one train.* key and the values to try")
-        for key, values in self.space.items():
-            if not values:
-                raise ValueError(f"sweep.space.{key} has no values to try")
-            if len(set(values)) != len(values):
-                raise ValueError(f"sweep.space.{key} lists a value twice: {values}")
+    def space_for(self, model: BaseModel) -> dict[str, list[float]]:
+        return self.space if self.space is not None else DEFAULT_SPACES[model.model_fields["kind"].default]
+
+    def check_space(self, model: BaseModel) -> None:
+        """Every key is a hyperparameter of `model`'s kind and every value one it accepts, so a bad space
+        fails before any trial runs."""
+        from pydantic import ValidationError
+
+        space = self.space_for(model)
+        if not space:
+            raise ValueError("sweep.space is empty: name at least one train.model key and the values to try")
+        kind = type(model)
+        tunable = sorted(set(kind.model_fields) - {"kind"})
+        for key, values in space.items():
+            if key not in tunable:
+                name = kind.model_fields["kind"].default
+                raise ValueError(
+                    f"sweep.space.{key} is not a hyperparameter of {name}; it has {', '.join(tunable)} "
+                    "(or leave sweep.space out for the kind's own grid)"
+                )
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"sweep.space.{key} needs values to try, each once: {values}")
             for value in values:
-                # The same rules as params.yaml's train section, so a bad value fails before any trial runs.
                 try:
-                    TrainParams(**{key: int(value) if key in _INTEGER_KEYS else value})
-                except ValueError as exc:
-                    first = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
-                    raise ValueError(f"sweep.space.{key}: {value!r} is not a valid train.{key} ({first})") from None
-                if key in _INTEGER_KEYS and value != int(value):
-                    raise ValueError(f"sweep.space.{key}: {value!r} must be a whole number")
-        return self
+                    kind.model_validate({**model.model_dump(), key: value})
+                except ValidationError as exc:
+                    first = exc.errors()[0]["msg"]
+                    raise ValueError(
+                        f"sweep.space.{key}: {value!r} is not a valid train.model.{key} ({first})"
+                    ) from None
 
 
 # part:experiments:end
@@ -180,6 +212,14 @@ class Params(_Section):
     demo: DemoParams = DemoParams()  # part:teaching
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # part:experiments:begin
+
+    @model_validator(mode="after")
+    def _sweep_fits_the_model(self) -> Params:
+        self.sweep.check_space(self.train.model)
+        return self
+
+    # part:experiments:end
 
 
 class ParamsError(ValueError):

@@ -91,17 +91,6 @@ def foreign_batches(raw_dir: Path, contract: Contract) -> list[str]:
     return foreign
 
 
-def refuse_foreign(raw_dir: Path, contract: Contract) -> None:
-    """Stop with the batches by name when `raw_dir` holds another dataset's batches."""
-    foreign = foreign_batches(raw_dir, contract)
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        raise ValueError(
-            f"{raw_dir} holds batches of another dataset, landed under another contract or without this "
-            f"contract's columns: {shown}; {RESET_HINT}"
-        )
-
-
 def landed_ids(raw_dir: Path, contract: Contract, *, exclude: Path | None = None) -> set[str]:
     """Ids of every landed batch (but `exclude`): only the id column is read, so this stays cheap."""
     ids: set[str] = set()
@@ -149,7 +138,11 @@ def run(batch: str, chunks: Iterable[pd.DataFrame], landing: Landing, *, origin:
     """Land `chunks` as batch `batch` in `landing.raw_dir` if they meet the contract."""
     contract, raw_dir, quarantine_dir = landing.contract, landing.raw_dir, landing.quarantine_dir
     check_batch_id(batch, contract)
-    refuse_foreign(raw_dir, contract)
+    if foreign := foreign_batches(raw_dir, contract):
+        raise ValueError(
+            f"{raw_dir} holds batches of another dataset, landed under another contract or without this "
+            f"contract's columns: {', '.join(foreign[:5])}{' and more' if len(foreign) > 5 else ''}; {RESET_HINT}"
+        )
     target = raw_dir / f"{batch}.parquet"
     screen = Screen(contract, batch, landed_ids(raw_dir, contract, exclude=target))
     digest = hashlib.blake2b(digest_size=16)

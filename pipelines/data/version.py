@@ -28,11 +28,11 @@ from pipelines.data import sources
 
 
 def split_keys(chunk: pd.DataFrame, contract: Contract) -> pd.Series:
-    """What the split hashes per record: its id, or its values but the batch id joined as text."""
-    columns = contract.split_columns()
-    if len(columns) == 1:
-        return chunk[columns[0]].astype(str)
-    return chunk[columns].map(str).agg("\x1f".join, axis=1)
+    """What the split hashes per record: its id, or else its values but the batch id joined as text (so the
+    same record delivered again lands on the same side)."""
+    if contract.id_column is not None:
+        return chunk[contract.id_column].astype(str)
+    return chunk[[n for n in contract.columns if n != contract.batch_column]].map(str).agg("\x1f".join, axis=1)
 
 
 def in_holdout(ids: pd.Series, share: float) -> np.ndarray:

@@ -143,7 +143,7 @@ def run_sweep(
     del frame
     client.log_batch(
         parent_id,
-        params=[Param(f"space.{k}", str(v)) for k, v in cfg.space.items()]
+        params=[Param(f"space.{k}", str(v)) for k, v in cfg.space_for(p.train.model).items()]
         + [Param(k, str(getattr(cfg, k))) for k in ("trials", "parallel", "runner", "metric", "seed")],
     )
     ctx = TrialContext(
@@ -176,7 +176,7 @@ def run_sweep(
     import pandas as pd
 
     table = pd.DataFrame(
-        [{"trial": r["index"], "run_id": r["run_id"], **r["params"], **r["metrics"]} for r in results]
+        [{"trial": r["index"], "run_id": r["run_id"], **r["params"]["model"], **r["metrics"]} for r in results]
     ).sort_values("trial")
     client.log_table(parent_id, table, "sweep/trials.json")
     client.set_terminated(parent_id, "FINISHED")

@@ -13,15 +13,9 @@ from typing import Any, Literal
 from pipelines.core.ownership import tags_for
 
 LOWER_IS_BETTER = {"brier", "cost_per_1000"}
-PARAM_KEYS = (
-    "train.learning_rate",
-    "train.max_iter",
-    "train.max_leaf_nodes",
-    "train.min_samples_leaf",
-    "train.l2_regularization",
-    "threshold",
-)
-TRIAL_PARAM_KEYS = ("learning_rate", "max_iter", "max_leaf_nodes", "min_samples_leaf", "l2_regularization")
+# The params shown are the model's, whatever its kind: training runs log them as train.model.*, sweep trials
+# as model.*; the columns come from the runs, not from a list here.
+PARAM_PREFIX = {"training": "train.model.", "sweep": "model."}
 
 
 @dataclass
@@ -72,7 +66,6 @@ def compare(
             max_results=top,
         )
         what = f"training runs in {experiment!r} by holdout {metric}"
-        keys: tuple[str, ...] = PARAM_KEYS
     else:
         parents = client.search_runs(
             [exp.experiment_id],
@@ -91,7 +84,6 @@ def compare(
             max_results=top,
         )
         what = f"trials of sweep {parent.info.run_name} by {metric} (validation slice, not the holdout)"
-        keys = TRIAL_PARAM_KEYS
     if not runs:
         raise FileNotFoundError(f"no finished runs to compare in {experiment!r}")
     versions: dict[str, str] = {}
@@ -121,7 +113,11 @@ def compare(
                 started=_started(r.info.start_time),
                 data_version=t.get("relay.data_version", ""),
                 trigger=t.get("relay.trigger", ""),
-                params={k: r.data.params[k] for k in keys if k in r.data.params},
+                params={
+                    k.removeprefix(PARAM_PREFIX[kind]): v
+                    for k, v in sorted(r.data.params.items())
+                    if k.startswith(PARAM_PREFIX[kind]) or k == "threshold"
+                },
                 metrics=dict(r.data.metrics),
                 registered=versions.get(r.info.run_id, ""),
                 marks=marks,

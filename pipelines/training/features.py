@@ -6,49 +6,69 @@ installed, without Relay's code (the prediction service never imports training c
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from sklearn import linear_model
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from pipelines.core.contract import Contract
-from pipelines.core.params import TrainParams
+from pipelines.core.params import LogisticRegression, RandomForest, TrainParams
 
 
 # plug-in: features-and-model
 def build_pipeline(params: TrainParams, contract: Contract) -> Pipeline:
+    """The encoders and the estimator for `params.model`'s kind (`train.model.kind` in params.yaml)."""
     nominal = contract.categorical_features()
     ordinal = contract.ordinal_features()
     numeric = contract.numeric_features()
     sizes = [list(contract.column(c).allowed or ()) for c in ordinal]
+    # Unseen categories (a new brand) become missing values; levels keep their order (XS < ... < XXL).
+    unknown = {"handle_unknown": "use_encoded_value", "unknown_value": np.nan}
+    ordered = OrdinalEncoder(categories=sizes, **unknown)
+    m = params.model
+    if isinstance(m, LogisticRegression):
+        # A linear model wants one column per category and scaled numbers without gaps.
+        encode = ColumnTransformer(
+            [
+                ("nominal", OneHotEncoder(handle_unknown="ignore"), nominal),
+                ("ordinal", make_pipeline(ordered, SimpleImputer(), StandardScaler()), ordinal),
+                ("numeric", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
+            ],
+            verbose_feature_names_out=False,
+        )
+        model: Any = linear_model.LogisticRegression(C=m.C, max_iter=m.max_iter)
+        return Pipeline([("encode", encode), ("model", model)])
     encode = ColumnTransformer(
         [
-            # Unseen categories (a new brand) become missing values, which the booster handles natively.
-            (
-                "nominal",
-                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan),
-                nominal,
-            ),
-            # Sizes keep their order (XS < ... < XXL) so trees can compare ordered vs usual size.
-            (
-                "ordinal",
-                OrdinalEncoder(categories=sizes, handle_unknown="use_encoded_value", unknown_value=np.nan),
-                ordinal,
-            ),
+            ("nominal", OrdinalEncoder(encoded_missing_value=np.nan, **unknown), nominal),
+            ("ordinal", ordered, ordinal),
             ("numeric", "passthrough", numeric),
         ],
         verbose_feature_names_out=False,
     )
-    model = HistGradientBoostingClassifier(
-        learning_rate=params.learning_rate,
-        max_iter=params.max_iter,
-        max_leaf_nodes=params.max_leaf_nodes,
-        min_samples_leaf=params.min_samples_leaf,
-        l2_regularization=params.l2_regularization,
-        categorical_features=list(range(len(nominal))),
-        early_stopping=True,
-        validation_fraction=0.1,
-        random_state=params.seed,
-    )
+    if isinstance(m, RandomForest):
+        # Trees split encoded categories like numbers; scikit-learn's forests handle missing values.
+        model = RandomForestClassifier(
+            n_estimators=m.n_estimators,
+            max_depth=m.max_depth,
+            min_samples_leaf=m.min_samples_leaf,
+            random_state=params.seed,
+        )
+    else:
+        model = HistGradientBoostingClassifier(
+            learning_rate=m.learning_rate,
+            max_iter=m.max_iter,
+            max_leaf_nodes=m.max_leaf_nodes,
+            min_samples_leaf=m.min_samples_leaf,
+            l2_regularization=m.l2_regularization,
+            categorical_features=list(range(len(nominal))),
+            early_stopping=True,
+            validation_fraction=0.1,
+            random_state=params.seed,
+        )
     return Pipeline([("encode", encode), ("model", model)])

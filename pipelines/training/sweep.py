@@ -31,24 +31,27 @@ TRIAL_METRICS = ("roc_auc", "pr_auc", "f1", "brier", "threshold")
 def candidates(base: TrainParams, sweep: SweepParams) -> list[TrainParams]:
     """The baseline (params.yaml's `train`) first, then up to `sweep.trials` grid points drawn with
     `sweep.seed`; the same params always give the same list."""
-    keys = sorted(sweep.space)
+    space = sweep.space_for(base.model)
+    keys = sorted(space)
+    kind, model = type(base.model), base.model.model_dump()
     grid = [
         config
-        for combo in itertools.product(*(sweep.space[k] for k in keys))
-        if (config := base.model_copy(update={k: _typed(k, v) for k, v in zip(keys, combo, strict=True)})) != base
+        for combo in itertools.product(*(space[k] for k in keys))
+        if (
+            config := base.model_copy(
+                update={"model": kind.model_validate(model | dict(zip(keys, combo, strict=True)))}
+            )
+        )
+        != base
     ]
     picked = grid if len(grid) <= sweep.trials else random.Random(sweep.seed).sample(grid, sweep.trials)
     return [base, *picked]
 
 
-def _typed(key: str, value: float) -> int | float:
-    return int(value) if isinstance(TrainParams.model_fields[key].default, int) else float(value)
-
-
 def changed(base: TrainParams, config: TrainParams) -> dict[str, Any]:
-    """The train.* values where `config` differs from `base`."""
-    b, c = base.model_dump(), config.model_dump()
-    return {k: c[k] for k in c if c[k] != b[k]}
+    """The train.model.* values where `config` differs from `base`."""
+    b, c = base.model.model_dump(), config.model.model_dump()
+    return {k: c[k] for k in c if c[k] != b.get(k)}
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,8 @@ def run_trial(index: int, params: TrainParams, ctx: TrialContext) -> dict[str, A
     run = client.create_run(ctx.experiment_id, run_name=f"trial-{index:02d}", tags=tags)
     run_id = run.info.run_id
     try:
-        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.model_dump().items()])
+        logged = {"seed": params.seed, **{f"model.{k}": v for k, v in params.model.model_dump().items()}}
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in logged.items()])
         started = time.perf_counter()
         # Trials share the machine: each gets its slice of the cores instead of all of them fighting.
         with threadpool_limits(limits=ctx.threads):
@@ -104,7 +108,6 @@ def run_trial(index: int, params: TrainParams, ctx: TrialContext) -> dict[str, A
         metrics |= {
             "fit_seconds": round(fitted.fit_seconds, 3),
             "trial_seconds": round(seconds, 3),
-            "iterations": float(fitted.pipeline.named_steps["model"].n_iter_),
         }
         now = int(time.time() * 1000)
         client.log_batch(
@@ -128,7 +131,7 @@ def best_of(results: list[dict[str, Any]], metric: str) -> dict[str, Any]:
 
 
 def apply_to_params(params_path: Path, values: dict[str, Any]) -> None:
-    """Write `values` into the `train` section of params.yaml, keeping its comments and layout.
+    """Write `values` into `train.model` of params.yaml, keeping its comments and layout.
 
     The edited file is checked with the same rules as any params.yaml before it replaces the old one.
     """
@@ -141,7 +144,7 @@ def apply_to_params(params_path: Path, values: dict[str, Any]) -> None:
     yaml = YAML()  # round-trip mode: comments, order and quoting survive (DVC edits params.yaml the same way)
     data = yaml.load(params_path.read_text())
     for key, value in values.items():
-        data["train"][key] = value
+        data["train"]["model"][key] = value
     buffer = io.StringIO()
     yaml.dump(data, buffer)
     with atomic_path(params_path) as tmp:

@@ -131,7 +131,7 @@ def run(
         "validation": fitted.validation,
         "positive_rate": round(float(np.mean(frame[contract.target])), 6),
         # No timings here: this file is part of the DVC output, whose md5 must depend only on the inputs.
-        "iterations": int(fitted.pipeline.named_steps["model"].n_iter_),
+        "model_kind": params.model.kind,
     }
     write_json(info, model_dir / artifacts.MODEL_INFO)
     return info

@@ -187,12 +187,18 @@ def training_columns(contract: Contract, work: Path) -> list[str]:
     """The columns the data scientist's train stage fits the model on."""
     import joblib
 
-    from pipelines.core.params import EvaluateParams, TrainParams
+    from pipelines.core.params import EvaluateParams, HistGradientBoosting, TrainParams
     from pipelines.training import train
 
     frame = records_for(contract, 1, 1500)
     write_dataset(work / "dataset", frame.iloc[:1200], frame.iloc[1200:])
-    train.run(work / "dataset", work / "model", contract, TrainParams(max_iter=10), EvaluateParams())
+    train.run(
+        work / "dataset",
+        work / "model",
+        contract,
+        TrainParams(model=HistGradientBoosting(max_iter=10)),
+        EvaluateParams(),
+    )
     model = joblib.load(work / "model" / "model.joblib")
     # The columns the fitted encoder really uses, not only those it was given (it could drop the rest).
     encoder = model.steps[0][1] if hasattr(model, "steps") else model

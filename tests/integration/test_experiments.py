@@ -80,7 +80,7 @@ def test_dvc_exp_run_takes_params_overrides(
     subprocess.run([*git, "commit", "-qm", "first model"], check=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run(
-        ["dvc", "exp", "run", "--temp", "--allow-missing", "-S", "train.max_iter=20", "-n", "it20"],
+        ["dvc", "exp", "run", "--temp", "--allow-missing", "-S", "train.model.max_iter=20", "-n", "it20"],
         check=False,
         capture_output=True,
         text=True,
@@ -95,7 +95,7 @@ def test_dvc_exp_run_takes_params_overrides(
     # Entries: the workspace, then each baseline commit with its experiments.
     baseline = next(b for b in show if any(e["name"] == "it20" for e in b.get("experiments") or []))
     exp = next(e for e in baseline["experiments"] if e["name"] == "it20")["revs"][0]["data"]
-    assert exp["params"]["params.yaml"]["data"]["train"]["max_iter"] == 20
+    assert exp["params"]["params.yaml"]["data"]["train"]["model"]["max_iter"] == 20
     ours = exp["metrics"]["metrics/holdout.json"]["data"]
     base = baseline["data"]["metrics"]["metrics/holdout.json"]["data"]
     assert ours["rows"] == base["rows"] and ours["roc_auc"] != base["roc_auc"]

@@ -67,7 +67,7 @@ def test_compare_shows_runs_side_by_side_with_data_versions(in_workspace: Path) 
     assert out.exit_code == 0, out.output
     rows = json.loads(out.output)
     assert rows and rows[0]["data_version"] == data_version(in_workspace)
-    assert rows[0]["registered"].startswith("v1") and "train.learning_rate" in rows[0]["params"]
+    assert rows[0]["registered"].startswith("v1") and "learning_rate" in rows[0]["params"]
     table = runner.invoke(app, ["experiments", "compare", "--metric", "brier"], env={"COLUMNS": "200"})
     assert table.exit_code == 0 and data_version(in_workspace)[:10] in table.output
     bad = runner.invoke(app, ["experiments", "compare", "--top", "0"])

@@ -45,7 +45,7 @@ def test_run_carries_lineage_and_owner(trained_workspace: Path) -> None:
     assert len(tags["relay.git_commit"].split("-")[0]) == 40
     assert tags["relay.trigger"] == "manual"
     assert {"roc_auc", "pr_auc", "f1", "brier", "prevented_per_1000"} <= set(run.data.metrics)
-    assert run.data.params["train.learning_rate"] == "0.08"
+    assert run.data.params["train.model.learning_rate"] == "0.08"
     assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.name == "orders-train"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"metrics", "plots", REFERENCE_DIR, MODEL_INFO} <= artifacts

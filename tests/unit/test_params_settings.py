@@ -77,7 +77,8 @@ def test_settings_come_from_environment(tmp_path: Path, monkeypatch: pytest.Monk
         ("sweep:\n  space:\n    seed: [1, 2]\n", "sweep.space.seed"),  # part:experiments
         ("sweep:\n  space:\n    learning_rate: [0.1, 2.0]\n", "sweep.space.learning_rate: 2.0"),  # part:experiments
         ("sweep:\n  space:\n    max_leaf_nodes: [15.5]\n", "sweep.space.max_leaf_nodes: 15.5"),  # part:experiments
-        ("sweep:\n  space:\n    max_iter: []\n", "sweep.space.max_iter has no values"),  # part:experiments
+        ("sweep:\n  space:\n    max_iter: []\n", "sweep.space.max_iter needs values"),  # part:experiments
+        ("sweep:\n  space:\n    C: [0.1]\n", "not a hyperparameter of hist_gradient_boosting"),  # part:experiments
         ("sweep:\n  space: {}\n", "sweep.space is empty"),  # part:experiments
         ("sweep:\n  runner: ray\n", "sweep.runner"),  # part:experiments
     ],

@@ -16,14 +16,14 @@ def test_candidates_start_with_the_baseline_and_are_reproducible() -> None:
     assert first == again and first[0] == base
     assert len(first) == 5  # the baseline's own grid point is not drawn again
     assert len({c.model_dump_json() for c in first}) == len(first)
-    assert all(isinstance(c.max_leaf_nodes, int) for c in first)
+    assert all(isinstance(c.model.max_leaf_nodes, int) for c in first)
     other_seed = candidates(base, space.model_copy(update={"seed": 4}))
     assert other_seed != first
 
 
 def test_small_grid_is_tried_whole() -> None:
     got = candidates(TrainParams(), SweepParams(trials=50, space={"max_leaf_nodes": [15, 63]}))
-    assert [c.max_leaf_nodes for c in got] == [31, 15, 63]
+    assert [c.model.max_leaf_nodes for c in got] == [31, 15, 63]
     assert changed(TrainParams(), got[1]) == {"max_leaf_nodes": 15}
 
 
@@ -47,8 +47,18 @@ def test_apply_keeps_comments_and_refuses_invalid_values(tmp_path: Path) -> None
     text = path.read_text()
     assert "# data scientist" in text and "# slice of the train split" in text
     p = load_params(path)
-    assert p.train.learning_rate == 0.15 and p.train.max_leaf_nodes == 63
+    assert p.train.model.learning_rate == 0.15 and p.train.model.max_leaf_nodes == 63
     before = path.read_text()
     with pytest.raises(ParamsError, match="not applied"):
         apply_to_params(path, {"learning_rate": 5.0})
     assert path.read_text() == before  # a refused change leaves the file as it was
+
+
+def test_without_a_space_each_kind_sweeps_its_own_grid_and_a_foreign_key_is_named() -> None:
+    from pipelines.core.params import DEFAULT_SPACES, LogisticRegression
+
+    base = TrainParams(model=LogisticRegression())
+    got = candidates(base, SweepParams(trials=50))
+    assert [c.model.C for c in got[1:]] == [v for v in DEFAULT_SPACES["logistic_regression"]["C"] if v != 1.0]
+    with pytest.raises(ValueError, match=r"learning_rate is not a hyperparameter of logistic_regression"):
+        SweepParams(space={"learning_rate": [0.1]}).check_space(base.model)

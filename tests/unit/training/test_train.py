@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.core.params import EvaluateParams, TrainParams
+from pipelines.core.params import EvaluateParams, HistGradientBoosting, TrainParams
 from pipelines.core.scoring import choose_threshold, score
 from pipelines.data.generator import generate_batch
 from pipelines.training import evaluate, train
 from tests.helpers import ORDERS, write_dataset
 
-FAST = TrainParams(max_iter=100)
+FAST = TrainParams(model=HistGradientBoosting(max_iter=100))
 
 
 @pytest.fixture(scope="module")
