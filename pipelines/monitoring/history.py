@@ -185,7 +185,8 @@ def _row(run: pd.Series, index_dir: Path) -> dict[str, str]:
     files = f'<a href="{folder}report.html">report</a>'
     if Path(str(run["report"])).with_name(QUALITY_REPORT).is_file():
         files += f' · <a href="{folder}{QUALITY_REPORT}">quality</a>'
-    window = f"{e(str(run['window_from']))} to {e(str(run['window_to']))}"
+    # Runs without timestamps (a window handed over directly, not read from the log) show only their size.
+    window = f"{e(_text(run['window_from']))} to {e(_text(run['window_to']))}" if _text(run["window_from"]) else ""
     reference, model = str(run["reference_version"]), e(str(run["model_version"]))
     return {
         "run (UTC)": e(str(run["created_at"])),
