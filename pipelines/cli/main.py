@@ -262,6 +262,30 @@ def replay(
     console.print(f"sent {sent:,} records of {what} to {target}; `relay monitor` judges them")
 
 
+# part:batch-scoring:begin
+@app.command("score")
+@friendly_errors
+def score(
+    file: Annotated[Path, typer.Option(help="CSV or Parquet file of records to score.")],
+    out: Annotated[Path, typer.Option(help="Where the predictions go: .parquet, or .csv.")],
+    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default: ingest.delimiter).")] = None,
+) -> None:
+    """Score a file with the champion, offline and in chunks: one row of predictions per record."""
+    quiet_tools()
+    from pipelines.core.settings import get_settings
+    from pipelines.data.sources import ReadOptions
+    from pipelines.flows.scoring import score_file
+
+    s = get_settings()
+    options = ReadOptions(delimiter=delimiter or s.params.ingest.delimiter, encoding=s.params.ingest.encoding)
+    done = score_file(s, file, out, options)
+    console.print(
+        f"scored {done.rows:,} records into {done.out} with {s.model_name} v{done.model_version} "
+        f"(trained on data {done.data_version[:10]})"
+    )
+
+
+# part:batch-scoring:end
 # part:teaching:begin
 @app.command("demo")
 @friendly_errors

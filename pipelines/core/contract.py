@@ -244,14 +244,14 @@ class Contract(BaseModel):
             return None
         return self.batch.max_null_share if col.max_null_share is None else col.max_null_share
 
-    def pandera_schema(self, *, with_target: bool = True) -> pa.DataFrameSchema:
-        """The pandera schema of one batch; strict (unknown columns are errors) and coercing (CSV text is fine)."""
+    def pandera_schema(self, columns: list[str] | None = None) -> pa.DataFrameSchema:
+        """The pandera schema of one batch (or of `columns` only); strict (unknown columns are errors) and
+        coercing (CSV text is fine)."""
         # pandera and pandas load only here: settings (and so every command) read the contract at start-up.
         import pandera.pandas as pa
 
-        cols = {n: _pandera_column(c, n == self.id_column) for n, c in self.columns.items()}
-        if not with_target:
-            cols.pop(self.target)
+        names = columns if columns is not None else list(self.columns)
+        cols = {n: _pandera_column(self.columns[n], n == self.id_column) for n in names}
         return pa.DataFrameSchema(cols, strict=True, coerce=True, name=self.name)
 
     def example_record(self) -> dict[str, Any]:

@@ -112,6 +112,15 @@ STAGES: tuple[Stage, ...] = (
         "candidate run + current champion",
         "registered version; alias `champion` moves only if the promotion gate passes",
     ),
+    # part:batch-scoring:begin
+    Stage(
+        "score",
+        Role.ML_ENGINEER,
+        "pipelines.release.score",
+        "a CSV or Parquet file of records + `models:/<name>@champion`",
+        "one prediction per record (probability, label, model and data version) in a Parquet or CSV file",
+    ),
+    # part:batch-scoring:end
     Stage(
         "serve",
         Role.ML_ENGINEER,

@@ -51,6 +51,11 @@ PARTS: dict[str, tuple[str, ...]] = {
         "tests/integration/test_sweeps.py",
     ),
     "lineage": ("pipelines/cli/lineage.py", "tests/unit/test_lineage_command.py"),
+    "batch-scoring": (
+        "pipelines/release/score.py",
+        "pipelines/flows/scoring.py",
+        "tests/integration/test_batch_scoring.py",
+    ),
     "prefect-server": ("pipelines/cli/prefect_server.py", "tests/integration/test_prefect_deploy.py"),
     "containers": (
         "infra/docker",
@@ -84,7 +89,7 @@ PARTS: dict[str, tuple[str, ...]] = {
         "tests/unit/test_size.py",
     ),
 }
-OPTIONAL = ("teaching", "experiments", "lineage", "prefect-server", "containers", "kubernetes")
+OPTIONAL = ("teaching", "experiments", "lineage", "batch-scoring", "prefect-server", "containers", "kubernetes")
 # The compose stack runs a Prefect server and a worker; the Kubernetes manifests deploy the images.
 REQUIRES = {"containers": "prefect-server", "kubernetes": "containers"}
 SOURCES = ("generator", "file", "folder", "url")
