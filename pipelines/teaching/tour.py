@@ -148,7 +148,9 @@ class _Evidence:
             return [NOT_YET]
         model = self.s.model_dir / artifacts.MODEL
         size = f"{model.stat().st_size / 1e6:.1f} MB" if model.is_file() else "missing"
-        return [f"{self._rel(model)} ({size}), decision threshold {m.get('threshold')}"]
+        info = self.s.model_dir / artifacts.MODEL_INFO
+        kind = json.loads(info.read_text()).get("model_kind", "?") if info.is_file() else "?"
+        return [f"{self._rel(model)} ({size}), a {kind} model, decision threshold {m.get('threshold')}"]
 
     def _evaluate(self) -> list[str]:
         holdout, m = self._holdout()

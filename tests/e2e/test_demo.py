@@ -126,6 +126,7 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:  # noqa: PLR0915 (t
     for expected in (
         f"data version {second_data}",  # version: the data engineer's hand-off
         f"MLflow run {v2.run_id}",  # track: the data scientist's hand-off
+        "a hist_gradient_boosting model",  # train: the kind params.yaml chose
         "relay-returns v2 @champion",  # register: the ML engineer's verdict
         "POST /v1/predict",  # serve: the OpenAPI contract
         "drift in brand",  # monitor: the decision
