@@ -44,7 +44,7 @@ def _print(result: IngestResult) -> None:
 @app.command("ingest")
 @friendly_errors
 def ingest(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
-    batch: Annotated[int, typer.Option(help="Generator batch number (week) to land.")] = 1,
+    batch: Annotated[int, typer.Option(min=1, max=9999, help="Generator batch number (week) to land.")] = 1,
     scenario: Annotated[list[str] | None, typer.Option(help="Drift scenario(s) to switch on (generator).")] = None,
     file: Annotated[Path | None, typer.Option(help="Land this CSV/Parquet file instead of ingest.source.")] = None,
     folder: Annotated[Path | None, typer.Option(help="Land every CSV/Parquet file of this folder.")] = None,

@@ -227,7 +227,7 @@ def serve(
 @app.command("replay")
 @friendly_errors
 def replay(
-    batch: Annotated[int, typer.Option(min=1, help="Generator week whose records to send.")] = 1,
+    batch: Annotated[int, typer.Option(min=1, max=9999, help="Generator week whose records to send.")] = 1,
     scenario: Annotated[list[str] | None, typer.Option(help="Drift scenario(s) to switch on, e.g. promotion.")] = None,
     file: Annotated[
         Path | None, typer.Option(help="Send this CSV or Parquet file's records instead of a generated week.")

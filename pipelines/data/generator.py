@@ -67,9 +67,13 @@ def _sale_week(week_start: datetime) -> bool:
     return week_start.month in (1, 2, 7, 8) or (week_start.month == 11 and week_start.day >= 20)
 
 
+# Week numbers as batch ids have four digits (batch-0001); 9999 weeks stay within the dates pandas can hold.
+MAX_BATCH = 9999
+
+
 def _check(batch: int, rows: int, scenarios: Sequence[str]) -> None:
-    if batch < 1:
-        raise ValueError(f"batch numbers start at 1, got {batch}")
+    if not 1 <= batch <= MAX_BATCH:
+        raise ValueError(f"batch numbers run from 1 to {MAX_BATCH} (weeks from {FIRST_WEEK:%Y-%m-%d}), got {batch}")
     if rows < 1:
         raise ValueError(f"rows must be positive, got {rows}")
     unknown = set(scenarios) - set(SCENARIOS)

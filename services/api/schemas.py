@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from typing_extensions import TypedDict
 
 from pipelines.core.contract import Column, Contract
@@ -14,7 +14,9 @@ from pipelines.core.contract import Column, Contract
 def _field(c: Column) -> Any:
     kind: Any
     if c.kind == "numeric":
-        kind = float
+        # Strict: a JSON number only; `true` is not 1.0 and "49.9" is text (ingest refuses both alike for a
+        # Parquet column of numbers). Whole numbers are numbers too.
+        kind = Annotated[float, Strict()]
         # NaN and Infinity are not numbers a customer can have; JSON parsers accept them, the model must not.
         field = Field(ge=c.minimum, le=c.maximum, allow_inf_nan=False, description=c.description, examples=[c.example])
     elif c.allowed is not None:

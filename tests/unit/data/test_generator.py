@@ -55,7 +55,7 @@ def test_label_depends_on_fit() -> None:
 def test_bad_arguments_are_named() -> None:
     with pytest.raises(ValueError, match="unknown drift scenario"):
         generate_batch(1, 10, scenarios=["meteor"])
-    with pytest.raises(ValueError, match="batch numbers start at 1"):
+    with pytest.raises(ValueError, match="batch numbers run from 1"):
         generate_batch(0, 10)
     with pytest.raises(ValueError, match="rows must be positive"):
         generate_batch(1, 0)
@@ -92,3 +92,10 @@ def test_seasons_shape_catalogue_and_discounts() -> None:
     assert share(summer, "dresses") > share(winter, "dresses") + 0.1
     assert winter["discount"].mean() > autumn["discount"].mean() + 0.02  # winter sales
     assert np.isclose(summer["discount"].mean(), winter["discount"].mean(), rtol=0.1)  # summer sales
+
+
+def test_a_week_beyond_the_last_is_one_clear_line() -> None:
+    """Issue 21: `relay data ingest --batch 500000` ended in a 48-line OverflowError traceback."""
+    assert generate_batch(9999, 10)["order_ts"].notna().all()
+    with pytest.raises(ValueError, match=r"batch numbers run from 1 to 9999 .*got 500000"):
+        generate_batch(500_000, 10)

@@ -66,3 +66,14 @@ def test_response_shape_is_the_declared_model() -> None:
         "predictions": [{"probability": 0.25, "flagged": False, "label": "no"}],
     }
     assert PredictionResponse.model_validate(answer).model_dump() == answer
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("discount", False), ("price", True), ("price", "49.9"), ("customer_height_cm", "171")],
+)
+def test_a_number_must_be_a_json_number(field: str, value: object) -> None:
+    """Issue 21: true scored as 1.0 and "49.9" as 49.9; the schema says `type: number`, so both are refused."""
+    with pytest.raises(ValidationError, match=field):
+        ONE.validate_json(json.dumps(ORDERS.example_record() | {field: value}))
+    assert ONE.validate_json(json.dumps(ORDERS.example_record() | {"price": 50}))["price"] == 50.0
