@@ -178,6 +178,7 @@ class Guard:
         try:
             problem = self._refuse(scope["path"], headers)
             if problem is not None:
+                await self._read_body(receive)  # read and dropped, so the client reads the answer
                 await answer(*problem)
                 return
             body = await self._read_body(receive)
@@ -209,20 +210,24 @@ class Guard:
         return None
 
     async def _read_body(self, receive: Receive) -> bytes | None:
-        """The whole body, or None once it passes the limit (chunked uploads have no Content-Length)."""
+        """The whole body, or None when it passes the limit (chunked uploads have no Content-Length). A refused
+        body is still read, and dropped, up to DRAIN_BYTES: a client that sends all of it before reading the
+        answer (Python's urllib, say) then gets the 413 instead of a reset connection."""
         chunks, size = [], 0
-        while True:
+        while size <= DRAIN_BYTES:
             message = await receive()
             if message["type"] != "http.request":
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                return None
-            chunks.append(chunk)
+            if size <= self.max_body_bytes:
+                chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        return b"".join(chunks)
+        return b"".join(chunks) if size <= self.max_body_bytes else None
+
+
+DRAIN_BYTES = 64 * 1024 * 1024  # a refused body is read this far; beyond it the connection just closes
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

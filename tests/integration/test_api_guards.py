@@ -96,3 +96,37 @@ def test_metrics_count_requests_predictions_and_the_model(client: TestClient) ->
     assert 'relay_model_info{model_name="relay-returns",version="1"} 1.0' in text
     assert "relay_prediction_probability_count 3.0" in text
     assert "relay_batch_records_count" in text and "relay_http_request_duration_seconds_bucket" in text
+
+
+def test_a_client_that_sends_the_whole_oversized_body_first_still_reads_413(
+    trained_workspace: Path, tmp_path: Path
+) -> None:
+    """Issue 21: urllib writes all 20 MB before reading; the guard answered from Content-Length at once and
+    closed, so the client saw a connection reset instead of the 413."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    import uvicorn
+
+    from pipelines.flows.common import free_port
+    from services.api.main import create_app
+
+    s = Settings(root=trained_workspace, prediction_log_url=f"sqlite:///{tmp_path}/log.db", max_body_bytes=4000)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(s), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            thread.join(0.1)
+        for body in (b"x" * (20 * 1024 * 1024), b"y" * 5000):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/predict", data=body, headers={"Content-Type": "application/json"}
+            )
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=60)
+            assert refused.value.code == 413 and "4000 bytes" in refused.value.read().decode()
+    finally:
+        server.should_exit = True
+        thread.join(30)
