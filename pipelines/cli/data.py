@@ -107,8 +107,7 @@ def ingest(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
             landing,
             s.downloads_dir,
             batch=batch_id,
-            timeout_s=p.timeout_s,
-            max_bytes=p.max_download_mb << 20,
+            limits=stage.sources.Limits(p.timeout_s, p.deadline_s, p.max_download_mb << 20),
         )
         _print(result)
 

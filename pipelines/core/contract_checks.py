@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,13 +54,7 @@ class ValidationReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "rows": self.rows,
-            "ok": self.ok,
-            "quarantined": self.quarantined,
-            "problems": self.problems,
-        }
+        return {**asdict(self), "ok": self.ok}
 
 
 class ContractViolation(ValueError):  # noqa: N818 (reads as what happened: "a contract violation")

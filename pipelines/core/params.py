@@ -24,7 +24,8 @@ class IngestParams(_Section):
     format: Literal["auto", "csv", "parquet"] = "auto"
     delimiter: str = Field(",", min_length=1, max_length=1)
     encoding: str = "utf-8"
-    timeout_s: float = Field(30.0, gt=0)
+    timeout_s: float = Field(30.0, gt=0)  # per read
+    deadline_s: float = Field(600.0, gt=0)  # for the whole download
     max_download_mb: int = Field(1024, gt=0)
     rows_per_batch: int = Field(5000, gt=0)
     seed: int = 42

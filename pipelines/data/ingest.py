@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 QUARANTINE_ROWS = 100_000  # failing rows kept per attempt; enough to study, bounded for huge broken files
 FINGERPRINT_KEY = b"relay.fingerprint"
 DEFAULT_OPTIONS = sources.ReadOptions()
+DEFAULT_LIMITS = sources.Limits()
 
 
 class Landing(BaseModel):
@@ -215,8 +216,7 @@ def from_url(
     downloads: Path,
     *,
     batch: str | None = None,
-    timeout_s: float = 30.0,
-    max_bytes: int = 1 << 30,
+    limits: sources.Limits = DEFAULT_LIMITS,
 ) -> IngestResult:
     """Download a CSV/Parquet file over HTTP(S), then land it like a local file; the download is removed after."""
     name = sources.url_name(url)
@@ -229,7 +229,7 @@ def from_url(
     if fmt == "auto" and suffix == ".auto":
         raise sources.SourceError(f"{url}: cannot tell CSV from Parquet by the name; set ingest.format")
     local = downloads / f"{batch}{suffix}"
-    sources.download(url, local, timeout_s=timeout_s, max_bytes=max_bytes)
+    sources.download(url, local, limits)
     try:
         return from_file(local, landing, batch=batch, origin=url)
     finally:

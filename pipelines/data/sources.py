@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import socket
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -145,23 +146,39 @@ def url_name(url: str) -> str:
     return Path(urllib.parse.urlparse(url).path).name
 
 
-def download(url: str, dest: Path, *, timeout_s: float, max_bytes: int) -> Path:
-    """Fetch `url` to `dest` atomically; a failed or partial download leaves nothing behind."""
+@dataclass(frozen=True)
+class Limits:
+    """What a download may take: seconds per read (ingest.timeout_s), seconds in all (ingest.deadline_s) and
+    bytes (ingest.max_download_mb)."""
+
+    timeout_s: float = 30.0
+    deadline_s: float = 600.0
+    max_bytes: int = 1 << 30
+
+
+def download(url: str, dest: Path, limits: Limits) -> Path:
+    """Fetch `url` to `dest` atomically; a failed, cut-short or overdue download leaves nothing behind."""
     scheme = urllib.parse.urlparse(url).scheme
     if scheme not in ("http", "https"):
         raise SourceError(f"{url!r} is not an http(s) URL")
+    timeout_s, deadline = limits.timeout_s, time.monotonic() + limits.deadline_s
     try:
         with (
             urllib.request.urlopen(url, timeout=timeout_s) as response,
             atomic_path(dest) as tmp,
             tmp.open("wb") as out,
         ):
-            copied = 0
-            while block := response.read(1 << 20):
+            announced, copied = response.headers.get("Content-Length", ""), 0
+            # read1 returns what has arrived, so a server dripping bytes still meets the overall deadline.
+            while block := response.read1(1 << 20):
                 copied += len(block)
-                if copied > max_bytes:
-                    raise SourceError(f"GET {url}: larger than {max_bytes >> 20} MiB (ingest.max_download_mb)")
+                if copied > limits.max_bytes:
+                    raise SourceError(f"GET {url}: larger than {limits.max_bytes >> 20} MiB (ingest.max_download_mb)")
+                if time.monotonic() > deadline:
+                    raise SourceError(f"GET {url}: not done after {limits.deadline_s:g} s (ingest.deadline_s)")
                 out.write(block)
+            if announced.isdigit() and copied != int(announced):
+                raise SourceError(f"GET {url}: received {copied} of the {announced} bytes announced; cut short")
     except urllib.error.HTTPError as exc:
         raise SourceError(f"GET {url} failed: HTTP {exc.code} {exc.reason}") from None
     except TimeoutError:

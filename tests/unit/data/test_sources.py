@@ -153,6 +153,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/slow.csv":
             time.sleep(1.0)
+        if self.path in ("/short.csv", "/drip.csv"):  # announces 200 bytes; sends 150 and closes, or drips them
+            self.send_response(200)
+            self.send_header("Content-Length", "200")
+            self.end_headers()
+            for _ in range(150 if self.path == "/short.csv" else 40):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0 if self.path == "/short.csv" else 0.1)
+            return
         body = self.files.get(self.path)
         if body is None:
             self.send_error(404, "Not Found")
@@ -194,11 +203,17 @@ def test_url_source_lands_and_cleans_up(server: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "timeout", "message"),
-    [("/exports/missing.csv", 5.0, "HTTP 404"), ("/slow.csv", 0.2, r"timed out after 0\.2 s")],
+    ("path", "limits", "message"),
+    [
+        ("/exports/missing.csv", sources.Limits(timeout_s=5), "HTTP 404"),
+        ("/slow.csv", sources.Limits(timeout_s=0.2), r"timed out after 0\.2 s"),
+        # Issue 21: a download cut short landed 150 of 200 rows; a drip of a byte at a time never timed out.
+        ("/short.csv", sources.Limits(timeout_s=5), "received 150 of the 200 bytes announced"),
+        ("/drip.csv", sources.Limits(timeout_s=5, deadline_s=1), r"not done after 1 s \(ingest.deadline_s\)"),
+    ],
 )
 def test_url_failures_are_named_and_store_nothing(
-    server: str, tmp_path: Path, path: str, timeout: float, message: str
+    server: str, tmp_path: Path, path: str, limits: sources.Limits, message: str
 ) -> None:
     raw, downloads = tmp_path / "raw", tmp_path / "downloads"
     with pytest.raises(sources.SourceError, match=message):
@@ -206,7 +221,7 @@ def test_url_failures_are_named_and_store_nothing(
             f"{server}{path}",
             ingest.Landing(contract=ORDERS, raw_dir=raw, quarantine_dir=tmp_path / "q"),
             downloads,
-            timeout_s=timeout,
+            limits=limits,
         )
     assert not raw.exists() or not any(raw.iterdir())
     assert not downloads.exists() or not any(downloads.iterdir())
@@ -214,10 +229,10 @@ def test_url_failures_are_named_and_store_nothing(
 
 def test_download_size_cap(server: str, tmp_path: Path) -> None:
     with pytest.raises(sources.SourceError, match="larger than"):
-        sources.download(f"{server}/exports/2026-w04.csv", tmp_path / "d.csv", timeout_s=5, max_bytes=1000)
+        sources.download(f"{server}/exports/2026-w04.csv", tmp_path / "d.csv", sources.Limits(max_bytes=1000))
     assert not (tmp_path / "d.csv").exists()
 
 
 def test_only_http_urls(tmp_path: Path) -> None:
     with pytest.raises(sources.SourceError, match="not an http"):
-        sources.download("file:///etc/passwd", tmp_path / "x.csv", timeout_s=1, max_bytes=10)
+        sources.download("file:///etc/passwd", tmp_path / "x.csv", sources.Limits())
