@@ -38,21 +38,12 @@ def label_key(value: Any) -> str | None:
         return None
     if isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b":
         return "true" if value else "false"
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
+    if isinstance(value, numbers.Real):  # ints and floats, Python's or numpy's
         number = float(value)
         if math.isnan(number):
             return None
         return str(int(number)) if number.is_integer() else repr(number)
     return str(value).strip().casefold()
-
-
-def _integer_code(value: str) -> bool:
-    try:
-        return str(int(value)) == value
-    except ValueError:
-        return False
 
 
 class ContractError(ValueError):
@@ -76,6 +67,8 @@ class Column(BaseModel):
     # the model predicts the probability of `positive`.
     positive: Label | None = None
     negative: Label | None = None
+    # A time column whose source writes numbers (epoch seconds, say) names their unit; without it they are refused.
+    unit: Literal["s", "ms", "us", "ns"] | None = None
 
     @property
     def is_feature(self) -> bool:
@@ -111,6 +104,8 @@ class Column(BaseModel):
     def _labels(self) -> Column:
         if (self.positive is not None or self.negative is not None) and self.kind != "target":
             raise ValueError("`positive`/`negative` name a target's labels; this column is not the target")
+        if self.unit is not None and self.kind != "timestamp":
+            raise ValueError("`unit` names what the numbers of a timestamp column count; this is no timestamp")
         if self.kind == "target" and label_key(self.positive_label) == label_key(self.negative_label):
             raise ValueError(f"`positive` and `negative` are the same label ({self.positive_label!r})")
         return self
@@ -118,7 +113,7 @@ class Column(BaseModel):
     @property
     def integer_codes(self) -> bool:
         """Levels written as whole numbers ("1".."4"), which other files and clients send as numbers."""
-        return bool(self.allowed) and all(_integer_code(v) for v in self.allowed or ())
+        return bool(self.allowed) and all(v.lstrip("-").isdigit() and str(int(v)) == v for v in self.allowed or ())
 
     @property
     def positive_label(self) -> Label:
@@ -221,8 +216,7 @@ class Contract(BaseModel):
         target = self.columns[self.target]
         if target.positive is None and target.negative is None:
             return {"0": 0, "false": 0, "1": 1, "true": 1}
-        negative, positive = self.labels
-        return {label_key(negative): 0, label_key(positive): 1}
+        return {label_key(label): code for code, label in enumerate(self.labels)}
 
     def feature_columns(self) -> list[str]:
         return [n for n, c in self.columns.items() if c.is_feature]

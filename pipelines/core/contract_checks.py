@@ -138,12 +138,25 @@ class Screen:
             elif column.integer_codes and values.dtype.kind in "OT":
                 # The same column written to CSV from floats reads "2.0": the level 2, nothing lost.
                 changed[name] = values.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+            elif column.kind == "timestamp" and values.dtype.kind in "iuf":
+                changed[name] = self._epoch_times(name, values, reasons)
             if name == self.contract.target and not self.encoded:
                 changed[name] = self._encoded_labels(values, reasons)
         if not changed:
             return chunk
         out = chunk.assign(**changed)
         return out.drop(index=[i for i in reasons if i in out.index])
+
+    def _epoch_times(self, name: str, values: pd.Series, reasons: dict[Any, str]) -> pd.Series:
+        """Numbers in a time column, as times in the contract's `unit`; without a unit every such row is refused
+        (pandera would read them as nanoseconds: dates in 1970)."""
+        unit = self.contract.column(name).unit
+        if unit is not None:
+            return pd.to_datetime(values, unit=unit)
+        check = "a number, not a time: give the column a `unit` (s, ms, us or ns) in the contract"
+        self._note(name, check, values.tolist(), values.index.tolist())
+        reasons |= {i: f"{name}: a number, not a time" for i in values.index if i not in reasons}
+        return values
 
     def _encoded_labels(self, values: pd.Series, reasons: dict[Any, str]) -> pd.Series:
         negative, positive = self.contract.labels
@@ -154,8 +167,7 @@ class Screen:
             name = self.contract.target
             check = f"label is {negative!r} or {positive!r} (contract: the target's negative and positive)"
             self._note(name, check, values[unknown].tolist(), values.index[unknown].tolist())
-            for idx in values.index[unknown]:
-                reasons.setdefault(idx, f"{name}: unknown label")
+            reasons |= {i: f"{name}: unknown label" for i in values.index[unknown] if i not in reasons}
         return keys.map(codes)
 
     def _schema_checked(self, chunk: pd.DataFrame, reasons: dict[Any, str]) -> pd.DataFrame | None:

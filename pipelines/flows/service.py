@@ -154,13 +154,8 @@ class Replay:
         with httpx.Client(base_url=self.url, timeout=30, headers=self.headers) as client:
             for start in range(0, len(records), self.chunk):
                 part = records[start : start + self.chunk]
-                self._pace(len(part))
+                if self.rate:  # at most `rate` records a second, counted from the first
+                    time.sleep(max(0.0, (self.sent + len(part)) / self.rate - (time.monotonic() - self.started)))
                 client.post("/v1/predict/batch", json={"records": part}).raise_for_status()
                 self.sent += len(part)
         return len(records)
-
-    def _pace(self, records: int) -> None:
-        if self.rate:
-            ahead = (self.sent + records) / self.rate - (time.monotonic() - self.started)
-            if ahead > 0:
-                time.sleep(ahead)

@@ -227,3 +227,21 @@ def test_a_projects_api_and_metrics_speak_its_contracts_words_not_the_demos(tmp_
         assert demo_word not in text, demo_word
     metrics = score(np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.4, 0.6]), 0.5, 0.5)
     assert not [k for k in metrics if "return" in k]
+
+
+def test_numbers_in_a_time_column_need_their_unit(tmp_path: Path) -> None:
+    """Issue 21: a Parquet time column of epoch seconds landed as dates in 1970."""
+    text = PANEL.replace(
+        "  age: {", "  seen: {kind: timestamp, description: when, example: '2026-01-05T10:00:00'}\n  age: {"
+    )
+    rows = panel_rows().assign(year_batch="y1", seen=1_767_607_200 + np.arange(200))  # 2026-01-05 10:00 UTC on
+    report = check_frame(rows, panel_contract(tmp_path, text), "y1")
+    assert not report.ok and "give the column a `unit`" in report.summary()
+    good, bad = Screen(
+        panel_contract(tmp_path, text.replace("kind: timestamp,", "kind: timestamp, unit: s,")), "y1"
+    ).screen(rows)
+    assert bad.empty and str(good["seen"].iloc[0]) == "2026-01-05 10:00:00"
+    with pytest.raises(ContractError, match="`unit` names what the numbers of a timestamp column count"):
+        panel_contract(
+            tmp_path, PANEL.replace("kind: numeric, description: years,", "kind: numeric, unit: s, description: years,")
+        )
