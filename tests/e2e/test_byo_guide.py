@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from pipelines.core.lineage import configure_mlflow
 from pipelines.core.prediction_log import count_rows
 from pipelines.core.settings import Settings
+from pipelines.flows.common import free_port
 from pipelines.monitoring import history
 from tests.conftest import REPO, make_workspace
 
@@ -50,6 +51,9 @@ def test_bring_your_own_data_guide_runs_as_written(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PREFECT_HOME"] = str(root / "local" / "prefect")
+    # The guide's service and replay take their port from here: a fixed one could be another server's
+    # (Prefect's temporary servers pick ports from 8000 up).
+    env["RELAY_API_PORT"] = str(free_port())
     for kind, body in guide_steps():
         if kind == "params":
             params = yaml.safe_load((root / "params.yaml").read_text())
