@@ -97,8 +97,8 @@ from pipelines.core.params import MonitorParams
 from pipelines.monitoring import quality
 labelled = pd.read_parquet(W / "labelled.parquet")
 started = time.perf_counter()
-params = MonitorParams(max_roc_auc_drop=0.05, min_rows=200)
-q = quality.run(labelled, W, c, params, baseline_roc_auc=0.73, threshold=0.2)
+params = MonitorParams(max_quality_drop=0.05, min_rows=200)
+q = quality.run(labelled, W, c, params, metric="roc_auc", baseline=0.73, threshold=0.2)
 (W / "quality.json").write_text(json.dumps({"seconds": time.perf_counter() - started, "roc_auc": q.roc_auc}))
 """
 

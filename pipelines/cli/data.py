@@ -13,7 +13,7 @@ from pipelines.core.output import banner
 
 if TYPE_CHECKING:
     from pipelines.core.settings import Settings
-    from pipelines.data.ingest import IngestResult
+    from pipelines.data.ingest import IngestResult, Landing
     from pipelines.data.sources import ReadOptions
 
 app = typer.Typer(help="Data engineer: ingest, validate and version batches.", no_args_is_help=True)
@@ -48,7 +48,7 @@ def ingest(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
     scenario: Annotated[list[str] | None, typer.Option(help="Drift scenario(s) to switch on (generator).")] = None,
     file: Annotated[Path | None, typer.Option(help="Land this CSV/Parquet file instead of ingest.source.")] = None,
     folder: Annotated[Path | None, typer.Option(help="Land every CSV/Parquet file of this folder.")] = None,
-    url: Annotated[str | None, typer.Option(help="Download and land this http(s) URL.")] = None,
+    url: Annotated[str | None, typer.Option(help="Download and land this http(s) URL.")] = None,  # part:url-source
     batch_id: Annotated[str | None, typer.Option(help="Batch id for --file/--url (default: the file name).")] = None,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
@@ -62,18 +62,12 @@ def ingest(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
 
     s = get_settings()
     p = s.params.ingest
-    given = [name for name, v in (("--file", file), ("--folder", folder), ("--url", url)) if v is not None]
+    options: dict[str, Path | str | None] = {"file": file, "folder": folder}
+    options["url"] = url  # part:url-source
+    given = [name for name, value in options.items() if value is not None]
     if len(given) > 1:
-        raise ValueError(f"give one source at a time, not {' and '.join(given)}")
-    source, location = (
-        ("file", str(file))
-        if file
-        else ("folder", str(folder))
-        if folder
-        else ("url", url)
-        if url
-        else (p.source, p.path)
-    )
+        raise ValueError(f"give one source at a time, not {' and '.join(f'--{name}' for name in given)}")
+    source, location = (given[0], str(options[given[0]])) if given else (p.source, p.path)
     if source != "generator" and scenario:
         raise ValueError("--scenario applies to the synthetic generator only")
     if batch_id is not None and source not in ("file", "url"):
@@ -101,15 +95,20 @@ def ingest(  # noqa: PLR0913, PLR0917 (Typer maps each parameter to one option)
         if failed:
             raise typer.Exit(1)
     else:
-        banner("ingest", str(location))
-        result = stage.from_url(
-            str(location),
-            landing,
-            s.downloads_dir,
-            batch=batch_id,
-            limits=stage.sources.Limits(p.timeout_s, p.deadline_s, p.max_download_mb << 20),
-        )
-        _print(result)
+        _print(_download(s, str(location), landing, batch_id))
+
+
+def _download(s: Settings, url: str, landing: Landing, batch_id: str | None) -> IngestResult:
+    try:
+        from pipelines.data import download
+    except ImportError:  # a project made with `relay new --no-url-source`
+        raise ValueError(
+            "ingest.source 'url' needs the url-source part, and this project was made without it"
+        ) from None
+    banner("ingest", url)
+    p = s.params.ingest
+    limits = download.Limits(p.timeout_s, p.deadline_s, p.max_download_mb << 20)
+    return download.from_url(url, landing, s.downloads_dir, batch=batch_id, limits=limits)
 
 
 @app.command("validate")
@@ -154,7 +153,7 @@ def contract() -> None:
         if column.minimum is not None or column.maximum is not None:
             low, high = ("" if v is None else f"{v:g}" for v in (column.minimum, column.maximum))
             rules.append(f"{low}..{high}")
-        if column.allowed:
+        if column.allowed and column.kind != "target":
             rules.append(" < ".join(column.allowed) if column.kind == "ordinal" else ", ".join(column.allowed))
         if column.pattern:
             rules.append(f"matches {column.pattern}")
@@ -163,7 +162,8 @@ def contract() -> None:
         if name == c.id_column:
             rules.append("unique across batches")
         if name == c.target:
-            rules.append(f"positive {c.labels[1]!r}, negative {c.labels[0]!r}")
+            labels = f"positive {c.labels[1]!r}, negative {c.labels[0]!r}" if c.task == "binary" else ""
+            rules.append(f"{c.task}" + (f": {labels or ', '.join(map(str, c.labels))}" if c.labels else ""))
         if column.kind == "ignore":
             rules.append("kept in the data; not a feature, not asked for by the API")
         table.add_row(name, column.kind, "; ".join(rules), "" if column.example is None else str(column.example))

@@ -16,6 +16,7 @@ import typer
 
 from pipelines.cli.console import console, friendly_errors, quiet_tools
 from pipelines.core.ownership import get_stage
+from pipelines.core.params import TASK_METRICS
 
 if TYPE_CHECKING:  # pydantic loads only when a trace runs, not for `relay --help`
     from pipelines.core.handoffs import LineageChain, LineageLink
@@ -78,8 +79,9 @@ def trace(request_id: str) -> LineageChain:
     tracked = {
         "experiment": run.info.experiment_id,
         "trigger": rt.get("relay.trigger", "?"),
-        "threshold": rt.get("relay.threshold", "?"),
-        "holdout metrics": {k: metrics[k] for k in ("roc_auc", "pr_auc", "f1", "brier") if k in metrics},
+        "task": rt.get("relay.task", "binary"),
+        "threshold": rt.get("relay.threshold", "-"),
+        "holdout metrics": {k: metrics[k] for k in TASK_METRICS[s.contract.task] if k in metrics},
         "recorded by": f"{rt.get('relay.owner', '?')} (stage {rt.get('relay.stage', '?')})",
     }
     links.append(_link("track", f"MLflow run {run.info.run_id} ({run.info.run_name})", tracked))

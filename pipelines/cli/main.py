@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -13,9 +13,6 @@ from rich.table import Table
 from pipelines.cli import clean, data, mlflow_ui, model, retrain, stages
 from pipelines.cli.console import console, err, friendly_errors, quiet_tools
 from pipelines.core.lineage import Trigger
-
-if TYPE_CHECKING:
-    from pipelines.flows.prefect_api import CommandServer
 
 app = typer.Typer(
     help="Relay: an MLOps reference pipeline with role-owned stages.",
@@ -58,10 +55,10 @@ app.command("deploy")(friendly_errors(prefect_server.deploy))
 # part:prefect-server:end
 
 
-def _command_server() -> AbstractContextManager[CommandServer | None]:
-    """Prefect's server for this command's flows, started before their imports (see pipelines.flows.prefect_api)."""
+def _command_server() -> AbstractContextManager[Any]:
+    """Prefect's server for this command's flows, started before their imports (see pipelines.flows.common)."""
     from pipelines.core.settings import get_settings
-    from pipelines.flows.prefect_api import command_server
+    from pipelines.flows.common import command_server
 
     return command_server(get_settings().prefect_server_log)
 
@@ -123,10 +120,10 @@ def pipeline(
     """Training flow: dvc repro → push → track in MLflow → register → promotion gate."""
     quiet_tools()
     with _command_server() as server:
-        from pipelines.flows.prefect_api import flows_reporting_to
+        from pipelines.flows.common import reporting_to
         from pipelines.flows.training import training_flow
 
-        with flows_reporting_to(server, preload=("mlflow", "dvc.repo")):
+        with reporting_to(server, preload=("mlflow", "dvc.repo")):
             decision = training_flow(trigger=trigger.value, compare=compare)
     console.print(
         f"version {decision.version}: {'promoted' if decision.promoted else 'not promoted'} ({decision.reason})"
@@ -150,10 +147,10 @@ def monitor(
     """
     quiet_tools()
     with _command_server() as server:
+        from pipelines.flows.common import reporting_to
         from pipelines.flows.monitoring import monitoring_flow
-        from pipelines.flows.prefect_api import flows_reporting_to
 
-        with flows_reporting_to(server, preload=("mlflow", "evidently")):
+        with reporting_to(server, preload=("mlflow", "evidently")):
             decision = monitoring_flow(retrain=retrain)
     quality = decision.model_quality.message if decision.model_quality else "not judged"
     console.print(

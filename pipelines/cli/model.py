@@ -19,13 +19,15 @@ app = typer.Typer(
 def status() -> None:
     """Versions with aliases, holdout metrics from the gate, and who promoted (or rolled back) what."""
     quiet_tools()
+    from pipelines.core.params import TASK_METRICS
     from pipelines.core.settings import get_settings
     from pipelines.release.rollback import status as read_status
 
     s = get_settings()
     rows = read_status(s.tracking_uri, s.model_name)
     table = Table(title=f"{s.model_name} @ {s.tracking_uri}")
-    for col in ("version", "aliases", "roc_auc", "pr_auc", "brier", "data version", "trigger", "gate", "history"):
+    shown = TASK_METRICS[s.contract.task][:3]
+    for col in ("version", "aliases", *shown, "data version", "trigger", "gate", "history"):
         table.add_column(col, overflow="fold")
     for r in rows:
         history = [r.reason]
@@ -36,7 +38,7 @@ def status() -> None:
         table.add_row(
             r.version,
             ", ".join(r.aliases),
-            *[_short(r.metrics.get(k, "")) for k in ("roc_auc", "pr_auc", "brier")],
+            *[_short(r.metrics.get(k, "")) for k in shown],
             r.data_version[:10],
             r.trigger,
             r.gate,

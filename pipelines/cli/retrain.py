@@ -23,13 +23,13 @@ def command(
         planned = plan(s, newest_decision(s))
         console.print(("would retrain: " if planned.retrain else "would not retrain: ") + planned.reason)
         return
-    from pipelines.flows.prefect_api import command_server
+    from pipelines.flows.common import command_server
 
     # Prefect's server for this command first, so it starts while the flows are imported.
     with command_server(s.prefect_server_log) as server:
-        from pipelines.flows.prefect_api import flows_reporting_to
+        from pipelines.flows.common import reporting_to
         from pipelines.flows.retraining import retraining_flow
 
         # A failed run raises RetrainingError after recording it: `error: ...` and exit code 1.
-        with flows_reporting_to(server, preload=("mlflow", "dvc.repo")):
+        with reporting_to(server, preload=("mlflow", "dvc.repo")):
             console.print(retraining_flow(settings=s).outcome)

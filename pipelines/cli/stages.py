@@ -54,7 +54,8 @@ def train() -> None:
 
     s = get_settings()
     info = stage.run(s.dataset_dir, s.model_dir, s.contract, s.params.train, s.params.evaluate)
-    console.print(f"  model: {info['model_kind']} on {info['train_rows']} rows, threshold {info['threshold']}")
+    decided = f", threshold {info['threshold']}" if info["threshold"] is not None else ""
+    console.print(f"  model: {info['model_kind']} ({info['task']}) on {info['train_rows']} rows{decided}")
 
 
 @app.command("evaluate")
@@ -62,6 +63,7 @@ def train() -> None:
 def evaluate() -> None:
     """Score the model on the holdout split of data/dataset/."""
     quiet_tools()
+    from pipelines.core.params import TASK_METRICS
     from pipelines.core.settings import get_settings
     from pipelines.training import evaluate as stage
 
@@ -69,5 +71,5 @@ def evaluate() -> None:
     metrics = stage.run(
         s.model_dir, s.dataset_dir, s.metrics_dir, s.plots_dir, contract=s.contract, params=s.params.evaluate
     )
-    shown = ("roc_auc", "pr_auc", "f1", "brier", "prevented_per_1000", "threshold", "rows")
+    shown = [k for k in (*TASK_METRICS[s.contract.task], "threshold", "rows") if k in metrics]
     console.print("  holdout: " + ", ".join(f"{k}={metrics[k]:g}" for k in shown) + "; all in metrics/, plots/")

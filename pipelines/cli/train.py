@@ -33,11 +33,12 @@ def sweep(
         result = run_sweep(trials=trials, parallel=parallel, runner=runner, apply=apply)
     metric = result["metric"]
     table = Table(title=f"sweep on data version {result['data_version'][:10]}: validation {metric}, best first")
-    for col in ("trial", "changed from params.yaml", metric, "brier", "threshold", "fit s", ""):
+    binary = "threshold" in result["best"]["metrics"]
+    for col in ("trial", "changed from params.yaml", metric, *(["threshold"] if binary else []), "fit s", ""):
         table.add_column(col)
-    from pipelines.core.params import TrainParams
+    from pipelines.core.params import LOWER_IS_BETTER, TrainParams
     from pipelines.core.settings import get_settings
-    from pipelines.training.sweep import LOWER_IS_BETTER, changed
+    from pipelines.training.sweep import changed
 
     base = get_settings().params.train if not result["applied"] else TrainParams(**result["baseline"]["params"])
     sign = 1 if metric in LOWER_IS_BETTER else -1
@@ -48,8 +49,7 @@ def sweep(
             str(r["index"]),
             ", ".join(f"{k}={v}" for k, v in diff.items()) or "(baseline)",
             f"{m[metric]:.4f}",
-            f"{m['brier']:.4f}",
-            f"{m['threshold']:g}",
+            *([f"{m['threshold']:g}"] if binary else []),
             f"{m['fit_seconds']:.1f}",
             "[green]best[/]" if r["run_id"] == result["best"]["run_id"] else "",
         )
@@ -79,7 +79,10 @@ experiments = typer.Typer(help="Data scientist: compare tracked runs.", no_args_
 @friendly_errors
 def compare(
     top: Annotated[int, typer.Option(min=1, max=50, help="How many runs to show.")] = 5,
-    metric: Annotated[str, typer.Option(help="Metric to rank by (brier and cost rank lowest first).")] = "roc_auc",
+    metric: Annotated[
+        str | None,
+        typer.Option(help="Metric to rank by (default promote.metric; rmse, mae, log_loss, brier: lowest first)."),
+    ] = None,
     sweep: Annotated[bool, typer.Option("--sweep", help="Compare the trials of the latest sweep instead.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
@@ -88,6 +91,7 @@ def compare(
     import json
 
     from pipelines.core.lineage import configure_mlflow
+    from pipelines.core.params import TASK_METRICS
     from pipelines.core.settings import get_settings
     from pipelines.training.compare import as_dicts
     from pipelines.training.compare import compare as run_compare
@@ -95,7 +99,11 @@ def compare(
     s = get_settings()
     configure_mlflow(s.tracking_uri)
     rows, what = run_compare(
-        s.experiment_name, s.model_name, kind="sweep" if sweep else "training", metric=metric, top=top
+        s.experiment_name,
+        s.model_name,
+        kind="sweep" if sweep else "training",
+        metric=metric or s.params.promote.metric,
+        top=top,
     )
     if as_json:
         console.print_json(json.dumps(as_dicts(rows)))
@@ -113,11 +121,8 @@ def compare(
     params = list(dict.fromkeys(k for r in rows for k in r.params))
     for key in params:
         table.add_row(key, *[r.params.get(key, "") for r in rows], style="cyan")
-    shown = (
-        ["roc_auc", "pr_auc", "f1", "brier", "prevented_per_1000", "cost_per_1000"]
-        if not sweep
-        else ["validation_roc_auc", "validation_pr_auc", "validation_f1", "validation_brier", "fit_seconds"]
-    )
+    task = [*TASK_METRICS[s.contract.task], "cost_per_1000"]
+    shown = task if not sweep else [*(f"validation_{k}" for k in task), "fit_seconds"]
     for key in shown:
         values = [r.metrics.get(key) for r in rows]
         if any(v is not None for v in values):

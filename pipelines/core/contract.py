@@ -28,6 +28,7 @@ TEXT_KINDS = ("id", "batch", "categorical", "ordinal", "ignore")
 # of the same name would collide with one of them, so the contract refuses it when it loads.
 PREDICTION_LOG_COLUMNS = ("id", "request_id", "ts", "model_version", "prediction", "flagged", "latency_ms")
 Label = str | int | bool
+Task = Literal["binary", "multiclass", "regression"]
 
 
 def label_key(value: Any) -> str | None:
@@ -67,8 +68,19 @@ class Column(BaseModel):
     # the model predicts the probability of `positive`.
     positive: Label | None = None
     negative: Label | None = None
+    # What the target asks of the model: binary (two labels), multiclass (the classes in `allowed`) or
+    # regression (a number, within `min`/`max` when given).
+    task: Task | None = None
     # A time column whose source writes numbers (epoch seconds, say) names their unit; without it they are refused.
     unit: Literal["s", "ms", "us", "ns"] | None = None
+
+    @field_validator("allowed", mode="before")
+    @classmethod
+    def _whole_numbers_as_text(cls, value: Any) -> Any:
+        # Levels and classes coded 0, 1, 2 are written as YAML numbers; they are the texts "0", "1", "2".
+        if isinstance(value, list | tuple):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
 
     @property
     def is_feature(self) -> bool:
@@ -80,8 +92,8 @@ class Column(BaseModel):
             raise ValueError("an ordinal column needs `allowed`, smallest first")
         if self.kind == "categorical" and not (self.allowed or self.pattern):
             raise ValueError("a categorical column needs `allowed` (closed set) or `pattern` (open set)")
-        if (self.minimum is not None or self.maximum is not None) and self.kind != "numeric":
-            raise ValueError("`min`/`max` apply to numeric columns only")
+        if (self.minimum is not None or self.maximum is not None) and not self.is_number:
+            raise ValueError("`min`/`max` apply to numeric columns and regression targets only")
         if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
             raise ValueError(f"`min` ({self.minimum}) is above `max` ({self.maximum})")
         if self.pattern is not None:
@@ -106,9 +118,28 @@ class Column(BaseModel):
             raise ValueError("`positive`/`negative` name a target's labels; this column is not the target")
         if self.unit is not None and self.kind != "timestamp":
             raise ValueError("`unit` names what the numbers of a timestamp column count; this is no timestamp")
-        if self.kind == "target" and label_key(self.positive_label) == label_key(self.negative_label):
+        if self.task is not None and self.kind != "target":
+            raise ValueError("`task` belongs to the target column")
+        if self.kind != "target":
+            return self
+        if self.task_kind != "binary" and (self.positive is not None or self.negative is not None):
+            raise ValueError(f"`positive`/`negative` name a binary target's labels, not a {self.task_kind} one's")
+        if (self.task_kind == "multiclass") != (self.allowed is not None):
+            raise ValueError("a multiclass target lists its classes in `allowed`; no other target has `allowed`")
+        if self.allowed is not None and len({label_key(c) for c in self.allowed}) < 3:
+            raise ValueError("a multiclass target needs at least three distinct classes (two: a binary target)")
+        if label_key(self.positive_label) == label_key(self.negative_label):
             raise ValueError(f"`positive` and `negative` are the same label ({self.positive_label!r})")
         return self
+
+    @property
+    def task_kind(self) -> Task:
+        return self.task or "binary"
+
+    @property
+    def is_number(self) -> bool:
+        """Values are numbers: a numeric feature, or a regression target."""
+        return self.kind == "numeric" or (self.kind == "target" and self.task_kind == "regression")
 
     @property
     def integer_codes(self) -> bool:
@@ -123,19 +154,33 @@ class Column(BaseModel):
     def negative_label(self) -> Label:
         return 0 if self.negative is None else self.negative
 
+    @property
+    def classes(self) -> tuple[Label, ...]:
+        """A classifier's labels as the data writes them, in code order (binary: negative, positive)."""
+        if self.task_kind == "regression":
+            return ()
+        return tuple(self.allowed) if self.allowed is not None else (self.negative_label, self.positive_label)
+
+    def codes(self) -> dict[str | None, int]:
+        """Each label's key (`label_key`) and the code the model sees. A binary target without labels named reads
+        1/0 and true/false alike."""
+        if self.task_kind == "binary" and self.positive is None and self.negative is None:
+            return {"0": 0, "false": 0, "1": 1, "true": 1}
+        return {label_key(label): code for code, label in enumerate(self.classes)}
+
     def problem_with(self, value: Any) -> str | None:
         """Why `value` breaks this column's rules, or None (used to check the contract's own examples)."""
         problems: list[str] = []
-        if self.kind == "numeric":
+        if self.kind == "target" and self.task_kind != "regression":
+            if label_key(value) not in self.codes():
+                problems.append(f"is not one of the labels {list(self.classes)}")
+        elif self.is_number:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 problems.append("is not a number")
             elif self.minimum is not None and value < self.minimum:
                 problems.append(f"is below min {self.minimum}")
             elif self.maximum is not None and value > self.maximum:
                 problems.append(f"is above max {self.maximum}")
-        elif self.kind == "target":
-            if label_key(value) not in (label_key(self.positive_label), label_key(self.negative_label)):
-                problems.append(f"is not one of the labels {self.negative_label!r}, {self.positive_label!r}")
         elif self.kind not in ("timestamp", "ignore"):
             if self.allowed is not None and value not in self.allowed:
                 problems.append(f"is not one of {list(self.allowed)}")
@@ -206,17 +251,14 @@ class Contract(BaseModel):
         return self.columns[name]
 
     @property
-    def labels(self) -> tuple[Label, Label]:
-        """The target's (negative, positive) labels as the data writes them; the model sees them as 0 and 1."""
-        target = self.columns[self.target]
-        return target.negative_label, target.positive_label
+    def task(self) -> Task:
+        return self.columns[self.target].task_kind
 
-    def label_codes(self) -> dict[str | None, int]:
-        """Each label's key (`label_key`) and its code. Without labels named, 1/0 and true/false both read."""
-        target = self.columns[self.target]
-        if target.positive is None and target.negative is None:
-            return {"0": 0, "false": 0, "1": 1, "true": 1}
-        return {label_key(label): code for code, label in enumerate(self.labels)}
+    @property
+    def labels(self) -> tuple[Label, ...]:
+        """The target's classes as the data writes them, in the order of their codes 0, 1, ... (binary: negative,
+        positive); empty for regression."""
+        return self.columns[self.target].classes
 
     def feature_columns(self) -> list[str]:
         return [n for n, c in self.columns.items() if c.is_feature]
@@ -265,10 +307,10 @@ class Contract(BaseModel):
 
 
 def _dtype(c: Column) -> str:
-    if c.kind == "numeric":
+    if c.is_number:
         return "float64"
     if c.kind == "target":
-        return "int64"  # the labels as 0 and 1, as ingest encodes them
+        return "int64"  # the labels as their codes 0, 1, ..., as ingest encodes them
     if c.kind == "timestamp":
         return "datetime64[ns]"
     return "str"
@@ -282,8 +324,8 @@ def _pandera_column(c: Column, unique: bool) -> pa.Column:
         checks.append(pa.Check.ge(c.minimum))
     if c.maximum is not None:
         checks.append(pa.Check.le(c.maximum))
-    if c.kind == "target":
-        checks.append(pa.Check.isin([0, 1]))  # encoded at the door (contract_checks.Screen)
+    if c.kind == "target" and c.task_kind != "regression":
+        checks.append(pa.Check.isin(list(range(len(c.classes)))))  # encoded at the door (contract_checks.Screen)
     elif c.allowed is not None:
         checks.append(pa.Check.isin(list(c.allowed)))
     if c.pattern is not None:

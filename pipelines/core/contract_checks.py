@@ -79,8 +79,9 @@ class Screen:
     returns the report; the batch passes only if that report is ok.
 
     Data from outside (`encoded=False`, at ingest and `relay data validate`) carries the target's labels as
-    its source writes them; they are encoded to 1 (positive) and 0 here, once, and anything else is refused.
-    Landed data (`encoded=True`, for the validate stage and training) already holds 0 and 1.
+    its source writes them; they are encoded here, once, to the codes the model sees (binary: 1 positive, 0
+    negative; multiclass: each class's place in `allowed`; regression: the number), and anything else is
+    refused. Landed data (`encoded=True`, for the validate stage and training) already holds the codes.
     """
 
     def __init__(
@@ -159,16 +160,23 @@ class Screen:
         return values
 
     def _encoded_labels(self, values: pd.Series, reasons: dict[Any, str]) -> pd.Series:
-        negative, positive = self.contract.labels
-        codes = self.contract.label_codes()
-        keys = values.map(label_key)
-        unknown = keys.notna() & ~keys.isin(list(codes))
+        name, target = self.contract.target, self.contract.column(self.contract.target)
+        if target.task_kind == "regression":
+            # A number stays a number; true/false or text is no value to learn (pandera would coerce true to 1.0).
+            numbers = pd.Series(np.nan, index=values.index) if values.dtype.kind == "b" else values
+            encoded = pd.to_numeric(numbers, errors="coerce")
+            unknown = values.notna() & encoded.isna()
+            check = "a number (contract: a regression target)"
+        else:
+            codes = target.codes()
+            keys = values.map(label_key)
+            unknown = keys.notna() & ~keys.isin(list(codes))
+            encoded = keys.map(codes)
+            check = f"label is one of {list(target.classes)} (contract: the target's labels)"
         if unknown.any():
-            name = self.contract.target
-            check = f"label is {negative!r} or {positive!r} (contract: the target's negative and positive)"
             self._note(name, check, values[unknown].tolist(), values.index[unknown].tolist())
             reasons |= {i: f"{name}: unknown label" for i in values.index[unknown] if i not in reasons}
-        return keys.map(codes)
+        return encoded
 
     def _schema_checked(self, chunk: pd.DataFrame, reasons: dict[Any, str]) -> pd.DataFrame | None:
         """The rows that pass the contract's pandera schema, the others noted in `reasons`; None when the chunk

@@ -45,7 +45,7 @@ class Manifest(BaseModel):
     holdout_rows: int
     holdout_share: float
     batches: dict[str, dict[Split, int]]  # rows per split of each batch
-    positive_rate: float
+    positive_rate: float  # the target's mean: a binary target's share of positives
 
 
 def read_manifest(dataset_dir: Path) -> Manifest:

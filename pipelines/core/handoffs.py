@@ -91,10 +91,11 @@ class ModelQuality(Handoff):
     message: str
     labelled_rows: int = 0
     report: str | None = None
-    baseline_roc_auc: float | None = None
-    min_roc_auc: float | None = None
-    threshold: float | None = None
-    roc_auc: float | None = None
+    metric: str | None = None  # what quality is judged by (pipelines/monitoring/quality.py)
+    baseline: float | None = None  # the champion's value of it on its own holdout
+    limit: float | None = None  # the worst value still ok: the baseline made worse by monitor.max_quality_drop
+    value: float | None = None  # on the newly labelled rows
+    threshold: float | None = None  # a binary model's
     metrics: dict[str, float] = Field(default_factory=dict)
     positive_rate: float | None = None
     batches: list[str] = Field(default_factory=list)

@@ -11,7 +11,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipelines.core.contract import Contract, Task
 from pipelines.core.yaml_file import load_model
+
+# Metrics where less is better; every other one is ranked and gated highest first.
+LOWER_IS_BETTER = frozenset({"brier", "log_loss", "rmse", "mae", "cost_per_1000"})
+# The holdout metrics of each task (pipelines/core/scoring.py computes them; a multiclass model also gets
+# recall_<class> for each class), which params.yaml may name for the gate, the sweep and the monitor.
+TASK_METRICS: dict[Task, tuple[str, ...]] = {
+    "binary": ("roc_auc", "pr_auc", "f1", "precision", "recall", "brier", "prevented_per_1000"),
+    "multiclass": ("macro_f1", "accuracy", "log_loss"),
+    "regression": ("rmse", "mae", "r2"),
+}
 
 
 class _Section(BaseModel):
@@ -106,7 +117,7 @@ class SweepParams(_Section):
     trials: int = Field(8, ge=1, le=1000)
     parallel: int = Field(2, ge=1, le=64)
     runner: Literal["processes", "threads", "dask"] = "processes"
-    metric: Literal["roc_auc", "pr_auc", "brier", "f1"] = "roc_auc"
+    metric: str | None = None  # a validation metric of the task (TASK_METRICS); none: the gate's metric
     seed: int = 0
     # Values to try for fields of the chosen model kind (train.model); none: that kind's DEFAULT_SPACES.
     space: dict[str, list[float]] | None = None
@@ -145,10 +156,18 @@ class SweepParams(_Section):
 
 # part:experiments:end
 class PromoteParams(_Section):
-    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
-    min_roc_auc: float = Field(0.65, ge=0, le=1)
-    max_brier: float = Field(0.25, ge=0, le=1)
+    # The holdout metric a challenger must beat the champion on, by `min_improvement`; `direction` auto reads
+    # it the way the metric points (rmse, mae, log_loss and brier: lower is better).
+    metric: str = "roc_auc"
+    direction: Literal["auto", "higher", "lower"] = "auto"
     min_improvement: float = Field(0.002, ge=0)
+    # Absolute bounds by metric: every candidate must reach each floor and stay under each ceiling.
+    floors: dict[str, float] = Field(default_factory=lambda: {"roc_auc": 0.65})
+    ceilings: dict[str, float] = Field(default_factory=lambda: {"brier": 0.25})
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.direction == "lower" or (self.direction == "auto" and self.metric in LOWER_IS_BETTER)
 
 
 class MonitorParams(_Section):
@@ -161,9 +180,9 @@ class MonitorParams(_Section):
     max_missing_increase: float = Field(0.05, ge=0, le=1)
     # Windows (and references) larger than this are judged on a seeded sample of this many rows; null: never.
     sample_rows: int | None = Field(100_000, gt=0)
-    # Model quality on delayed labels: the champion's ROC AUC on batches labelled since it was trained may fall
-    # at most this far below its ROC AUC on its own holdout.
-    max_roc_auc_drop: float = Field(0.05, ge=0, le=1)
+    # Model quality on delayed labels: the champion's score on the gate's metric (promote.metric), on batches
+    # labelled since it was trained, may be at most this much worse than on its own holdout.
+    max_quality_drop: float = Field(0.05, ge=0)
 
     @model_validator(mode="after")
     def _window_can_be_judged(self) -> MonitorParams:
@@ -221,6 +240,31 @@ class Params(_Section):
         return self
 
     # part:experiments:end
+
+
+def check_against(params: Params, contract: Contract) -> None:
+    """What params.yaml names of the data exists in the contract: every metric is one the target's task
+    produces, every segment a column. The flows check it first, so a binary metric under a regression target
+    fails before training, not at the gate after it."""
+    unknown = [c for c in params.evaluate.segments if c not in contract.columns]
+    if unknown:
+        raise ParamsError(
+            f"params.yaml evaluate.segments names column(s) not in the data contract: {', '.join(unknown)}"
+        )
+    task = contract.task
+    known = TASK_METRICS[task]
+    named = {
+        "promote.metric": [params.promote.metric],
+        "promote.floors": list(params.promote.floors),
+        "promote.ceilings": list(params.promote.ceilings),
+        "sweep.metric": [params.sweep.metric] if params.sweep.metric else [],  # part:experiments
+    }
+    for key, metrics in named.items():
+        for metric in metrics:
+            if metric not in known and not (task == "multiclass" and metric.startswith("recall_")):
+                raise ParamsError(
+                    f"params.yaml {key} names {metric!r}, which a {task} model does not have; it has {', '.join(known)}"
+                )
 
 
 class ParamsError(ValueError):

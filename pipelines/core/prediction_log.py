@@ -1,8 +1,10 @@
 """The prediction log (service contract, ML engineer → MLOps engineer): one row per prediction.
 
 The service writes it off the request path in batches; the drift monitor reads a window of it. Columns:
-request id, time, model version, every feature of the data contract, the predicted probability, the
-decision and the latency. The store is any SQLAlchemy URL: SQLite by default, PostgreSQL in production.
+request id, time, model version, every feature of the data contract, the prediction (binary: the probability
+of the positive label; multiclass: the code of the predicted class, its place in the target's `allowed`;
+regression: the predicted value), a binary model's decision (`flagged`) and the latency. The store is any
+SQLAlchemy URL: SQLite by default, PostgreSQL in production.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def _table(metadata: sa.MetaData, contract: Contract) -> sa.Table:
         cols.append(sa.Column(name, sa.Float if kind == "numeric" else sa.String(64)))
     cols += [
         sa.Column("prediction", sa.Float, nullable=False),
-        sa.Column("flagged", sa.Boolean, nullable=False),
+        # A binary model's decision at its threshold; null for a multiclass or regression model.
+        sa.Column("flagged", sa.Boolean, nullable=True),
         sa.Column("latency_ms", sa.Float, nullable=False),
     ]
     return sa.Table(TABLE, metadata, *cols)
@@ -148,7 +151,7 @@ def count_rows(url: str) -> int:
 
 # What crosses to the writer process: records, columns shared by all of them, predictions, decisions (the
 # last two None when the records are whole rows already).
-_Item = tuple[list[dict[str, Any]], dict[str, Any], list[float] | None, list[bool] | None]
+_Item = tuple[list[dict[str, Any]], dict[str, Any], list[float] | None, list[bool | None] | None]
 
 
 class PredictionLogWriter:
@@ -219,7 +222,7 @@ class PredictionLogWriter:
             self._add((list(rows), {}, None, None))
 
     def log_predictions(
-        self, records: list[dict[str, Any]], predictions: list[float], flagged: list[bool], **meta: Any
+        self, records: list[dict[str, Any]], predictions: list[float], flagged: list[bool | None], **meta: Any
     ) -> None:
         """Queue one request's records with their predictions; `meta` (request id, time, model version,
         latency) is the same for every row. The writer process builds the rows, off the request path."""

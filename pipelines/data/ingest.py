@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 QUARANTINE_ROWS = 100_000  # failing rows kept per attempt; enough to study, bounded for huge broken files
 FINGERPRINT_KEY = b"relay.fingerprint"
 DEFAULT_OPTIONS = sources.ReadOptions()
-DEFAULT_LIMITS = sources.Limits()
 
 
 class Landing(BaseModel):
@@ -208,29 +207,3 @@ def from_folder(folder: Path, landing: Landing) -> list[tuple[Path, IngestResult
         except (ValueError, FileExistsError) as exc:
             outcomes.append((path, exc))
     return outcomes
-
-
-def from_url(
-    url: str,
-    landing: Landing,
-    downloads: Path,
-    *,
-    batch: str | None = None,
-    limits: sources.Limits = DEFAULT_LIMITS,
-) -> IngestResult:
-    """Download a CSV/Parquet file over HTTP(S), then land it like a local file; the download is removed after."""
-    name = sources.url_name(url)
-    batch = batch or Path(name).stem
-    if not batch:
-        raise sources.SourceError(f"{url}: the URL names no file; give the batch id (--batch-id)")
-    check_batch_id(batch, landing.contract)
-    fmt = landing.options.format
-    suffix = Path(name).suffix if Path(name).suffix.lower() in sources.SUFFIXES else f".{fmt}"
-    if fmt == "auto" and suffix == ".auto":
-        raise sources.SourceError(f"{url}: cannot tell CSV from Parquet by the name; set ingest.format")
-    local = downloads / f"{batch}{suffix}"
-    sources.download(url, local, limits)
-    try:
-        return from_file(local, landing, batch=batch, origin=url)
-    finally:
-        local.unlink(missing_ok=True)

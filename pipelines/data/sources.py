@@ -1,18 +1,14 @@
-"""Where ingest reads batches from (owner: data engineer): CSV/Parquet files, folders of them, HTTP(S) URLs.
+"""Where ingest reads batches from (owner: data engineer): CSV/Parquet files and folders of them (HTTP(S) URLs:
+`pipelines.data.download`).
 
 Every reader yields chunks of at most `chunk_rows` rows, numbered from 0 across the file, so files of any
 size land in bounded memory. Anything that cannot be read (wrong delimiter or encoding, a truncated Parquet
-file, an empty file, a URL that fails) raises `SourceError` naming the file and the setting that fixes it.
+file, an empty file) raises `SourceError` naming the file and the setting that fixes it.
 """
 
 from __future__ import annotations
 
 import csv
-import socket
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +17,6 @@ from typing import Literal
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from pipelines.core.atomic import atomic_path
 
 Format = Literal["auto", "csv", "parquet"]
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -139,52 +133,3 @@ def list_folder(folder: Path, fmt: Format = "auto") -> list[Path]:
     if not files:
         raise SourceError(f"{folder} holds no .csv or .parquet files to ingest")
     return files
-
-
-def url_name(url: str) -> str:
-    """The file name at the end of a URL's path ('' if there is none)."""
-    return Path(urllib.parse.urlparse(url).path).name
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What a download may take: seconds per read (ingest.timeout_s), seconds in all (ingest.deadline_s) and
-    bytes (ingest.max_download_mb)."""
-
-    timeout_s: float = 30.0
-    deadline_s: float = 600.0
-    max_bytes: int = 1 << 30
-
-
-def download(url: str, dest: Path, limits: Limits) -> Path:
-    """Fetch `url` to `dest` atomically; a failed, cut-short or overdue download leaves nothing behind."""
-    scheme = urllib.parse.urlparse(url).scheme
-    if scheme not in ("http", "https"):
-        raise SourceError(f"{url!r} is not an http(s) URL")
-    timeout_s, deadline = limits.timeout_s, time.monotonic() + limits.deadline_s
-    try:
-        with (
-            urllib.request.urlopen(url, timeout=timeout_s) as response,
-            atomic_path(dest) as tmp,
-            tmp.open("wb") as out,
-        ):
-            announced, copied = response.headers.get("Content-Length", ""), 0
-            # read1 returns what has arrived, so a server dripping bytes still meets the overall deadline.
-            while block := response.read1(1 << 20):
-                copied += len(block)
-                if copied > limits.max_bytes:
-                    raise SourceError(f"GET {url}: larger than {limits.max_bytes >> 20} MiB (ingest.max_download_mb)")
-                if time.monotonic() > deadline:
-                    raise SourceError(f"GET {url}: not done after {limits.deadline_s:g} s (ingest.deadline_s)")
-                out.write(block)
-            if announced.isdigit() and copied != int(announced):
-                raise SourceError(f"GET {url}: received {copied} of the {announced} bytes announced; cut short")
-    except urllib.error.HTTPError as exc:
-        raise SourceError(f"GET {url} failed: HTTP {exc.code} {exc.reason}") from None
-    except TimeoutError:
-        raise SourceError(f"GET {url} timed out after {timeout_s:g} s (ingest.timeout_s)") from None
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError | socket.timeout):
-            raise SourceError(f"GET {url} timed out after {timeout_s:g} s (ingest.timeout_s)") from None
-        raise SourceError(f"GET {url} failed: {exc.reason}") from None
-    return dest

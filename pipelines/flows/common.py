@@ -9,11 +9,12 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from pipelines.core.output import banner, console, note  # noqa: F401 (re-exported: every flow prints with them)
+from pipelines.core.params import check_against
 from pipelines.core.settings import Settings, apply_tool_env
 
 # Wall time per stage across the flows of this process; the demo and Relay's demo benchmark report it.
@@ -36,6 +37,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def command_server(log_path: Path) -> AbstractContextManager[Any]:
+    """Prefect's server for one command's flows (`pipelines.flows.prefect_api`, part of the prefect-server part),
+    started first so it comes up while the command imports its flows. Yields the server, or None: the user's
+    own server is configured, or the project was made without the part (its flows then run on Prefect's own
+    temporary server)."""
+    try:
+        from pipelines.flows import prefect_api
+    except ImportError:
+        return nullcontext()
+    return prefect_api.command_server(log_path)
+
+
+def reporting_to(server: Any, preload: tuple[str, ...] = ()) -> AbstractContextManager[None]:
+    """Run the block's flows against `server` from `command_server` (or, with None, where `flow_run_settings`
+    says); `preload` names modules to import while the server starts."""
+    if server is None:
+        return flow_run_settings(None)
+    from pipelines.flows.prefect_api import flows_reporting_to
+
+    return flows_reporting_to(server, preload)
+
+
 def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect `retry_condition_fn`: retry network and I/O hiccups, not mistakes a retry cannot fix
     (a missing champion, bad data, a contract violation)."""
@@ -53,12 +76,15 @@ RETRY_TRANSIENT: dict[str, Any] = {"retries": 2, "retry_delay_seconds": 2, "retr
 
 
 def prepare_environment(settings: Settings) -> None:
-    """Let DVC's stage commands find this venv's `relay`, and quiet the tools' chatter.
+    """Check that params.yaml fits the contract (its metrics and segments), let DVC's stage commands find this
+    venv's `relay`, and quiet the tools' chatter.
 
     Settings are not exported: DVC runs stage commands in the project root, where they find the same
     settings, and the service subprocess gets `settings.child_env()` explicitly. Exporting would leak one
     workspace's settings into everything else this process does.
     """
+    # Here, before a flow does anything: a metric the task lacks would otherwise fail at the gate after training.
+    check_against(settings.params, settings.contract)
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")

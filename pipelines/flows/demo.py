@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, task
 from rich.table import Table
@@ -40,10 +40,10 @@ from pipelines.flows.common import (
     console,
     note,
     prepare_environment,
+    reporting_to,
     timed,
 )
 from pipelines.flows.monitoring import monitoring_flow
-from pipelines.flows.prefect_api import CommandServer, flows_reporting_to
 from pipelines.flows.service import (
     launch_service,
     replay_orders,
@@ -130,7 +130,7 @@ def _start_prefect_api() -> None:
         client.api_healthcheck()
 
 
-def run_demo(settings: Settings | None = None, server: CommandServer | None = None) -> DemoSummary:
+def run_demo(settings: Settings | None = None, server: Any = None) -> DemoSummary:
     """Start the story at week 1 and run the demo flow, reporting to `server` if one was started for it
     (`relay demo` starts one first thing, see `pipelines.flows.prefect_api`).
 
@@ -154,7 +154,7 @@ def run_demo(settings: Settings | None = None, server: CommandServer | None = No
         importlib.import_module(module)
     if warm_up is not None:
         warm_up.join()
-    with flows_reporting_to(server):
+    with reporting_to(server):
         return demo_flow(settings=s)
 
 
@@ -299,8 +299,8 @@ def _quality_line(quality: ModelQuality | None) -> str:
         return f"model quality not judged ({quality.status if quality else 'no verdict'})"
     verdict = "holds up" if quality.ok else "dropped"
     return (
-        f"ROC AUC on {quality.labelled_rows} new labels {quality.roc_auc:.3f} "
-        f"(floor {quality.min_roc_auc:.3f}): {verdict}"
+        f"{quality.metric} on {quality.labelled_rows} new labels {quality.value:.3f} "
+        f"(limit {quality.limit:.3f}): {verdict}"
     )
 
 

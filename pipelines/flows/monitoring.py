@@ -28,14 +28,14 @@ class Champion:
     model: Any  # the sklearn pipeline, for scoring the newly labelled batches
     data_version: str
     version: str
-    threshold: float
-    baseline_roc_auc: float  # on its own holdout
+    threshold: float | None  # a binary model's
+    holdout: dict[str, float]  # its metrics on its own holdout, as the gate recorded them
 
 
 @task(name="load-reference", tags=prefect_tags("monitor"), **RETRY_TRANSIENT)
 def load_reference(settings: Settings) -> Champion:
     """The champion as the monitor needs it: its reference sample (found through the registry and its MLflow
-    run), data version, version number, decision threshold and ROC AUC on its own holdout."""
+    run), data version, version number, decision threshold and its metrics on its own holdout."""
     import mlflow
     import pandas as pd
     from mlflow import MlflowClient
@@ -54,8 +54,9 @@ def load_reference(settings: Settings) -> Champion:
         ) from None
     reference = f"{artifacts.REFERENCE_DIR}/{artifacts.REFERENCE_FILE}"
     path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=reference)
-    # The gate wrote the champion's holdout score on the version; older versions only have the run's metric.
-    baseline = mv.tags.get("metric.roc_auc") or client.get_run(str(mv.run_id)).data.metrics.get("roc_auc", float("nan"))
+    # The gate wrote the champion's holdout scores on the version; older versions only have the run's metrics.
+    holdout = client.get_run(str(mv.run_id)).data.metrics
+    holdout |= {k.removeprefix("metric."): float(v) for k, v in mv.tags.items() if k.startswith("metric.")}
     import mlflow.sklearn
 
     return Champion(
@@ -64,8 +65,8 @@ def load_reference(settings: Settings) -> Champion:
         model=mlflow.sklearn.load_model(f"models:/{settings.model_name}/{mv.version}"),
         data_version=mv.tags.get("relay.data_version", "unknown"),
         version=str(mv.version),
-        threshold=float(mv.tags.get("relay.threshold", "0.5")),
-        baseline_roc_auc=float(baseline),
+        threshold=float(mv.tags["relay.threshold"]) if "relay.threshold" in mv.tags else None,
+        holdout=holdout,
     )
 
 
@@ -106,10 +107,11 @@ def model_quality(settings: Settings, champion: Champion, out_dir: Path) -> Mode
         known, source = labels.champion_batches(s.versions_catalog, champion.data_version, s.dataset_dir)
         new = labels.new_labels(s.raw_dir, known, source)
         frame = labels.read_labelled(s.raw_dir, new, s.contract, p.sample_rows)
-        features = frame[s.contract.feature_columns()]
-        frame["prediction"] = champion.model.predict_proba(features)[:, 1] if len(frame) else []
+        frame = quality.with_answers(frame, champion.model, s.contract)
+        metric = quality.judged_metric(s.contract.task, s.params.promote.metric)
+        baseline = champion.holdout.get(metric, float("nan"))
         judged = quality.run(
-            frame, out_dir, s.contract, p, baseline_roc_auc=champion.baseline_roc_auc, threshold=champion.threshold
+            frame, out_dir, s.contract, p, metric=metric, baseline=baseline, threshold=champion.threshold
         )
     except Exception as exc:
         message = f"model quality could not be judged: {type(exc).__name__}: {exc}"

@@ -115,9 +115,10 @@ def run_sweep(
     s = settings or get_settings()
     prepare_environment(s)
     p = s.params
-    cfg = p.sweep.model_copy(
-        update={k: v for k, v in {"trials": trials, "parallel": parallel, "runner": runner}.items() if v is not None}
-    )
+    # Trials are ranked by the gate's metric unless the sweep names its own.
+    metric = p.sweep.metric or p.promote.metric
+    chosen = {"trials": trials, "parallel": parallel, "runner": runner, "metric": metric}
+    cfg = p.sweep.model_copy(update={k: v for k, v in chosen.items() if v is not None})
     configure_mlflow(s.tracking_uri, probe=True)
     banner("sweep", f"{cfg.trials} trial(s) + baseline, {cfg.parallel} at a time on {cfg.runner}")
     # Checked once here rather than in every worker: the trials read the same files.
@@ -160,7 +161,7 @@ def run_sweep(
     try:
         flow_ = sweep_flow.with_options(task_runner=task_runner(cfg.runner, cfg.parallel, s.dask_address))
         results = flow_([c.model_dump() for c in configs], ctx)
-        best = sweep.best_of(results, cfg.metric)
+        best = sweep.best_of(results, metric)
     except BaseException:
         client.set_terminated(parent_id, "FAILED")
         raise
@@ -190,7 +191,7 @@ def run_sweep(
         "parent_run_id": parent_id,
         "experiment_id": experiment_id,
         "data_version": version,
-        "metric": cfg.metric,
+        "metric": metric,
         "trials": sorted(results, key=lambda r: r["index"]),
         "failed": len(configs) - len(results),
         "best": best,

@@ -13,6 +13,7 @@ from prefect import flow, task
 
 from pipelines.core.handoffs import PromotionDecision, TrainingOutcome
 from pipelines.core.ownership import prefect_tags
+from pipelines.core.params import TASK_METRICS
 from pipelines.core.settings import Settings, get_settings
 from pipelines.flows.common import RETRY_TRANSIENT, banner, note, prepare_environment, timed
 
@@ -157,7 +158,7 @@ def training_flow(
     note(
         ("reused" if tracked.reused else "created")
         + f" run {tracked.run_id}; "
-        + ", ".join(f"{k}={tracked.metrics[k]:.4f}" for k in ("roc_auc", "pr_auc", "f1", "brier"))
+        + ", ".join(f"{k}={tracked.metrics[k]:.4f}" for k in TASK_METRICS[s.contract.task][:4])
     )
     banner("register", "register the candidate and run the promotion gate")
     with timed("register"):

@@ -31,8 +31,10 @@ class MonitoringError(ValueError):
 
 
 def _columns(contract: Contract) -> tuple[list[str], list[str]]:
-    numeric = [*contract.numeric_features(), PREDICTION]
-    categorical = [*contract.categorical_features(), *contract.ordinal_features()]
+    # A multiclass model's prediction is the code of its chosen class: a category, not a quantity.
+    classes = contract.task == "multiclass"
+    numeric = [*contract.numeric_features(), *([] if classes else [PREDICTION])]
+    categorical = [*contract.categorical_features(), *contract.ordinal_features(), *([PREDICTION] if classes else [])]
     return numeric, categorical
 
 
@@ -91,9 +93,8 @@ def _edge(window: pd.DataFrame, pick: Any) -> str | None:
 
 
 def _new_categories(current: pd.DataFrame, reference: pd.DataFrame, contract: Contract) -> dict[str, list[str]]:
-    _, categorical = _columns(contract)
     found = {}
-    for col in categorical:
+    for col in [*contract.categorical_features(), *contract.ordinal_features()]:
         new = sorted(set(current[col].dropna().astype(str)) - set(reference[col].dropna().astype(str)))
         if new:
             found[col] = new

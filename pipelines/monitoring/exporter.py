@@ -74,14 +74,18 @@ class MonitoringCollector(Collector):
         if quality is not None and quality.status == "judged":
             yield gauge(
                 "relay_model_quality_ok",
-                "1 when ROC AUC on new labels is at or above the floor",
+                "1 when the judged metric on new labels is within its limit",
                 float(bool(quality.ok)),
             )
-            yield gauge("relay_model_roc_auc", "The champion's ROC AUC on the new labels", _number(quality.roc_auc))
             yield gauge(
-                "relay_model_roc_auc_floor",
-                "Lowest acceptable ROC AUC: the champion's holdout score minus monitor.max_roc_auc_drop",
-                _number(quality.min_roc_auc),
+                "relay_model_quality",
+                f"The champion's {quality.metric} on the new labels (the metric promote.metric names, or the task's)",
+                _number(quality.value),
+            )
+            yield gauge(
+                "relay_model_quality_limit",
+                "The worst acceptable value: the champion's holdout score made worse by monitor.max_quality_drop",
+                _number(quality.limit),
             )
         if decision.retraining is not None:
             yield gauge(

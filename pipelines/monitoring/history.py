@@ -241,8 +241,9 @@ small {{ color: #666; }}
 <h1>Relay monitoring</h1>
 <p>Owner: MLOps engineer. Each run compares a window of the prediction log with the champion's training data
 (Evidently). Dataset drift means the share of drifted columns reached the threshold in
-<code>params.yaml</code> (<code>monitor.drift_share</code>). Model quality is the champion's ROC AUC on batches
-labelled since it was trained, against its own holdout score less <code>monitor.max_roc_auc_drop</code>.
+<code>params.yaml</code> (<code>monitor.drift_share</code>). Model quality is the champion's score (the metric
+<code>promote.metric</code> names) on batches labelled since it was trained, against its own holdout score made
+worse by <code>monitor.max_quality_drop</code>.
 Retraining says what the retraining flow did about the decision.</p>
 {latest}
 {table}

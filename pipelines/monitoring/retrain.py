@@ -31,7 +31,7 @@ def _causes(decision: MonitorDecision) -> list[str]:
     quality = decision.model_quality
     if quality is not None and quality.dropped:
         causes.append(
-            f"ROC AUC {quality.roc_auc:.3f} on new labels, below {quality.min_roc_auc:.3f} "
+            f"{quality.metric} {quality.value:.3f} on new labels, worse than {quality.limit:.3f} "
             "(concept drift: the same inputs now lead to other outcomes)"
         )
     return causes

@@ -22,7 +22,7 @@ from pipelines.core.handoffs import PromotionDecision
 from pipelines.core.lineage import configure_mlflow
 from pipelines.core.ownership import stage, tags_for
 from pipelines.core.params import EvaluateParams, PromoteParams
-from pipelines.core.scoring import score
+from pipelines.core.scoring import outputs, score_task
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -77,18 +77,29 @@ def _version_for_run(client: Any, name: str, run_id: str) -> Any | None:
 
 
 def _score_version(
-    uri: str, threshold: float, holdout: pd.DataFrame, contract: Contract, costs: EvaluateParams
+    uri: str, threshold: float | None, holdout: pd.DataFrame, contract: Contract, costs: EvaluateParams
 ) -> dict[str, float]:
     import mlflow.sklearn
 
     model = mlflow.sklearn.load_model(uri)
-    proba = model.predict_proba(holdout[contract.feature_columns()])[:, 1]
-    return score(holdout[contract.target].to_numpy(), proba, threshold, costs.action_success_rate)
+    out = outputs(model, holdout[contract.feature_columns()], contract.task, len(contract.labels))
+    y = holdout[contract.target].to_numpy()
+    return score_task(
+        contract.task, y, out, labels=contract.labels, threshold=threshold, success_rate=costs.action_success_rate
+    )
+
+
+def _threshold(tags: dict[str, str]) -> float | None:
+    return float(tags["relay.threshold"]) if "relay.threshold" in tags else None
 
 
 def contract_tags(contract: Contract) -> dict[str, str]:
     """What a version records of the contract it was trained on, for the gate to compare the next one with."""
-    return {"relay.contract": contract.name, "relay.features": ",".join(contract.feature_columns())}
+    return {
+        "relay.contract": contract.name,
+        "relay.features": ",".join(contract.feature_columns()),
+        "relay.task": contract.task,
+    }
 
 
 def contract_change(champion_tags: dict[str, str], contract: Contract) -> str | None:
@@ -98,6 +109,9 @@ def contract_change(champion_tags: dict[str, str], contract: Contract) -> str | 
     theirs = champion_tags["relay.features"].split(",")
     ours = contract.feature_columns()
     name = champion_tags.get("relay.contract", "?")
+    task = champion_tags.get("relay.task", "binary")
+    if task != contract.task:
+        return f"a {task} target, this candidate on a {contract.task} one"
     if name == contract.name and theirs == ours:
         return None
     gone, new = [f for f in theirs if f not in ours], [f for f in ours if f not in theirs]
@@ -113,20 +127,22 @@ MOVE_ON = (
 
 def gate(candidate: dict[str, float], champion: dict[str, float] | None, params: PromoteParams) -> tuple[bool, str]:
     """The promotion rule on its own, so it can be read and tested without MLflow."""
-    if candidate["roc_auc"] < params.min_roc_auc:
-        return False, f"roc_auc {candidate['roc_auc']:.4f} below the floor {params.min_roc_auc}"
-    if candidate["brier"] > params.max_brier:
-        return False, f"brier {candidate['brier']:.4f} above the ceiling {params.max_brier}"
+    for metric, floor in params.floors.items():
+        if candidate[metric] < floor:
+            return False, f"{metric} {candidate[metric]:.4f} below the floor {floor}"
+    for metric, ceiling in params.ceilings.items():
+        if candidate[metric] > ceiling:
+            return False, f"{metric} {candidate[metric]:.4f} above the ceiling {ceiling}"
     if champion is None:
         return True, "no champion yet; candidate passes the absolute thresholds"
-    m = params.metric
-    needed = champion[m] + params.min_improvement
-    if candidate[m] < needed:
+    m, lower = params.metric, params.lower_is_better
+    gain = champion[m] - candidate[m] if lower else candidate[m] - champion[m]
+    if gain < params.min_improvement:
         return False, (
             f"{m} {candidate[m]:.4f} does not beat champion {champion[m]:.4f} "
-            f"by {params.min_improvement} on the same holdout"
+            f"by {params.min_improvement} on the same holdout ({'lower' if lower else 'higher'} is better)"
         )
-    return True, f"{m} {candidate[m]:.4f} beats champion {champion[m]:.4f} by {candidate[m] - champion[m]:.4f}"
+    return True, f"{m} {candidate[m]:.4f} beats champion {champion[m]:.4f} by {gain:.4f}"
 
 
 def _registered_version(client: Any, inputs: RegisterInputs, run_tags: dict[str, str]) -> Any:
@@ -157,7 +173,7 @@ def _registered_version(client: Any, inputs: RegisterInputs, run_tags: dict[str,
             **tags_for("register"),
             "relay.run_id": run_id,
             "relay.data_version": run_tags.get("relay.data_version", "unknown"),
-            "relay.threshold": run_tags.get("relay.threshold", "0.5"),
+            **({"relay.threshold": run_tags["relay.threshold"]} if "relay.threshold" in run_tags else {}),
             "relay.trigger": run_tags.get("relay.trigger", "manual"),
             **contract_tags(contract),
             **reason,
@@ -211,7 +227,7 @@ def _judge(
         return promoted, f"not compared with champion {version} (--no-compare); {reason.split('; ')[-1]}", None
     if change is not None:
         return False, f"champion {version} was trained on {change}; {MOVE_ON}", None
-    threshold = float(champ.tags.get("relay.threshold", "0.5"))
+    threshold = _threshold(champ.tags)
     try:
         champion = _score_version(
             f"models:/{inputs.registry.model_name}/{version}", threshold, holdout, contract, inputs.costs
@@ -235,7 +251,7 @@ def run(inputs: RegisterInputs) -> PromotionDecision:
     mv = _registered_version(client, inputs, run_tags)
     version = str(mv.version)
     holdout = read_split(inputs.holdout.dataset_dir, "holdout")
-    cand_threshold = float(run_tags.get("relay.threshold", "0.5"))
+    cand_threshold = _threshold(run_tags)
     candidate = _score_version(f"models:/{model_name}/{version}", cand_threshold, holdout, contract, costs)
     try:
         champ = client.get_model_version_by_alias(model_name, CHAMPION)

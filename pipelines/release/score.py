@@ -3,11 +3,12 @@
 Takes the records of a file as chunks (the contract's features; its other columns may come along, and an id
 column is carried into the output; the CLI and the flow read CSV or Parquet with the data engineer's
 sources) and the champion from the registry; hands over a Parquet or CSV file with
-one row per record: its position in the file, its id if the file has one, the probability of the target's
-positive label, the label decided at the champion's threshold, and the model version and the data version
-the model was trained on. The file is read and scored in chunks, so memory stays bounded whatever its size;
-each chunk is checked against the contract before it is scored, and the output appears only when every
-record was scored.
+one row per record: its position in the file, its id if the file has one, the answer for the contract's task
+(binary: the probability of the positive label and the label decided at the champion's threshold;
+multiclass: the most probable class and each class's probability; regression: the value), and the model
+version and the data version the model was trained on. The file is read and scored in chunks, so memory
+stays bounded whatever its size; each chunk is checked against the contract before it is scored, and the
+output appears only when every record was scored.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipelines.core.contract import Contract
 from pipelines.core.ownership import stage
+from pipelines.core.scoring import outputs
 
 
 class ScoreInputs(BaseModel):
@@ -87,6 +89,19 @@ def _checked(chunk: pd.DataFrame, contract: Contract, source: str) -> pd.DataFra
         ) from None
 
 
+def _answers(out: np.ndarray, contract: Contract, threshold: float) -> dict[str, Any]:
+    """The output's columns for the task (the same answers the service gives)."""
+    if contract.task == "regression":
+        return {"value": np.round(out, 6)}
+    if contract.task == "binary":  # the labels as the data writes them (1/0, true/false, yes/no)
+        negative, positive = contract.labels
+        return {"probability": np.round(out[:, 1], 6), "label": np.where(out[:, 1] >= threshold, positive, negative)}
+    labels = np.asarray([str(label) for label in contract.labels])
+    return {"label": labels[out.argmax(axis=1)]} | {
+        f"probability_{label}": np.round(out[:, i], 6) for i, label in enumerate(labels)
+    }
+
+
 @stage("score")
 def run(chunks: Iterable[pd.DataFrame], inputs: ScoreInputs) -> Scored:
     """Score every record of `chunks` with the champion into `inputs.out`, chunk by chunk."""
@@ -94,7 +109,6 @@ def run(chunks: Iterable[pd.DataFrame], inputs: ScoreInputs) -> Scored:
     model, version = _champion(inputs.tracking_uri, inputs.model_name)
     threshold = float(version.tags.get("relay.threshold", "0.5"))
     data_version = version.tags.get("relay.data_version", "unknown")
-    negative, positive = contract.labels
     inputs.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = inputs.out.with_name(f".{inputs.out.name}.{os.getpid()}.tmp")
     csv = inputs.out.suffix.lower() == ".csv"
@@ -102,12 +116,11 @@ def run(chunks: Iterable[pd.DataFrame], inputs: ScoreInputs) -> Scored:
     rows = 0
     try:
         for chunk in chunks:
-            proba = model.predict_proba(_checked(chunk, contract, inputs.source))[:, 1]
+            out = outputs(model, _checked(chunk, contract, inputs.source), contract.task, len(contract.labels))
             scored = pd.DataFrame({"row": np.arange(rows, rows + len(chunk))})
             if contract.id_column is not None and contract.id_column in chunk.columns:
                 scored[contract.id_column] = chunk[contract.id_column].astype(str).to_numpy()
-            scored["probability"] = np.round(proba, 6)
-            scored["label"] = np.where(proba >= threshold, positive, negative)
+            scored = scored.assign(**_answers(out, contract, threshold))
             scored["model_version"], scored["data_version"] = str(version.version), data_version
             if csv:
                 scored.to_csv(tmp, mode="a", header=rows == 0, index=False)

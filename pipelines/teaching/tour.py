@@ -21,6 +21,7 @@ from rich.table import Table
 from pipelines.cli.console import console, friendly_errors, quiet_tools
 from pipelines.core import artifacts
 from pipelines.core.ownership import STAGES, Role, Stage, get_stage
+from pipelines.core.params import TASK_METRICS
 
 # Loaded only when the tour runs, not for `relay --help` or any other command: settings load pydantic and the
 # contract, and the team and handbook are YAML files parsed on import (about 60 ms together).
@@ -149,16 +150,18 @@ class _Evidence:
         model = self.s.model_dir / artifacts.MODEL
         size = f"{model.stat().st_size / 1e6:.1f} MB" if model.is_file() else "missing"
         info = self.s.model_dir / artifacts.MODEL_INFO
-        kind = json.loads(info.read_text()).get("model_kind", "?") if info.is_file() else "?"
-        return [f"{self._rel(model)} ({size}), a {kind} model, decision threshold {m.get('threshold')}"]
+        facts = json.loads(info.read_text()) if info.is_file() else {}
+        kind, task = facts.get("model_kind", "?"), facts.get("task", "binary")
+        decided = f", decision threshold {m['threshold']}" if "threshold" in m else ""
+        return [f"{self._rel(model)} ({size}), a {kind} model for a {task} target{decided}"]
 
     def _evaluate(self) -> list[str]:
         holdout, m = self._holdout()
         if m is None:
             return [NOT_YET]
+        shown = ", ".join(f"{k} {m[k]}" for k in TASK_METRICS[self.s.contract.task][:4] if k in m)
         return [
-            f"{self._rel(holdout)}: ROC AUC {m.get('roc_auc')}, Brier {m.get('brier')}, "
-            f"recall {m.get('recall')} at the threshold, on {_count(m.get('rows'))} holdout rows",
+            f"{self._rel(holdout)}: {shown}, on {_count(m.get('rows'))} holdout rows",
             "`dvc metrics show` and `dvc plots show` read the same files",
         ]
 
@@ -188,8 +191,9 @@ class _Evidence:
         out = []
         for r in rows:
             alias = f" @{', @'.join(r.aliases)}" if r.aliases else ""
-            auc = r.metrics.get("roc_auc", "?")
-            out.append(f"{s.model_name} v{r.version}{alias}: roc_auc {auc}, gate {r.gate or '?'}, {r.reason}")
+            metric = s.params.promote.metric
+            score = r.metrics.get(metric, "?")
+            out.append(f"{s.model_name} v{r.version}{alias}: {metric} {score}, gate {r.gate or '?'}, {r.reason}")
         return out
 
     def _serve(self) -> list[str]:
@@ -219,8 +223,8 @@ class _Evidence:
         q = d.model_quality
         if q is not None and q.status == "judged":
             lines.append(
-                f"model quality on {q.labelled_rows} new labels: ROC AUC {q.roc_auc} "
-                f"(floor {q.min_roc_auc}) → {'ok' if q.ok else 'dropped'}"
+                f"model quality on {q.labelled_rows} new labels: {q.metric} {q.value} "
+                f"(limit {q.limit}) → {'ok' if q.ok else 'dropped'}"
             )
         return lines
 

@@ -56,7 +56,17 @@ PARTS: dict[str, tuple[str, ...]] = {
         "pipelines/flows/scoring.py",
         "tests/integration/test_batch_scoring.py",
     ),
-    "prefect-server": ("pipelines/cli/prefect_server.py", "tests/integration/test_prefect_deploy.py"),
+    # Landing files from HTTP(S) URLs (ingest.source url, `relay data ingest --url`).
+    "url-source": ("pipelines/data/download.py", "tests/unit/data/test_download.py"),
+    # The evaluation drawn as PNG; the JSON curves that `dvc plots` draws stay.
+    "pictures": ("pipelines/training/plots.py",),
+    "prefect-server": (
+        "pipelines/cli/prefect_server.py",
+        "pipelines/flows/prefect_api.py",
+        "tests/integration/test_prefect_deploy.py",
+        "tests/integration/test_command_server.py",
+        "tests/unit/flows/test_prefect_api.py",
+    ),
     "containers": (
         "infra/docker",
         "infra/scripts/containers.sh",
@@ -89,7 +99,17 @@ PARTS: dict[str, tuple[str, ...]] = {
         "tests/unit/test_size.py",
     ),
 }
-OPTIONAL = ("teaching", "experiments", "lineage", "batch-scoring", "prefect-server", "containers", "kubernetes")
+OPTIONAL = (
+    "teaching",
+    "experiments",
+    "lineage",
+    "batch-scoring",
+    "url-source",
+    "pictures",
+    "prefect-server",
+    "containers",
+    "kubernetes",
+)
 # The compose stack runs a Prefect server and a worker; the Kubernetes manifests deploy the images.
 REQUIRES = {"containers": "prefect-server", "kubernetes": "containers"}
 SOURCES = ("generator", "file", "folder", "url")
@@ -138,6 +158,8 @@ class Answers:
             found.append(f"data source {self.data_source!r} needs a path or URL (--data-path)")
         elif self.data_source == "url" and not self.data_path.startswith(("http://", "https://")):
             found.append(f"data source 'url' needs an http(s) URL, not {self.data_path!r}")
+        elif self.data_source == "url" and "url-source" not in self.keep:
+            found.append("data source 'url' needs the url-source part")
         unknown = self.keep - set(OPTIONAL)
         if unknown:
             found.append(f"unknown parts {sorted(unknown)}; the optional parts are {', '.join(OPTIONAL)}")

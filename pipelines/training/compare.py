@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pipelines.core.ownership import tags_for
+from pipelines.core.params import LOWER_IS_BETTER
 
-LOWER_IS_BETTER = {"brier", "cost_per_1000"}
 # The params shown are the model's, whatever its kind: training runs log them as train.model.*, sweep trials
 # as model.*; the columns come from the runs, not from a list here.
 PARAM_PREFIX = {"training": "train.model.", "sweep": "model."}

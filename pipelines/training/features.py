@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn import linear_model
+from sklearn import ensemble, linear_model
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
@@ -22,7 +21,8 @@ from pipelines.core.params import LogisticRegression, RandomForest, TrainParams
 
 # plug-in: features-and-model
 def build_pipeline(params: TrainParams, contract: Contract) -> Pipeline:
-    """The encoders and the estimator for `params.model`'s kind (`train.model.kind` in params.yaml)."""
+    """The encoders and the estimator for `params.model`'s kind (`train.model.kind` in params.yaml) and the
+    contract's task: a classifier for a binary or multiclass target, a regressor for a regression one."""
     nominal = contract.categorical_features()
     ordinal = contract.ordinal_features()
     numeric = contract.numeric_features()
@@ -31,7 +31,13 @@ def build_pipeline(params: TrainParams, contract: Contract) -> Pipeline:
     unknown = {"handle_unknown": "use_encoded_value", "unknown_value": np.nan}
     ordered = OrdinalEncoder(categories=sizes, **unknown)
     m = params.model
+    regression = contract.task == "regression"
     if isinstance(m, LogisticRegression):
+        if regression:
+            raise ValueError(
+                "train.model.kind logistic_regression is a classifier, and the contract's target is a regression "
+                "target: choose hist_gradient_boosting or random_forest"
+            )
         # A linear model wants one column per category and scaled numbers without gaps.
         encode = ColumnTransformer(
             [
@@ -53,14 +59,16 @@ def build_pipeline(params: TrainParams, contract: Contract) -> Pipeline:
     )
     if isinstance(m, RandomForest):
         # Trees split encoded categories like numbers; scikit-learn's forests handle missing values.
-        model = RandomForestClassifier(
+        forest = ensemble.RandomForestRegressor if regression else ensemble.RandomForestClassifier
+        model = forest(
             n_estimators=m.n_estimators,
             max_depth=m.max_depth,
             min_samples_leaf=m.min_samples_leaf,
             random_state=params.seed,
         )
     else:
-        model = HistGradientBoostingClassifier(
+        boosting = ensemble.HistGradientBoostingRegressor if regression else ensemble.HistGradientBoostingClassifier
+        model = boosting(
             learning_rate=m.learning_rate,
             max_iter=m.max_iter,
             max_leaf_nodes=m.max_leaf_nodes,

@@ -23,6 +23,7 @@ from pipelines.core.contract import Contract
 from pipelines.core.dataset import read_split
 from pipelines.core.lineage import check_trigger, configure_mlflow
 from pipelines.core.ownership import stage, tags_for
+from pipelines.core.scoring import predict
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,6 @@ class TrackInputs(BaseModel):
     contract: Contract
 
 
-def _flatten(prefix: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(f"{prefix}.{k}" if prefix else str(k), v))
-        return out
-    return {prefix: value}
-
-
 def get_or_create_experiment(name: str, artifact_location: str) -> str:
     import mlflow
 
@@ -123,10 +115,9 @@ def run(inputs: TrackInputs) -> TrackResult:
     why = f"{trigger}: {lineage.trigger_reason}" if lineage.trigger_reason else trigger
     configure_mlflow(inputs.store.tracking_uri)
     import warnings
+    from importlib.metadata import version
 
     import mlflow
-    import numpy as np
-    import sklearn
     import skops.io
     from mlflow.models import infer_signature
 
@@ -148,7 +139,11 @@ def run(inputs: TrackInputs) -> TrackResult:
     features = inputs.contract.feature_columns()
     sample = train[features].sample(min(inputs.reference_rows, len(train)), random_state=0).reset_index(drop=True)
     example = sample.head(3)
-    signature = infer_signature(example, model.predict_proba(example))
+    regression = inputs.contract.task == "regression"
+    signature = infer_signature(example, model.predict(example) if regression else model.predict_proba(example))
+    threshold = info.get("threshold")
+    costs = info.get("threshold_costs", {})
+    decided = f"Decision threshold {threshold} chosen on a validation slice for costs {costs}. " if threshold else ""
     tags = {
         **tags_for("track"),
         "relay.data_version": lineage.data_version,
@@ -157,35 +152,28 @@ def run(inputs: TrackInputs) -> TrackResult:
         # Why this run happened, in words: for a drift trigger, the monitor's finding (features, quality drop).
         **({"relay.trigger_reason": lineage.trigger_reason[:4000]} if lineage.trigger_reason else {}),
         "relay.model_md5": lineage.model_md5,
-        "relay.threshold": str(info["threshold"]),
+        **({"relay.threshold": str(threshold)} if threshold is not None else {}),
+        "relay.task": inputs.contract.task,
         # The run's description in the MLflow UI: what a reader needs before the numbers.
         "mlflow.note.content": (
             f"Trained by the data scientist's `train` stage on data version `{lineage.data_version[:10]}` "
             f"({info['train_rows']} rows; trigger: {why}), "
-            "evaluated on its holdout by `evaluate`. "
-            f"Decision threshold {info['threshold']} chosen on a validation slice for costs "
-            f"FN={info.get('threshold_costs', {}).get('false_negative', '?')}, "
-            f"FP={info.get('threshold_costs', {}).get('false_positive', '?')}. "
+            f"evaluated on its holdout by `evaluate` ({inputs.contract.task}). {decided}"
             "Plots: artifacts `plots/`; weakest segments: `evaluation/segments.json`. "
             f"Restore the data with `relay data checkout {lineage.data_version[:10]}`."
         ),
     }
     # Pinned explicitly: MLflow's own inference runs the model in a subprocess, slow and no better here.
-    requirements = [
-        f"mlflow=={mlflow.__version__}",
-        f"scikit-learn=={sklearn.__version__}",
-        f"pandas=={pd.__version__}",
-        f"numpy=={np.__version__}",
-        f"skops=={_version('skops')}",
-    ]
+    requirements = [f"{p}=={version(p)}" for p in ("mlflow", "scikit-learn", "pandas", "numpy", "skops")]
     with warnings.catch_warnings():
         # MLflow's hints about local dataset sources and integer columns do not apply to these inputs.
         warnings.simplefilter("ignore", UserWarning)
         with mlflow.start_run(
             experiment_id=experiment_id, run_name=f"train-{lineage.data_version[:8]}", tags=tags
         ) as active:
-            mlflow.log_params(_flatten("", inputs.params))
-            mlflow.log_params({"threshold": info["threshold"], "train_rows": info["train_rows"]})
+            flat = pd.json_normalize(inputs.params, sep=".").iloc[0]  # train.model.kind, evaluate.segments, ...
+            mlflow.log_params({str(k): v for k, v in flat.items()})
+            mlflow.log_params({"threshold": threshold, "train_rows": info["train_rows"]})
             mlflow.log_metrics(metrics)
             # The validation slice chose the threshold; its numbers next to the holdout's show overfitting.
             mlflow.log_metrics({f"validation_{k}": float(v) for k, v in info.get("validation", {}).items()})
@@ -208,7 +196,9 @@ def run(inputs: TrackInputs) -> TrackResult:
             mlflow.log_dict(info, artifacts.MODEL_INFO)
             with tempfile.TemporaryDirectory() as tmp:
                 # The monitor compares live traffic with this sample, predictions included.
-                ref = sample.assign(prediction=model.predict_proba(sample)[:, 1])
+                ref = sample.assign(
+                    prediction=predict(model, sample, inputs.contract.task, len(inputs.contract.labels))
+                )
                 ref_path = Path(tmp) / artifacts.REFERENCE_FILE
                 ref.to_parquet(ref_path, index=False)
                 mlflow.log_artifact(str(ref_path), artifact_path=artifacts.REFERENCE_DIR)
@@ -218,16 +208,10 @@ def run(inputs: TrackInputs) -> TrackResult:
                 name="model",
                 signature=signature,
                 input_example=example,
-                pyfunc_predict_fn="predict_proba",
+                pyfunc_predict_fn="predict" if regression else "predict_proba",
                 skops_trusted_types=trusted,
                 pip_requirements=requirements,
-                metadata={"threshold": info["threshold"], "data_version": lineage.data_version},
+                metadata={"threshold": threshold, "task": inputs.contract.task, "data_version": lineage.data_version},
             )
             mlflow.set_tag("relay.model_uri", logged.model_uri)
             return TrackResult(active.info.run_id, logged.model_uri, metrics, reused=False)
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)

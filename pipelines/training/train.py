@@ -1,7 +1,8 @@
 """Train (owner: data scientist): fit the returns model on the versioned train split.
 
-Takes the train split of `data/dataset/`, the data contract and `params.yaml` (sections `train`, `evaluate`); hands over
-`models/model.joblib` and `models/model_info.json` (decision threshold, features, training rows).
+Takes the train split of `data/dataset/`, the data contract (its target says the task: binary, multiclass or
+regression) and `params.yaml` (sections `train`, `evaluate`); hands over `models/model.joblib` and
+`models/model_info.json` (the task, the decision threshold of a binary model, features, training rows).
 Same data version + params + seed gives the same model and metrics.
 """
 
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
@@ -24,7 +24,7 @@ from pipelines.core.contract import Contract
 from pipelines.core.dataset import Split, split_files
 from pipelines.core.ownership import stage
 from pipelines.core.params import EvaluateParams, TrainParams
-from pipelines.core.scoring import choose_threshold, score
+from pipelines.core.scoring import choose_threshold, outputs, score_task
 from pipelines.training.features import build_pipeline
 
 
@@ -65,10 +65,15 @@ def check_training_frame(frame: pd.DataFrame, contract: Contract) -> None:
     missing = [c for c in [*contract.feature_columns(), target] if c not in frame.columns]
     if missing:
         raise TrainingDataError(f"training data lacks column(s): {', '.join(missing)}")
+    if contract.task == "regression":
+        if frame[target].nunique() < 2:
+            raise TrainingDataError(f"target {target!r} has a single value; there is nothing to learn")
+        return
     classes = frame[target].dropna().unique()
     if len(classes) < 2:
+        only = contract.labels[int(classes[0])] if len(classes) else None
         raise TrainingDataError(
-            f"target {target!r} has a single class ({classes.tolist()}); a classifier needs both 0 and 1"
+            f"target {target!r} has a single class ({only!r}); a classifier needs two of {list(contract.labels)}"
         )
 
 
@@ -79,8 +84,12 @@ def tuning_split(frame: pd.DataFrame, contract: Contract, params: TrainParams) -
     the train stage's validation numbers exactly. The holdout is never used to choose anything.
     """
     check_training_frame(frame, contract)
+    # Stratified for a classifier, so a rare class is on both sides; a class with a single row cannot be split
+    # that way, and then the split is left to chance.
+    target = frame[contract.target]
+    stratify = None if contract.task == "regression" or target.value_counts().min() < 2 else target
     fit_part, val_part = train_test_split(
-        frame, test_size=params.validation_share, random_state=params.seed, stratify=frame[contract.target]
+        frame, test_size=params.validation_share, random_state=params.seed, stratify=stratify
     )
     return fit_part, val_part
 
@@ -88,7 +97,7 @@ def tuning_split(frame: pd.DataFrame, contract: Contract, params: TrainParams) -
 @dataclass(frozen=True)
 class Fitted:
     pipeline: Pipeline
-    threshold: float
+    threshold: float | None  # binary only
     validation: dict[str, float]  # metrics on the validation slice, at the chosen threshold
     fit_seconds: float
 
@@ -96,15 +105,20 @@ class Fitted:
 def fit_and_tune(
     fit_part: pd.DataFrame, val_part: pd.DataFrame, contract: Contract, params: TrainParams, costs: EvaluateParams
 ) -> Fitted:
-    """Fit the pipeline, then choose the cost-optimal threshold on rows it did not see."""
-    features, target = contract.feature_columns(), contract.target
+    """Fit the pipeline, then (binary) choose the cost-optimal threshold on rows it did not see."""
+    features, target, task = contract.feature_columns(), contract.target, contract.task
     started = time.perf_counter()
     pipeline = build_pipeline(params, contract).fit(fit_part[features], fit_part[target])
     fit_seconds = time.perf_counter() - started
     x_val, y_val = val_part[features], val_part[target].to_numpy()
-    threshold = choose_threshold(pipeline, x_val, y_val, costs.cost_false_negative, costs.cost_false_positive)
-    proba = pipeline.predict_proba(x_val)[:, 1]
-    return Fitted(pipeline, threshold, score(y_val, proba, threshold, costs.action_success_rate), fit_seconds)
+    threshold = None
+    if task == "binary":
+        threshold = choose_threshold(pipeline, x_val, y_val, costs.cost_false_negative, costs.cost_false_positive)
+    out = outputs(pipeline, x_val, task, len(contract.labels))
+    validation = score_task(
+        task, y_val, out, labels=contract.labels, threshold=threshold, success_rate=costs.action_success_rate
+    )
+    return Fitted(pipeline, threshold, validation, fit_seconds)
 
 
 @stage("train")
@@ -129,7 +143,7 @@ def run(
         "fit_rows": len(fit_part),
         "validation_rows": len(val_part),
         "validation": fitted.validation,
-        "positive_rate": round(float(np.mean(frame[contract.target])), 6),
+        "task": contract.task,
         # No timings here: this file is part of the DVC output, whose md5 must depend only on the inputs.
         "model_kind": params.model.kind,
     }

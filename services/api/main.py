@@ -44,7 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.error("%s", exc)
         app.state.settings = s
         app.state.prediction_log = PredictionLogWriter(s.prediction_log, s.contract)
-        app.state.models = store = ModelStore(s.model_name, s.reload_interval_s)
+        app.state.models = store = ModelStore(
+            s.model_name, s.reload_interval_s, s.contract.task, len(s.contract.labels)
+        )
         store.refresh()
         if store.current is None:
             log.warning("starting without a model: %s", store.last_error)

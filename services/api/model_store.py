@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines.core.contract import Task
+from pipelines.core.scoring import outputs
+
 log = logging.getLogger("relay.api.model")
 ALIAS = "champion"
 
@@ -24,29 +27,27 @@ ALIAS = "champion"
 class LoadedModel:
     name: str
     version: str
-    threshold: float
+    threshold: float | None  # a binary model's decision threshold
     data_version: str
     run_id: str
     loaded_at: datetime
     model: Any
+    task: Task = "binary"
+    classes: int = 2  # a classifier's number of classes
 
     def predict_records(self, records: list[dict[str, Any]]) -> np.ndarray:
-        """Probabilities for validated request records, built straight into the columns the model was
-        fitted on (building the frame and then reordering it took twice as long for one record)."""
+        """A classifier's class probabilities (one row per record), or a regressor's values, for validated request
+        records, built straight into the columns the model was fitted on (building the frame and then reordering
+        it took twice as long for one record)."""
         columns = getattr(self.model, "feature_names_in_", None)
         frame = pd.DataFrame.from_records(records, columns=list(columns) if columns is not None else None)
-        return np.asarray(self.model.predict_proba(frame)[:, 1])
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        # The fitted pipeline knows the columns it was trained on; pass exactly those, in that order.
-        columns = getattr(self.model, "feature_names_in_", None)
-        inputs = frame[list(columns)] if columns is not None else frame
-        return np.asarray(self.model.predict_proba(inputs)[:, 1])
+        return outputs(self.model, frame, self.task, self.classes)
 
 
 class ModelStore:
-    def __init__(self, model_name: str, reload_interval_s: float) -> None:
+    def __init__(self, model_name: str, reload_interval_s: float, task: Task = "binary", classes: int = 2) -> None:
         self.model_name = model_name
+        self.task, self.classes = task, classes
         self.reload_interval_s = reload_interval_s
         self.current: LoadedModel | None = None
         self.last_error: str | None = None
@@ -64,11 +65,13 @@ class ModelStore:
         return LoadedModel(
             name=self.model_name,
             version=version,
-            threshold=float(mv.tags.get("relay.threshold", "0.5")),
+            threshold=float(mv.tags["relay.threshold"]) if "relay.threshold" in mv.tags else None,
             data_version=mv.tags.get("relay.data_version", "unknown"),
             run_id=str(mv.run_id),
             loaded_at=datetime.now(UTC),
             model=model,
+            task=self.task,
+            classes=self.classes,
         )
 
     def prepare_loader(self) -> None:

@@ -46,8 +46,8 @@ class Metrics:
         )
         self.predictions = Counter(
             "relay_predictions",
-            "Records scored, by model version and decision",
-            ["model_version", "flagged"],
+            "Records scored, by model version and outcome (binary: flagged true/false; multiclass: the class)",
+            ["model_version", "outcome"],
             registry=r,
         )
         tenths = tuple(i / 10 for i in range(1, 11))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model
 from typing_extensions import TypedDict
 
-from pipelines.core.contract import Column, Contract
+from pipelines.core.contract import Column, Contract, Task
 
 
 def _field(c: Column) -> Any:
@@ -57,11 +57,33 @@ def request_models(contract: Contract, max_batch: int | None = None) -> tuple[An
 
 
 class Prediction(BaseModel):
+    """A binary model's answer for one record."""
+
     probability: float = Field(..., description="Probability of the target's positive label (contract.yaml).")
     flagged: bool = Field(..., description="True when the probability reaches the model's decision threshold.")
     label: str | int | bool = Field(
         ..., description="The label decided: the target's positive label when flagged, else its negative label."
     )
+
+
+class ClassPrediction(BaseModel):
+    """A multiclass model's answer for one record."""
+
+    label: str = Field(..., description="The most probable class (one of the target's `allowed` in contract.yaml).")
+    probabilities: dict[str, float] = Field(..., description="Each class's probability; they sum to 1.")
+
+
+class ValuePrediction(BaseModel):
+    """A regression model's answer for one record."""
+
+    value: float = Field(..., description="The predicted value of the target (contract.yaml).")
+
+
+ANSWERS: dict[Task, type[BaseModel]] = {
+    "binary": Prediction,
+    "multiclass": ClassPrediction,
+    "regression": ValuePrediction,
+}
 
 
 class FieldError(BaseModel):
@@ -82,7 +104,14 @@ class PredictionResponse(BaseModel):
     request_id: str
     model_name: str
     model_version: str
-    predictions: list[Prediction]
+    predictions: list[Any]
+
+
+def response_model(task: Task) -> type[PredictionResponse]:
+    """The response of the prediction routes for the contract's task, so the OpenAPI schema says which answer
+    a client gets: a binary, a multiclass or a regression one."""
+    answer: Any = ANSWERS[task]
+    return create_model("PredictionResponse", __base__=PredictionResponse, predictions=(list[answer], ...))
 
 
 class ModelInfo(BaseModel):
@@ -90,6 +119,7 @@ class ModelInfo(BaseModel):
     version: str | None
     data_version: str | None
     run_id: str | None
+    task: str
     threshold: float | None
     loaded_at: str | None
     last_reload_error: str | None

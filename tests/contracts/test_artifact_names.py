@@ -41,7 +41,12 @@ def test_train_writes_the_model_folder_evaluate_and_track_read() -> None:
 
 def test_evaluate_declares_every_file_it_hands_over() -> None:
     assert _paths("evaluate", "metrics") == {_rel(S.metrics_dir / artifacts.HOLDOUT_METRICS)}
-    assert _paths("evaluate", "outs") == {_rel(S.metrics_dir / artifacts.SEGMENT_METRICS)}
-    curves = {_rel(S.plots_dir / artifacts.curve_file(n)) for n in artifacts.CURVES}
-    pictures = {_rel(S.plots_dir / artifacts.picture_file(n)) for n in artifacts.PICTURES}
-    assert _paths("evaluate", "plots") == curves | pictures
+    assert _paths("evaluate", "outs") == {_rel(S.metrics_dir / artifacts.SEGMENT_METRICS), _rel(S.plots_dir)}
+    # Every task's curves and pictures are drawn by the top-level plots, and nothing else is.
+    curves = {_rel(S.plots_dir / artifacts.curve_file(n)) for names in artifacts.CURVES.values() for n in names}
+    # part:pictures:begin
+    pictures = {_rel(S.plots_dir / artifacts.picture_file(n)) for names in artifacts.PICTURES.values() for n in names}
+    curves |= pictures
+    # part:pictures:end
+    top = yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]
+    assert {e if isinstance(e, str) else next(iter(e)) for e in top} == curves

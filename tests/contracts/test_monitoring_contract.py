@@ -134,7 +134,7 @@ def test_the_retraining_request_and_the_training_run_quote_the_decision(monitore
     quoted = list(decision.drifted_features)
     quality = decision.model_quality
     if quality is not None and quality.dropped:
-        quoted.append(f"{quality.roc_auc:.3f}")
+        quoted.append(f"{quality.value:.3f}")
     MONITORING.no_problems(
         f"the retraining reason does not quote {q!r} from the decision: {reason}" for q in quoted if q not in reason
     )

@@ -28,7 +28,10 @@ def test_training_run_records_plots_segments_and_validation_numbers(trained_work
     client = _client(trained_workspace)
     run = client.get_run(client.get_model_version_by_alias("relay-returns", "champion").run_id)
     plots = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert {"confusion.png", "roc.png", "pr.png", "calibration.png", "importance.png", "segments.png"} <= plots
+    # part:pictures:begin
+    pictures = {"confusion.png", "roc.png", "pr.png", "calibration.png", "importance.png", "segments.png"}
+    assert pictures <= plots
+    # part:pictures:end
     assert {"roc.json", "pr.json", "calibration.json", "importance.json"} <= plots
     evaluation = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "evaluation")}
     assert "segments.json" in evaluation
@@ -39,8 +42,10 @@ def test_training_run_records_plots_segments_and_validation_numbers(trained_work
     info = json.loads((trained_workspace / "models" / "model_info.json").read_text())
     assert run.data.params["threshold"] == str(info["threshold"])
     assert run.data.tags["relay.threshold"] == str(info["threshold"])
+    # part:pictures:begin
     png = (trained_workspace / "plots" / "roc.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
+    # part:pictures:end
 
 
 def test_unreachable_tracking_store_refuses_before_any_stage_runs(
@@ -111,6 +116,8 @@ def test_dvc_exp_run_takes_params_overrides(
     )
     data = json.loads(plots.stdout)["data"]
     assert {"plots/roc.json", "plots/pr.json", "plots/calibration.json", "plots/importance.json"} <= set(data)
+    # part:pictures:begin
     images = data["plots/segments.png"]
     assert {tuple(i["revisions"]) for i in images} == {("workspace",), ("it20",)}
     assert all(Path(i["url"]).read_bytes().startswith(b"\x89PNG") for i in images)
+    # part:pictures:end

@@ -42,7 +42,7 @@ def test_a_model_kind_is_one_edit_of_params_yaml(
     root = copy_workspace(trained_workspace, tmp_path / "ws")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["train"]["model"] = model
-    params["promote"]["min_roc_auc"] = 0.5  # the small training data is a smoke test, not a benchmark
+    params["promote"]["floors"] = {"roc_auc": 0.5}  # the small training data is a smoke test, not a benchmark
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.setenv("RELAY_ROOT", str(root))
     monkeypatch.setenv("PREFECT_HOME", str(root / "local" / "prefect"))

@@ -63,8 +63,10 @@ def monitoring_pages(tmp_path: Path) -> Iterator[str]:
             labelled = generate_batch(5, 3000, seed=11, scenarios=("new_brand", "promotion"))
             noise = np.random.default_rng(0).uniform(size=len(labelled))
             labelled["prediction"] = 0.7 * noise + 0.3 * labelled[ORDERS.target] * noise
-            params = MonitorParams(max_roc_auc_drop=0.05, min_rows=200)
-            judged = quality.run(labelled, reports / stamp, ORDERS, params, baseline_roc_auc=0.73, threshold=0.2)
+            params = MonitorParams(max_quality_drop=0.05, min_rows=200)
+            judged = quality.run(
+                labelled, reports / stamp, ORDERS, params, metric="roc_auc", baseline=0.73, threshold=0.2
+            )
             decision = decision.model_copy(update={"model_quality": judged})
         run_id = history.record(decision, url, reports).run_id
         if stamp.startswith("20261121"):

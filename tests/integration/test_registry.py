@@ -43,7 +43,7 @@ def _register(root: Path, model, *, min_improvement: float = 0.0) -> dict[str, o
             registry=register.Registry(tracking_uri=s.tracking_uri, model_name=s.model_name),
             candidate=register.Candidate(run_id=run.info.run_id, model_uri=logged.model_uri),
             holdout=register.Holdout(dataset_dir=s.dataset_dir, version="test", contract=ORDERS),
-            gate=PromoteParams(min_roc_auc=0.0, max_brier=1.0, min_improvement=min_improvement),
+            gate=PromoteParams(floors={}, ceilings={}, min_improvement=min_improvement),
             costs=EvaluateParams(),
             promoted_by="test gate",
         )

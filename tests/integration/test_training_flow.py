@@ -114,7 +114,7 @@ def test_worse_challenger_stays_challenger(trained_workspace: Path, tmp_path: Pa
             registry=register.Registry(tracking_uri=s.tracking_uri, model_name="relay-returns"),
             candidate=register.Candidate(run_id=run.info.run_id, model_uri=logged.model_uri),
             holdout=register.Holdout(dataset_dir=s.dataset_dir, version="test", contract=ORDERS),
-            gate=PromoteParams(min_roc_auc=0.0, max_brier=1.0),
+            gate=PromoteParams(floors={}, ceilings={}),
             costs=EvaluateParams(),
             promoted_by="test",
         )

@@ -39,6 +39,7 @@ def _info(store: ModelStore) -> ModelInfo:
         version=m.version if m else None,
         data_version=m.data_version if m else None,
         run_id=m.run_id if m else None,
+        task=store.task,
         threshold=m.threshold if m else None,
         loaded_at=m.loaded_at.isoformat() if m else None,
         last_reload_error=store.last_error,

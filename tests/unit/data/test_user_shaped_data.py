@@ -78,7 +78,7 @@ def test_a_label_that_is_neither_is_refused_by_name(tmp_path: Path, label: objec
     rows.loc[3, "smoker"] = label
     report = check_frame(rows, panel_contract(tmp_path), "y1")
     assert not report.ok and "smoker" in report.failing_columns
-    assert "label is 'no' or 'yes'" in report.summary() and repr(label) in report.summary()
+    assert "label is one of ['no', 'yes']" in report.summary() and repr(label) in report.summary()
 
 
 def test_without_named_labels_one_zero_and_true_false_read_and_a_fraction_is_refused(tmp_path: Path) -> None:

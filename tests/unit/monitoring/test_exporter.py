@@ -28,7 +28,14 @@ def test_gauges_show_the_newest_run_and_its_features(tmp_path: Path) -> None:
         "brand": {"score": 0.31, "method": "Jensen-Shannon distance", "threshold": 0.1, "drifted": True},
         "price": {"score": 0.02, "method": "Wasserstein distance (normed)", "threshold": 0.1, "drifted": False},
     }
-    quality = {"status": "judged", "labelled_rows": 3000, "ok": False, "roc_auc": 0.613, "min_roc_auc": 0.679}
+    quality = {
+        "status": "judged",
+        "labelled_rows": 3000,
+        "ok": False,
+        "metric": "roc_auc",
+        "value": 0.613,
+        "limit": 0.679,
+    }
     retraining = Retraining(retrain=True, reason="drift in brand", failed=True)
     newest = decision(
         reports, "20261121T100000Z", True, ["brand"], columns=columns, model_quality=quality | {"message": "worse"}
@@ -45,8 +52,8 @@ def test_gauges_show_the_newest_run_and_its_features(tmp_path: Path) -> None:
     assert 'relay_feature_drift_score{feature="brand",method="Jensen-Shannon distance",model_version="2"} 0.31' in text
     assert "relay_monitor_last_run_timestamp_seconds" in text and "NaN" not in text
     assert 'relay_model_quality_ok{model_version="2"} 0.0' in text
-    assert 'relay_model_roc_auc{model_version="2"} 0.613' in text
-    assert 'relay_model_roc_auc_floor{model_version="2"} 0.679' in text
+    assert 'relay_model_quality{model_version="2"} 0.613' in text
+    assert 'relay_model_quality_limit{model_version="2"} 0.679' in text
     assert 'relay_model_quality_labelled_rows{model_version="2"} 3000.0' in text
     assert 'relay_retraining_failed{model_version="2"} 1.0' in text
 
@@ -59,5 +66,5 @@ def test_a_run_without_labels_has_no_quality_verdict(tmp_path: Path) -> None:
     history.record(run, url, reports)
     text = scrape(url)
     assert 'relay_model_quality_labelled_rows{model_version="2"} 0.0' in text
-    assert "relay_model_quality_ok" not in text and "relay_model_roc_auc" not in text
+    assert "relay_model_quality_ok" not in text and "relay_model_quality{" not in text
     assert "relay_retraining_failed" not in text  # this run started no retraining

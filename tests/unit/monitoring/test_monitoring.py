@@ -44,9 +44,9 @@ def test_retrain_only_on_drift_with_enough_labels() -> None:
 
 def test_a_quality_drop_alone_asks_for_retraining() -> None:
     p = RetrainParams(min_new_rows=1000)
-    dropped = {"status": "judged", "ok": False, "roc_auc": 0.61, "min_roc_auc": 0.68, "message": "worse"}
+    dropped = {"status": "judged", "ok": False, "metric": "roc_auc", "value": 0.61, "limit": 0.68, "message": "worse"}
     go = retrain.run(sample_decision(drift_share=0.0, model_quality=dropped), 3000, p)
-    assert go.retrain and "ROC AUC 0.610 on new labels, below 0.680" in go.reason
+    assert go.retrain and "roc_auc 0.610 on new labels, worse than 0.680" in go.reason
     held = {"status": "judged", "ok": True, "message": "holds"}
     fine = retrain.run(sample_decision(drift_share=0.0, model_quality=held), 3000, p)
     not_judged = {"status": "no labels", "ok": None, "message": "none"}

@@ -35,9 +35,9 @@ def frame(contract: Contract, rows: int = ROWS, *, seed: int = 0, shuffled: bool
 
 
 def judge(labelled: pd.DataFrame, out_dir: Path, contract: Contract, **overrides: Any) -> ModelQuality:
-    kwargs: dict[str, Any] = {"baseline_roc_auc": BASELINE, "threshold": THRESHOLD} | overrides
+    kwargs: dict[str, Any] = {"metric": "roc_auc", "baseline": BASELINE, "threshold": THRESHOLD} | overrides
     min_rows = kwargs.pop("min_rows", 200)
-    params = MonitorParams(max_roc_auc_drop=DROP, min_rows=min_rows, window_rows=max(min_rows, 5000))
+    params = MonitorParams(max_quality_drop=DROP, min_rows=min_rows, window_rows=max(min_rows, 5000))
     return quality.run(labelled, out_dir, contract, params, **kwargs)
 
 
@@ -68,8 +68,8 @@ def test_a_good_model_passes(good: dict[str, Any], good_input: pd.DataFrame, con
     assert good.status == "judged"
     assert good.ok is True
     assert good.labelled_rows == len(y) < ROWS  # the unlabelled rows were dropped, not judged
-    assert good.min_roc_auc == round(BASELINE - DROP, 4)
-    assert good.roc_auc >= good.min_roc_auc
+    assert good.metric == "roc_auc" and good.limit == round(BASELINE - DROP, 4)
+    assert good.value >= good.limit
     assert good.positive_rate == pytest.approx(y.mean(), abs=1e-4)
     assert "holds up" in good.message and f"{len(y)} newly labelled rows" in good.message
     assert ModelQuality.model_validate_json(good.model_dump_json()) == good  # it goes into decision.json as it is
@@ -80,7 +80,7 @@ def test_roc_auc_is_the_one_sklearn_computes(
     good: dict[str, Any], good_input: pd.DataFrame, contract: Contract
 ) -> None:
     y, proba = labelled_only(good_input, contract)
-    assert good.roc_auc == pytest.approx(roc_auc_score(y, proba), abs=1e-6)
+    assert good.value == pytest.approx(roc_auc_score(y, proba), abs=1e-6)
 
 
 @pytest.mark.slow  # Evidently judges a model: seconds
@@ -95,6 +95,7 @@ def test_label_metrics_use_the_champions_threshold(
         "f1": f1_score(y, pred),
         "accuracy": accuracy_score(y, pred),
         "log_loss": log_loss(y, proba),
+        "roc_auc": roc_auc_score(y, proba),
     }
     assert good.metrics == pytest.approx(expected, abs=1e-4)
     # At 0.5 the numbers differ, so the comparison above really tells the thresholds apart.
@@ -105,7 +106,7 @@ def test_label_metrics_use_the_champions_threshold(
 def test_a_degraded_model_fails(degraded: dict[str, Any]) -> None:
     assert degraded.status == "judged"
     assert degraded.ok is False
-    assert degraded.roc_auc == pytest.approx(0.5, abs=0.06)
+    assert degraded.value == pytest.approx(0.5, abs=0.06)
     assert "got worse" in degraded.message
     assert f"below {BASELINE - DROP:.3f}" in degraded.message
     assert f"champion's holdout {BASELINE:.3f} minus {DROP:g}" in degraded.message
@@ -118,7 +119,7 @@ def test_the_report_is_written(good: dict[str, Any]) -> None:
     assert [p.name for p in report.parent.iterdir()] == ["quality.html"]  # no temporary file left behind
     html = report.read_text(encoding="utf-8")
     assert "RocAuc metric" in html
-    assert f"{good.roc_auc:.3f}" in html
+    assert f"{good.value:.3f}" in html
 
 
 def test_no_labels_is_not_judged(contract: Contract, tmp_path: Path) -> None:
@@ -183,7 +184,9 @@ def test_missing_predictions_are_refused(contract: Contract, tmp_path: Path) -> 
 def test_targets_other_than_0_1_are_refused(contract: Contract, tmp_path: Path) -> None:
     labelled = frame(contract).dropna()
     labelled.iloc[5, labelled.columns.get_loc(contract.target)] = 2
-    with pytest.raises(quality.QualityError, match=rf"target '{contract.target}' must be 0 or 1; found 2"):
+    with pytest.raises(
+        quality.QualityError, match=rf"target '{contract.target}' must hold the codes \[0, 1\]; found 2"
+    ):
         judge(labelled, tmp_path, contract)
 
 
@@ -196,5 +199,55 @@ def test_the_input_frame_is_left_alone(contract: Contract, tmp_path: Path) -> No
 
 def test_no_baseline_is_not_judged(contract: Contract, tmp_path: Path) -> None:
     frame = pd.DataFrame({contract.target: [0, 1] * 150, "prediction": [0.2, 0.8] * 150})
-    verdict = judge(frame, tmp_path, contract, baseline_roc_auc=float("nan"), threshold=0.5)
+    verdict = judge(frame, tmp_path, contract, baseline=float("nan"), threshold=0.5)
     assert verdict.status == "no baseline" and verdict.ok is None and verdict.report is None
+
+
+# Multiclass and regression targets ---------------------------------------------------------------------------
+
+
+def _other_task(contract: Contract, column: dict[str, Any]) -> Contract:
+    target = {"kind": "target", "description": "what the model predicts", **column}
+    return contract.model_validate(
+        {
+            **contract.model_dump(by_alias=True, exclude_none=True),
+            "columns": {**contract.model_dump(by_alias=True, exclude_none=True)["columns"], contract.target: target},
+        }
+    )
+
+
+@pytest.mark.slow  # Evidently judges a model: seconds
+def test_a_multiclass_model_is_judged_by_macro_f1_as_sklearn_computes_it(contract: Contract, tmp_path: Path) -> None:
+    three = _other_task(contract, {"task": "multiclass", "allowed": ["S", "M", "L"]})
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, ROWS)
+    logits = rng.normal(0, 1, (ROWS, 3)) + 1.5 * np.eye(3)[y]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labelled = pd.DataFrame(proba, columns=["S", "M", "L"]).assign(**{three.target: y})
+    pred = proba.argmax(axis=1)
+    macro = f1_score(y, pred, average="macro")
+    verdict = judge(labelled, tmp_path, three, metric="macro_f1", baseline=round(macro + 0.01, 4), threshold=None)
+    assert verdict.status == "judged" and verdict.ok is True and verdict.metric == "macro_f1"
+    assert verdict.value == pytest.approx(macro, abs=1e-6)
+    assert verdict.metrics["accuracy"] == pytest.approx(accuracy_score(y, pred), abs=1e-4)
+    assert verdict.metrics["log_loss"] == pytest.approx(log_loss(y, proba), abs=1e-4)
+    worse = judge(labelled, tmp_path, three, metric="macro_f1", baseline=macro + 0.2, threshold=None)
+    assert worse.ok is False and "got worse" in worse.message
+    with pytest.raises(quality.QualityError, match=r"must hold the codes \[0, 1, 2\]; found 3"):
+        judge(labelled.assign(**{three.target: 3}), tmp_path, three, metric="macro_f1", baseline=0.5)
+
+
+@pytest.mark.slow  # Evidently judges a model: seconds
+def test_a_regression_model_is_judged_by_rmse_where_lower_is_better(contract: Contract, tmp_path: Path) -> None:
+    value = _other_task(contract, {"task": "regression", "min": 0})
+    rng = np.random.default_rng(2)
+    y = rng.uniform(10, 100, ROWS)
+    labelled = pd.DataFrame({value.target: y, "prediction": y + rng.normal(0, 5, ROWS)})
+    rmse = float(np.sqrt(np.mean((labelled["prediction"] - y) ** 2)))
+    held = judge(labelled, tmp_path, value, metric="rmse", baseline=rmse - 0.01, threshold=None)
+    assert held.ok is True and held.limit == round(rmse - 0.01 + DROP, 4) and held.value == pytest.approx(rmse)
+    assert "at or below" in held.message and {"rmse", "mae", "r2"} == set(held.metrics)
+    worse = judge(labelled, tmp_path, value, metric="rmse", baseline=rmse - 1.0, threshold=None)
+    assert worse.ok is False and "above" in worse.message
+    with pytest.raises(quality.QualityError, match="not a metric the monitor judges a regression model by"):
+        judge(labelled, tmp_path, value, metric="roc_auc", baseline=0.8)

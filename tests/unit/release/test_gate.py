@@ -20,7 +20,7 @@ from pipelines.release.register import (
 )
 from tests.helpers import REPO
 
-P = PromoteParams(metric="roc_auc", min_roc_auc=0.7, max_brier=0.25, min_improvement=0.01)
+P = PromoteParams(metric="roc_auc", floors={"roc_auc": 0.7}, ceilings={"brier": 0.25}, min_improvement=0.01)
 
 
 def m(auc: float, brier: float = 0.15) -> dict[str, float]:
@@ -91,3 +91,20 @@ def test_the_same_contract_is_no_change() -> None:
     contract = load_contract(REPO / "contract.yaml")
     assert contract_change(contract_tags(contract), contract) is None
     assert contract_change({}, contract) is None  # a champion from before the tags: scored, and judged on that
+
+
+def test_a_metric_where_lower_is_better_is_gated_that_way() -> None:
+    rmse = PromoteParams(metric="rmse", floors={"r2": 0.3}, ceilings={"rmse": 50.0}, min_improvement=0.5)
+    assert rmse.lower_is_better
+    ok, reason = gate({"rmse": 40.0, "r2": 0.5}, {"rmse": 41.0, "r2": 0.45}, rmse)
+    assert ok and "beats champion 41.0000 by 1.0000" in reason
+    ok, reason = gate({"rmse": 40.8, "r2": 0.5}, {"rmse": 41.0, "r2": 0.45}, rmse)
+    assert not ok and "lower is better" in reason
+    assert "above the ceiling 50.0" in gate({"rmse": 51.0, "r2": 0.5}, None, rmse)[1]
+    assert "below the floor 0.3" in gate({"rmse": 40.0, "r2": 0.2}, None, rmse)[1]
+
+
+def test_params_yaml_may_set_the_direction_itself() -> None:
+    upward = PromoteParams(metric="rmse", direction="higher", floors={}, ceilings={}, min_improvement=0.0)
+    assert not upward.lower_is_better
+    assert gate({"rmse": 2.0}, {"rmse": 1.0}, upward)[0]

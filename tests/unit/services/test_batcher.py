@@ -49,7 +49,7 @@ def test_concurrent_requests_share_model_calls_and_each_gets_its_own_answer() ->
         batcher.start()
         results = await _gather(batcher, list(range(40)))
         await batcher.stop()
-        assert [float(p[0]) for p, _ in results] == [v / 100 for v in range(40)]
+        assert [float(p[0, 1]) for p, _ in results] == [v / 100 for v in range(40)]
         assert sum(echo.calls) == 40 and len(echo.calls) < 10  # batched, not one call per request
 
     asyncio.run(go())
@@ -80,7 +80,7 @@ def test_a_failing_batch_fails_its_requests_and_the_worker_carries_on() -> None:
         with pytest.raises(ValueError, match="model failed"):
             await batcher.predict([{"x": 13}])
         proba, _ = await batcher.predict([{"x": 50}])
-        assert float(proba[0]) == 0.5
+        assert float(proba[0, 1]) == 0.5
         await batcher.stop()
 
     asyncio.run(go())

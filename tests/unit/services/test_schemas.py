@@ -6,7 +6,8 @@ import typing
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from services.api.schemas import PredictionResponse, request_models
+from pipelines.core.contract import Task
+from services.api.schemas import request_models, response_model
 from tests.helpers import ORDERS
 
 OrderFeatures, BatchRequest = request_models(ORDERS, max_batch=3)
@@ -57,15 +58,27 @@ def test_schema_carries_the_contract_example() -> None:
     assert set(schema["required"]) == set(ORDERS.feature_columns())
 
 
-def test_response_shape_is_the_declared_model() -> None:
-    # The route writes its answer from plain lists for speed; this is the shape it must keep.
-    answer = {
-        "request_id": "abc",
-        "model_name": "m",
-        "model_version": "1",
-        "predictions": [{"probability": 0.25, "flagged": False, "label": "no"}],
-    }
-    assert PredictionResponse.model_validate(answer).model_dump() == answer
+ANSWERS = {
+    "binary": {"probability": 0.25, "flagged": False, "label": "no"},
+    "multiclass": {"label": "barolo", "probabilities": {"barolo": 0.7, "barbera": 0.3}},
+    "regression": {"value": 151.5},
+}
+
+
+@pytest.mark.parametrize("task", list(ANSWERS))
+def test_response_shape_is_the_declared_model(task: Task) -> None:
+    # The route writes its answer from plain lists for speed; this is the shape it must keep, per task.
+    answer = {"request_id": "abc", "model_name": "m", "model_version": "1", "predictions": [ANSWERS[task]]}
+    declared = response_model(task)
+    assert declared.model_validate(answer).model_dump() == answer
+    other = next(t for t in ANSWERS if t != task)
+    with pytest.raises(ValidationError):
+        declared.model_validate(answer | {"predictions": [ANSWERS[other]]})
+    assert answer_name(task) in declared.model_json_schema()["$defs"]
+
+
+def answer_name(task: Task) -> str:
+    return {"binary": "Prediction", "multiclass": "ClassPrediction", "regression": "ValuePrediction"}[task]
 
 
 @pytest.mark.parametrize(

@@ -119,8 +119,10 @@ def test_evaluation_writes_pngs_curves_and_ranks_segments(split: Path, tmp_path:
         metrics["true_positives"] + metrics["false_positives"] + metrics["true_negatives"] + metrics["false_negatives"]
     )
     assert cells == metrics["rows"] == 1500
+    # part:pictures:begin
     for name in ("roc", "pr", "calibration", "confusion", "importance", "segments"):
         assert (tmp_path / "plots" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    # part:pictures:end
     importance = json.loads((tmp_path / "plots" / "importance.json").read_text())["importance"]
     assert {r["feature"] for r in importance} == set(ORDERS.feature_columns())
     assert importance[0]["importance"] > 0  # the top feature matters: shuffling it costs AUC
