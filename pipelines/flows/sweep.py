@@ -118,7 +118,7 @@ def run_sweep(
     cfg = p.sweep.model_copy(
         update={k: v for k, v in {"trials": trials, "parallel": parallel, "runner": runner}.items() if v is not None}
     )
-    configure_mlflow(s.tracking_uri, probe=True)
+    configure_mlflow(s.tracking_uri, create=True, probe=True)
     banner("sweep", f"{cfg.trials} trial(s) + baseline, {cfg.parallel} at a time on {cfg.runner}")
     # Checked once here rather than in every worker: the trials read the same files.
     frame = read_checked_split(s.dataset_dir, "train", s.contract)
