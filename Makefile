@@ -107,6 +107,19 @@ test-containers: install-dev containers
 test-fast: install-dev
 	$(BIN)/pytest -n auto -m "not slow and not integration and not e2e and not containers" -q
 
+# The lock exported as pinned requirements (every group: CI runs the dev tools too), checked by pip-audit against
+# PyPI's advisories, then judged against the allowlist (pipelines/core/audit.py). pip-audit exits 1 when it finds
+# anything; the verdict, not that, decides. Where PyPI's per-version JSON API is not reachable, pip-audit checks
+# nothing, and the last line says so.
+AUDIT_DIR := local/audit
+## Audit uv.lock for known vulnerabilities (pip-audit via PyPI); fails on any not accepted in .ci/audit-allow.toml
+audit: install-dev
+	@mkdir -p $(AUDIT_DIR) && rm -f $(AUDIT_DIR)/pip-audit.json
+	$(UV) export --frozen --no-hashes --no-emit-project --all-groups --quiet -o $(AUDIT_DIR)/requirements.txt
+	-$(BIN)/pip-audit --vulnerability-service pypi --no-deps --disable-pip --progress-spinner off \
+		-r $(AUDIT_DIR)/requirements.txt -f json -o $(AUDIT_DIR)/pip-audit.json
+	$(BIN)/python -m pipelines.core.audit $(AUDIT_DIR)/pip-audit.json .ci/audit-allow.toml
+
 ## Lint and type-check
 lint: install-dev
 	$(BIN)/ruff check .
@@ -162,7 +175,7 @@ clean: install
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$0,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 
-.PHONY: install install-dev browser test test-setup test-tools test-fast lint serve pipeline monitor roles mlflow-ui clean help
+.PHONY: install install-dev browser test test-setup test-tools test-fast audit lint serve pipeline monitor roles mlflow-ui clean help
 .PHONY: demo  # part:teaching
 .PHONY: bench-demo bench-training  # part:template-only
 .PHONY: promtool stack-up stack-down containers images test-images test-containers  # part:containers

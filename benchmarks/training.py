@@ -60,7 +60,7 @@ from pipelines.core.lineage import configure_mlflow
 from pipelines.core.params import EvaluateParams, SweepParams, TrainParams
 from pipelines.training.sweep import TrialContext, candidates
 uri = f"sqlite:///{W}/mlflow.db"
-configure_mlflow(uri, probe=True)
+configure_mlflow(uri, create=True, probe=True)
 client = MlflowClient()
 exp = client.get_experiment_by_name("bench") or client.get_experiment(client.create_experiment("bench"))
 parent = client.create_run(exp.experiment_id, run_name=f"sweep-parallel-{PARALLEL}")

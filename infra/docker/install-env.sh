@@ -37,4 +37,12 @@ api)
 	exit 2
 	;;
 esac
-rm -rf /tmp/uv /tmp/requirements.txt pipelines services README.md
+# The image's SBOM: CycloneDX JSON of what /app/.venv holds (read from the installed packages' metadata, so the
+# api target's pruned set is what it lists), at /app/sbom.cdx.json; infra/scripts/containers.sh copies it out
+# beside the image. cyclonedx-py runs from its own throw-away venv, at the versions and hashes uv.lock pins.
+$uv export --frozen --only-group sbom --no-emit-project --quiet -o /tmp/sbom-tool.txt
+$uv venv --quiet --python python3 /tmp/sbom
+VIRTUAL_ENV=/tmp/sbom $uv pip install --quiet --no-deps --require-hashes -r /tmp/sbom-tool.txt
+/tmp/sbom/bin/cyclonedx-py environment --pyproject pyproject.toml --mc-type application --output-reproducible \
+	-o /app/sbom.cdx.json /app/.venv
+rm -rf /tmp/uv /tmp/requirements.txt /tmp/sbom /tmp/sbom-tool.txt pipelines services README.md

@@ -2,7 +2,8 @@
 # Build and run Relay's images without a Docker engine: buildah builds, podman runs (owner: MLOps engineer).
 #
 #   infra/scripts/containers.sh setup     tools (apt, when root), config, and the local base image (cached)
-#   infra/scripts/containers.sh build     both targets of infra/docker/Dockerfile: relay-api, relay-pipeline
+#   infra/scripts/containers.sh build     both targets of infra/docker/Dockerfile: relay-api, relay-pipeline,
+#                                         each with its CycloneDX SBOM beside it in $W/images/
 #   infra/scripts/containers.sh env       the exports that point buildah/podman at this set-up (eval it)
 #
 # Everything lives under $RELAY_CONTAINERS_DIR (default ~/.cache/relay/containers), outside the checkout, so
@@ -123,6 +124,19 @@ bud() {
 	return 1
 }
 
+sbom() {
+	# The SBOM the build wrote into the image (/app/sbom.cdx.json, CycloneDX JSON), copied beside the image:
+	# $W/images/relay-<target>-<hash>.cdx.json, and -dev.cdx.json for the image tagged :dev.
+	local target=$1 hash=$2 out="$W/images/relay-$1-$2.cdx.json"
+	mkdir -p "$W/images"
+	if [ ! -s "$out" ]; then
+		podman run --rm --network none --no-healthcheck --entrypoint cat "localhost/relay-$target:$hash" /app/sbom.cdx.json >"$out.tmp"
+		mv "$out.tmp" "$out"
+	fi
+	cp "$out" "$W/images/relay-$target-dev.cdx.json"
+	say "SBOM of localhost/relay-$target:dev: $out"
+}
+
 build() {
 	# Each image is tagged with the hash of what it is made of as well as :dev, so a checkout, a fresh clone
 	# or a test run that asks for the same content gets the image already built, without running buildah.
@@ -138,6 +152,7 @@ build() {
 		if podman image exists "localhost/relay-$target:$hash"; then
 			podman tag "localhost/relay-$target:$hash" "localhost/relay-$target:dev"
 			say "reused localhost/relay-$target:$hash as localhost/relay-$target:dev (same Dockerfile, context and base image)"
+			sbom "$target" "$hash"
 		else
 			missing+=("$target")
 		fi
@@ -149,7 +164,7 @@ build() {
 	for target in "${missing[@]}"; do
 		(
 			bud --target "$target" -t "localhost/relay-$target:$hash" -t "localhost/relay-$target:dev" &&
-				say "built localhost/relay-$target:dev ($hash)"
+				say "built localhost/relay-$target:dev ($hash)" && sbom "$target" "$hash"
 		) &
 		pids+=("$!")
 	done
@@ -167,7 +182,7 @@ setup)
 	base_image
 	;;
 build) build ;;
-env) echo "export CONTAINERS_STORAGE_CONF='$CONTAINERS_STORAGE_CONF' CONTAINERS_CONF='$CONTAINERS_CONF'" ;;
+env) echo "export CONTAINERS_STORAGE_CONF='$CONTAINERS_STORAGE_CONF' CONTAINERS_CONF='$CONTAINERS_CONF' RELAY_CONTAINERS_DIR='$W'" ;;
 *)
 	echo "usage: $0 setup|build|env" >&2
 	exit 2

@@ -13,7 +13,8 @@ from rich.console import Console
 from pipelines.core.output import console
 
 __all__ = ["console", "err", "friendly_errors", "quiet_tools"]
-err = Console(stderr=True, highlight=False)
+# soft_wrap: an error stays one line however long (a log or a script greps it); the terminal wraps it.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")

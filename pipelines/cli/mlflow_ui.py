@@ -40,9 +40,12 @@ def command(
 ) -> None:
     """Open MLflow's UI (runs, models, registry) on this project's tracking store."""
     quiet_tools()
+    from pipelines.core.lineage import require_store
     from pipelines.core.settings import get_settings
 
-    argv = ui_argv(get_settings(), host, port)
+    s = get_settings()
+    argv = ui_argv(s, host, port)
+    require_store(s.tracking_uri)  # `mlflow ui` would otherwise make an empty store and show that
     console.print(f"MLflow UI for {argv[argv.index('--backend-store-uri') + 1]} at http://{host}:{port}")
     sys.stdout.flush()
     # MLflow's server takes over this process: Ctrl-C and SIGTERM reach it directly.

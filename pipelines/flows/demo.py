@@ -95,7 +95,7 @@ def init_tracking_store(settings: Settings) -> None:
 
     from pipelines.core.lineage import configure_mlflow
 
-    configure_mlflow(settings.tracking_uri)
+    configure_mlflow(settings.tracking_uri, create=True)
     MlflowClient().search_experiments(max_results=1)
 
 

@@ -57,7 +57,7 @@ def current_champion(settings: Settings) -> str | None:
 
     from pipelines.core.lineage import configure_mlflow
 
-    configure_mlflow(settings.tracking_uri, probe=True)
+    configure_mlflow(settings.tracking_uri, create=True, probe=True)
     try:
         return str(MlflowClient().get_model_version_by_alias(settings.model_name, "champion").version)
     except MlflowException:

@@ -119,7 +119,7 @@ def run_sweep(
     metric = p.sweep.metric or p.promote.metric
     chosen = {"trials": trials, "parallel": parallel, "runner": runner, "metric": metric}
     cfg = p.sweep.model_copy(update={k: v for k, v in chosen.items() if v is not None})
-    configure_mlflow(s.tracking_uri, probe=True)
+    configure_mlflow(s.tracking_uri, create=True, probe=True)
     banner("sweep", f"{cfg.trials} trial(s) + baseline, {cfg.parallel} at a time on {cfg.runner}")
     # Checked once here rather than in every worker: the trials read the same files.
     frame = read_checked_split(s.dataset_dir, "train", s.contract)

@@ -133,7 +133,7 @@ def training_flow(
 
     check_trigger(trigger)
     # Refuse before any stage runs: a model that cannot be recorded must not be trained or registered.
-    configure_mlflow(s.tracking_uri, probe=True)
+    configure_mlflow(s.tracking_uri, create=True, probe=True)
     root = str(s.root)
     for name in DVC_STAGES:
         banner(name, f"dvc repro {name}")

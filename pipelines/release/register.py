@@ -242,7 +242,7 @@ def run(inputs: RegisterInputs) -> PromotionDecision:
     """Register the candidate's model (once per run), score it and the champion on the same holdout, and let
     the gate decide: promoted to champion (the old one becomes previous-champion) or kept as challenger."""
     model_name, contract, costs = inputs.registry.model_name, inputs.holdout.contract, inputs.costs
-    configure_mlflow(inputs.registry.tracking_uri)
+    configure_mlflow(inputs.registry.tracking_uri, create=True)
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 

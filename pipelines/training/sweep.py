@@ -88,7 +88,7 @@ def run_trial(index: int, params: TrainParams, ctx: TrialContext) -> dict[str, A
     from pipelines.core.lineage import configure_mlflow
     from pipelines.training.train import fit_and_tune, tuning_split
 
-    configure_mlflow(ctx.tracking_uri)
+    configure_mlflow(ctx.tracking_uri, create=True)
     client = MlflowClient()
     tags = {
         **tags_for("sweep"),

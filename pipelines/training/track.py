@@ -113,7 +113,7 @@ def run(inputs: TrackInputs) -> TrackResult:
     lineage = inputs.lineage
     trigger = check_trigger(lineage.trigger).value
     why = f"{trigger}: {lineage.trigger_reason}" if lineage.trigger_reason else trigger
-    configure_mlflow(inputs.store.tracking_uri)
+    configure_mlflow(inputs.store.tracking_uri, create=True)
     import warnings
     from importlib.metadata import version
 

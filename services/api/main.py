@@ -6,6 +6,7 @@ service whose every prediction goes to the prediction log. Start it with `relay 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -37,15 +38,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
+        # No registry there yet, or unreachable: start anyway, not ready. The refresh below logs why, the
+        # poller keeps trying, and /health/ready says why meanwhile.
+        with contextlib.suppress(OSError):
             configure_mlflow(s.tracking_uri)
-        except ConnectionError as exc:
-            # Start anyway, not ready: the poller keeps trying, and /health/ready says why.
-            log.error("%s", exc)
         app.state.settings = s
         app.state.prediction_log = PredictionLogWriter(s.prediction_log, s.contract)
         app.state.models = store = ModelStore(
-            s.model_name, s.reload_interval_s, s.contract.task, len(s.contract.labels)
+            s.model_name, s.reload_interval_s, s.tracking_uri, s.contract.task, len(s.contract.labels)
         )
         store.refresh()
         if store.current is None:

@@ -2,12 +2,15 @@
 
 A poller checks the registry's `champion` alias every `reload_interval_s`; a new champion is loaded on the
 poller thread and only then swapped in, so requests in flight keep the model they started with. A champion
-that fails to load leaves the old one serving and is reported in `/v1/model` and the logs.
+that fails to load, or a registry that is missing or unreachable, leaves the old model serving (or none) and
+is reported in `/v1/model`, `/health/ready` and the logs; the poller keeps trying, so the service heals by
+itself when the registry comes back. It never creates a registry that is not there.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,12 +48,16 @@ class LoadedModel:
 
 
 class ModelStore:
-    def __init__(self, model_name: str, reload_interval_s: float, task: Task = "binary", classes: int = 2) -> None:
+    def __init__(
+        self, model_name: str, reload_interval_s: float, tracking_uri: str, task: Task = "binary", classes: int = 2
+    ) -> None:
         self.model_name = model_name
+        self.tracking_uri = tracking_uri
         self.task, self.classes = task, classes
         self.reload_interval_s = reload_interval_s
         self.current: LoadedModel | None = None
         self.last_error: str | None = None
+        self._store_seen: tuple[int, int] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # The poller and a reload request may ask at the same moment; one load at a time.
@@ -81,34 +88,68 @@ class ModelStore:
         import mlflow.sklearn  # noqa: F401
         import skops.io  # noqa: F401
 
-    def refresh(self) -> bool:
-        """Load the champion if it differs from what is served; True if a new model was swapped in."""
+    def refresh(self) -> str | None:
+        """Load the champion if it differs from what is served. Returns why that failed (kept as `last_error`
+        until a refresh succeeds), or None when the champion is what is served."""
+        with self._refresh_lock:
+            error = self._refresh()
+            if error and error != self.last_error:  # once per new fault, not on every poll while it lasts
+                log.warning(error)
+            elif self.last_error and not error:
+                log.info("serving %s version %s; resolved: %s", self.model_name, self.current_version, self.last_error)
+            self.last_error = error
+            return error
+
+    @property
+    def current_version(self) -> str | None:
+        return self.current.version if self.current else None
+
+    def _refresh(self) -> str | None:
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
-        with self._refresh_lock:
-            try:
-                version = str(MlflowClient().get_model_version_by_alias(self.model_name, ALIAS).version)
-            except MlflowException as exc:
-                self.last_error = f"no {ALIAS!r} alias for model {self.model_name!r}: {exc.message}"
-                return False
-            except Exception as exc:  # registry unreachable: keep serving what we have
-                self.last_error = f"registry unreachable: {exc}"
-                log.warning(self.last_error)
-                return False
-            if self.current is not None and self.current.version == version:
-                return False
-            try:
-                loaded = self._load(version)
-            except Exception as exc:
-                self.last_error = f"champion version {version} failed to load: {exc}"
-                log.error(self.last_error)
-                return False
-            previous = self.current.version if self.current else None
-            self.current = loaded  # one reference assignment: requests see the old or the new model, never half
-            self.last_error = None
-            log.info("serving %s version %s (was %s)", self.model_name, version, previous)
-            return True
+        from pipelines.core.lineage import require_store
+
+        try:
+            # MLflow would create an empty store where the real one went missing; look before asking it.
+            require_store(self.tracking_uri)
+            self._forget_a_replaced_store()
+            version = str(MlflowClient().get_model_version_by_alias(self.model_name, ALIAS).version)
+        except (FileNotFoundError, ConnectionError) as exc:
+            return str(exc)
+        except MlflowException as exc:
+            return f"no {ALIAS!r} alias for model {self.model_name!r}: {exc.message}"
+        except Exception as exc:  # registry unreachable: keep serving what we have
+            return f"registry unreachable: {exc}"
+        if self.current_version == version:
+            return None
+        try:
+            loaded = self._load(version)
+        except Exception as exc:
+            return f"champion version {version} failed to load: {exc}"
+        previous = self.current_version
+        self.current = loaded  # one reference assignment: requests see the old or the new model, never half
+        log.info("serving %s version %s (was %s)", self.model_name, version, previous)
+        return None
+
+    def _forget_a_replaced_store(self) -> None:
+        """Drop MLflow's pooled connections when the SQLite file at the store's path is another file than
+        before (a store deleted and made again, or restored from a backup): they would go on reading the old
+        one, and the service would never see the new champion. MLflow keeps them per URI, for the process."""
+        if not self.tracking_uri.startswith("sqlite:///"):
+            return
+        st = os.stat(self.tracking_uri.removeprefix("sqlite:///").split("?")[0])
+        seen, self._store_seen = self._store_seen, (st.st_dev, st.st_ino)
+        if seen is None or seen == self._store_seen:
+            return
+        from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+        for store in (RegistryStore, TrackingStore):
+            engine = getattr(store, "_engine_map", {}).pop(self.tracking_uri, None)
+            if engine is not None:
+                engine.dispose()
+        log.info("the store at %s is a new file; reconnected", self.tracking_uri)
 
     def start_polling(self) -> None:
         self._thread = threading.Thread(target=self._poll, name="champion-poller", daemon=True)

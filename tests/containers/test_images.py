@@ -8,6 +8,7 @@ are skipped and say why; in CI (CI set) that is a failure. Every container start
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -88,9 +89,10 @@ def test_api_runs_as_non_root_and_its_healthcheck_passes(api: dict[str, str], po
 def test_images_hold_no_data_models_or_local_state(podman_env: dict[str, str]) -> None:
     for image in (API, PIPELINE):
         listing = podman(podman_env, "run", "--rm", image, "sh", "-c", "ls -A /app").stdout.split()
-        # The environment, the project files the settings read, the code, and the lock it was installed from.
-        expected = [".venv", "contract.yaml", "dvc.yaml", "params.yaml", "pipelines", "pyproject.toml", "services"]
-        assert sorted(listing) == [*expected, "uv.lock"], image
+        # The environment, the project files the settings read, the code, the lock it was installed from and the
+        # SBOM of what was installed.
+        expected = [".venv", "contract.yaml", "dvc.yaml", "params.yaml", "pipelines", "pyproject.toml", "sbom.cdx.json"]
+        assert sorted(listing) == [*expected, "services", "uv.lock"], image
     # MLflow's S3 artifact store needs boto3 (the stack's MLflow server keeps artifacts in MinIO); DVC, git.
     probe = "import boto3, dvc, prefect, evidently"
     assert podman(podman_env, "run", "--rm", PIPELINE, "python", "-c", probe).returncode == 0
@@ -98,6 +100,29 @@ def test_images_hold_no_data_models_or_local_state(podman_env: dict[str, str]) -
     # The service's image leaves out what only the pipeline uses.
     probe = "import importlib.util as u; print([m for m in ('evidently', 'prefect', 'dvc') if u.find_spec(m)])"
     assert podman(podman_env, "run", "--rm", API, "python", "-c", probe).stdout.strip() == "[]"
+
+
+def test_each_image_has_the_sbom_of_what_it_holds_beside_it(podman_env: dict[str, str]) -> None:
+    """The build writes a CycloneDX SBOM next to each image; it lists exactly the packages installed in it."""
+    images = Path(podman_env["RELAY_CONTAINERS_DIR"]) / "images"
+    main = {
+        API: {"fastapi", "uvicorn", "mlflow-skinny", "scikit-learn", "pandas", "pydantic"},
+        PIPELINE: {"dvc", "prefect", "evidently", "mlflow", "scikit-learn", "pandas"},
+    }
+    listed = "import importlib.metadata as m; print(*sorted({d.metadata['Name'] for d in m.distributions()}))"
+    for image, target in ((API, "api"), (PIPELINE, "pipeline")):
+        sbom = json.loads((images / f"relay-{target}-dev.cdx.json").read_text())
+        assert sbom["bomFormat"] == "CycloneDX" and sbom["metadata"]["component"]["name"] == "relay"
+        names = {_canonical(c["name"]) for c in sbom["components"]}
+        assert main[image] <= names, image
+        installed = podman(podman_env, "run", "--rm", image, "python", "-c", listed).stdout.split()
+        assert names == {_canonical(n) for n in installed} - {"relay"}, image
+    api = {_canonical(c["name"]) for c in json.loads((images / "relay-api-dev.cdx.json").read_text())["components"]}
+    assert not api & {"prefect", "evidently", "dvc", "flask"}, "the SBOM lists what the api image leaves out"
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def test_pipeline_image_runs_the_cli_and_a_stage(podman_env: dict[str, str], tmp_path: Path) -> None:

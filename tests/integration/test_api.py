@@ -95,10 +95,11 @@ def test_not_ready_without_a_champion(tmp_path: Path) -> None:
     s = Settings(root=tmp_path, prediction_log_url=f"sqlite:///{tmp_path}/log.db")
     with TestClient(create_app(s)) as client:
         r = client.get("/health/ready")
-        assert r.status_code == 503 and "champion" in r.json()["reason"]
+        assert r.status_code == 503 and "no registry at" in r.json()["reason"]
         assert client.get("/health/live").status_code == 200
         refused = client.post("/v1/predict", json=ORDERS.example_record())
-        assert refused.status_code == 503 and "champion" in refused.json()["detail"]
+        assert refused.status_code == 503 and "make pipeline" in refused.json()["detail"]
+    assert not (tmp_path / "local" / "mlflow").exists(), "starting the service created an empty registry"
 
 
 def test_sigterm_flushes_every_logged_prediction(trained_workspace: Path, tmp_path: Path) -> None:

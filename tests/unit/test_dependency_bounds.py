@@ -18,7 +18,9 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
 def _requirements() -> list[str]:
     groups = PYPROJECT.get("dependency-groups", {})
-    return [*PYPROJECT["project"]["dependencies"], *(r for group in groups.values() for r in group)]
+    # A group may include another ({include-group = ...}); its requirements are counted in that group.
+    listed = (r for group in groups.values() for r in group if isinstance(r, str))
+    return [*PYPROJECT["project"]["dependencies"], *listed]
 
 
 def _capped() -> dict[str, str]:

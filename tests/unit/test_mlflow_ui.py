@@ -47,6 +47,13 @@ def test_the_command_hands_the_process_to_mlflow(tmp_path: Path, monkeypatch: py
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     started: list[list[str]] = []
     monkeypatch.setattr(mlflow_ui.os, "execv", lambda path, argv: started.append(argv))
+    # No store yet: `mlflow ui` would create an empty one, so the command refuses and creates nothing.
+    refused = CliRunner().invoke(app, ["mlflow-ui"])
+    assert refused.exit_code == 1 and not started and "no registry at" in refused.output
+    assert not (tmp_path / "local").exists()
+    store = tmp_path / "local" / "mlflow" / "mlflow.db"
+    store.parent.mkdir(parents=True)
+    store.touch()
     result = CliRunner().invoke(app, ["mlflow-ui", "--port", "5077"])
     assert result.exit_code == 0, result.output
     assert _option(started[0], "--port") == "5077" and str(tmp_path) in _option(started[0], "--backend-store-uri")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 
 from services.api.deps import StoreDep
 from services.api.model_store import ModelStore
@@ -23,12 +23,16 @@ async def model_info(store: StoreDep) -> ModelInfo:
     description=(
         "Called by the promotion step and by `relay model rollback` (RELAY_SERVICE_URLS), so a new champion "
         "is served at once instead of at the next poll. The model loads off the event loop and is swapped in "
-        "atomically; requests in flight keep the model they started with. A champion that fails to load leaves "
-        "the old one serving and is reported in `last_reload_error`."
+        "atomically; requests in flight keep the model they started with. When the champion cannot be loaded "
+        "(no registry, registry unreachable, no champion, a load error) the answer is 503 with the reason, the "
+        "model served before (if any) stays, and `GET /v1/model` reports the reason in `last_reload_error`."
     ),
+    responses={503: {"description": "The champion could not be loaded; `detail` says why"}},
 )
 async def reload_model(store: StoreDep) -> ModelInfo:
-    await asyncio.to_thread(store.refresh)
+    error = await asyncio.to_thread(store.refresh)
+    if error:
+        raise HTTPException(503, detail=error)
     return _info(store)
 
 
