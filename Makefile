@@ -107,6 +107,7 @@ test-containers: install-dev containers
 test-fast: install-dev
 	$(BIN)/pytest -n auto -m "not slow and not integration and not e2e and not containers" -q
 
+# part:audit:begin
 # The lock exported as pinned requirements (every group: CI runs the dev tools too), checked by pip-audit against
 # PyPI's advisories, then judged against the allowlist (pipelines/core/audit.py). pip-audit exits 1 when it finds
 # anything; the verdict, not that, decides. Where PyPI's per-version JSON API is not reachable, pip-audit checks
@@ -119,6 +120,7 @@ audit: install-dev
 	-$(BIN)/pip-audit --vulnerability-service pypi --no-deps --disable-pip --progress-spinner off \
 		-r $(AUDIT_DIR)/requirements.txt -f json -o $(AUDIT_DIR)/pip-audit.json
 	$(BIN)/python -m pipelines.core.audit $(AUDIT_DIR)/pip-audit.json .ci/audit-allow.toml
+# part:audit:end
 
 ## Lint and type-check
 lint: install-dev

@@ -153,7 +153,7 @@ OWNED_PATHS: dict[Role, tuple[str, ...]] = {
         "/pipelines/core/dataset.py",
         "/contract.yaml",
         "/docs/bring-your-own-data.md",
-        "/docs/examples/",
+        "/docs/examples/",  # part:teaching
         "/tests/unit/data/",
     ),
     Role.DATA_SCIENTIST: ("/pipelines/training/", "/pipelines/core/scoring.py", "/tests/unit/training/"),
