@@ -1,8 +1,10 @@
 """The real service (uvicorn in a subprocess) under bounded load on 127.0.0.1: a champion swap fails no
-request, and SIGTERM loses no answered prediction. Each load run stops by itself after a few seconds."""
+request, SIGTERM loses no answered prediction, and neither does SIGKILL with RELAY_PREDICTION_LOG_ACK=durable.
+Each load run stops by itself after a few seconds."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -44,6 +46,7 @@ def _serve(root: Path, tmp_path: Path, **env: str) -> tuple[subprocess.Popen[byt
         cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "api.log", "wb"),  # noqa: SIM115 (closed with the process)
+        start_new_session=True,  # its own process group: a test can kill the service and its log writer at once
     )
     url = f"http://127.0.0.1:{port}"
     wait_until_ready(proc, url, tmp_path / "api.log")
@@ -54,13 +57,19 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+    with contextlib.suppress(ProcessLookupError):  # the log writer, if it outlived the service
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 class Load:
-    """CLIENTS threads posting one record each, in a loop, until told to stop or `seconds` pass."""
+    """CLIENTS threads posting one record each (or batches of `records`), in a loop, until told to stop or
+    `seconds` pass."""
 
-    def __init__(self, url: str, seconds: float) -> None:
+    def __init__(self, url: str, seconds: float, records: int = 1) -> None:
         self.url, self.deadline = url, time.monotonic() + seconds
+        one = ORDERS.example_record()
+        batch = ("/v1/predict/batch", {"records": [one] * records})
+        self.path, self.body = ("/v1/predict", one) if records == 1 else batch
         self.stop = threading.Event()
         self.ok: list[tuple[str, str]] = []  # (request id, model version) of answered requests
         self.failed: list[str] = []
@@ -72,7 +81,7 @@ class Load:
         with httpx.Client(base_url=self.url, timeout=10) as client:
             while not self.stop.is_set() and time.monotonic() < self.deadline:
                 try:
-                    r = client.post("/v1/predict", json=ORDERS.example_record())
+                    r = client.post(self.path, json=self.body)
                 except httpx.TransportError:
                     with self.lock:
                         self.refused += 1
@@ -143,6 +152,48 @@ def test_sigterm_under_load_loses_no_answered_prediction(workspace_copy: Path, t
     assert load.failed == [] and len(answered) > 20
     assert answered <= set(logged["request_id"]), "an answered prediction is missing from the log"
     assert len(logged) == len(answered)  # nothing logged that was not answered either
+
+
+def test_sigkill_under_load_loses_no_answered_prediction_when_durable(workspace_copy: Path, tmp_path: Path) -> None:
+    """RELAY_PREDICTION_LOG_ACK=durable: the service and its log writer are killed at once (kill -9 of the
+    process group), and every request answered 200 before has all its rows in the log."""
+    proc, url, log_url = _serve(workspace_copy, tmp_path, RELAY_PREDICTION_LOG_ACK="durable")
+    try:
+        with Load(url, seconds=8, records=3) as load:
+            time.sleep(3.0)
+            os.killpg(proc.pid, signal.SIGKILL)  # requests are in flight right now
+            proc.wait(timeout=30)
+    finally:
+        _stop(proc)
+    answered = [rid for rid, _ in load.ok]
+    rows_per_request = read_window(log_url, ORDERS, 1_000_000)["request_id"].value_counts()
+    unlogged = [rid for rid in answered if rows_per_request.get(rid, 0) != 3]
+    assert load.failed == [] and load.refused > 0 and len(answered) > 20
+    assert unlogged == [], f"{len(unlogged)} of {len(answered)} answered requests are not (wholly) in the log"
+
+
+def test_a_stopped_service_leaves_no_leaked_semaphores(trained_workspace: Path, tmp_path: Path) -> None:
+    """multiprocessing's resource tracker warns about semaphores a process left behind; uvicorn ends the
+    service by re-raising SIGTERM, so nothing may rely on exit handlers to release them."""
+    child = Settings(root=trained_workspace).child_env() | {"RELAY_PREDICTION_LOG_URL": f"sqlite:///{tmp_path}/log.db"}
+    port = free_port()
+    cmd = [sys.executable, "-m", "pipelines.cli.main", "serve", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=child, cwd=trained_workspace, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        assert httpx.post(f"http://127.0.0.1:{port}/v1/predict", json=ORDERS.example_record()).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        # Read to the end of stderr: that waits for the resource tracker too, which writes after the service.
+        _, err = proc.communicate(timeout=60)
+    finally:
+        _stop(proc)
+    assert proc.returncode in (0, -signal.SIGTERM), err.decode()[-2000:]
+    assert b"leaked" not in err and b"resource_tracker" not in err, err.decode()[-2000:]
 
 
 def test_promotion_notice_switches_at_once(workspace_copy: Path, second_version: str, tmp_path: Path) -> None:
