@@ -1,6 +1,6 @@
 """The real service (uvicorn in a subprocess) under bounded load on 127.0.0.1: a champion swap fails no
-request, SIGTERM loses no answered prediction, and neither does SIGKILL with RELAY_PREDICTION_LOG_ACK=durable.
-Each load run stops by itself after a few seconds."""
+request, SIGTERM loses no answered prediction, and neither does SIGKILL with RELAY_PREDICTION_LOG_ACK=durable
+or a restart of the log's PostgreSQL. Each load run stops by itself after a few seconds."""
 
 from __future__ import annotations
 
@@ -194,6 +194,81 @@ def test_a_stopped_service_leaves_no_leaked_semaphores(trained_workspace: Path, 
         _stop(proc)
     assert proc.returncode in (0, -signal.SIGTERM), err.decode()[-2000:]
     assert b"leaked" not in err and b"resource_tracker" not in err, err.decode()[-2000:]
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[tuple[str, list[str]]]:
+    """A PostgreSQL cluster of its own on 127.0.0.1 and a free port, so restarting it touches nobody else:
+    its URL and the pg_ctl command line (run as the `postgres` user when the tests run as root, since
+    initdb refuses root). Stopped and removed afterwards."""
+    import glob
+    import pwd
+    import tempfile
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb") or ""]
+    if not found[-1]:
+        pytest.skip("no PostgreSQL server binaries (initdb) on this machine: apt-get install postgresql")
+    bin_dir = Path(found[-1]).parent
+    as_user: list[str] = []
+    data = Path(tempfile.mkdtemp(prefix="relay-pg-"))
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no `postgres` user for initdb")
+        os.chown(data, owner.pw_uid, owner.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    pg_ctl = [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-l", str(data / "server.log"), "-w"]
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    initdb = [*as_user, str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "postgres", "--no-sync"]
+    subprocess.run(initdb, check=True, capture_output=True, timeout=120)
+    subprocess.run([*pg_ctl, "-o", options, "start"], check=True, capture_output=True, timeout=60)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", [*pg_ctl, "-o", options]
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], check=False, capture_output=True, timeout=60)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_postgres_restart_under_load_loses_no_answered_prediction(
+    workspace_copy: Path, tmp_path: Path, postgres_cluster: tuple[str, list[str]]
+) -> None:
+    """The log's database goes away for a while under load: rows are kept and retried, /health/ready says why
+    meanwhile and recovers on its own, and after a clean stop every answered prediction is in the log."""
+    log_url, pg_ctl = postgres_cluster
+    proc, url, _ = _serve(workspace_copy, tmp_path, RELAY_PREDICTION_LOG_URL=log_url)
+
+    def readiness(status: int) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            r = httpx.get(f"{url}/health/ready", timeout=5)
+            if r.status_code == status:
+                return str(r.json().get("reason", ""))
+            time.sleep(0.1)
+        raise AssertionError(f"/health/ready did not answer {status} within 30 s")
+
+    try:
+        with Load(url, seconds=60) as load:
+            time.sleep(1.5)
+            subprocess.run([*pg_ctl, "-m", "fast", "stop"], check=True, capture_output=True, timeout=60)
+            reason = readiness(503)
+            answered_during_outage = len(load.ok)
+            time.sleep(1.0)
+            answered_during_outage = len(load.ok) - answered_during_outage
+            subprocess.run([*pg_ctl, "start"], check=True, capture_output=True, timeout=60)
+            readiness(200)
+            time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+    finally:
+        _stop(proc)
+    answered = {rid for rid, _ in load.ok}
+    logged = read_window(log_url, ORDERS, 1_000_000)
+    assert "prediction log unreachable" in reason
+    assert load.failed == [] and load.refused == 0 and answered_during_outage > 0
+    assert answered <= set(logged["request_id"]), f"{len(answered - set(logged['request_id']))} answered, not logged"
+    assert len(logged) == len(answered)
 
 
 def test_promotion_notice_switches_at_once(workspace_copy: Path, second_version: str, tmp_path: Path) -> None:
