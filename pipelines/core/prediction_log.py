@@ -285,12 +285,11 @@ class PredictionLogWriter:
         items = [item for item, _ in parcel]
         if self.durable:
             self._inflight[self._seq] = [future for _, future in parcel]
+        self._sent += sum(len(item[0]) for item in items)
         try:
             self._parcels.send((self._seq, items))
         except OSError:
             self._writer_gone()
-            return
-        self._sent += sum(len(item[0]) for item in items)
 
     def _hand_off_every(self) -> None:
         while not self._stop.is_set():
@@ -323,8 +322,9 @@ class PredictionLogWriter:
         self._written += written
         self._failed += failed_rows
         futures = self._inflight.pop(seq, [])
-        error = PredictionLogError(f"prediction log: rows not written ({why})")
-        _settle([(f, error if i in failed_positions else None) for i, f in enumerate(futures)])
+        failed = set(failed_positions)
+        error = f"prediction log: rows not written ({why})"
+        _settle([(f, PredictionLogError(error) if i in failed else None) for i, f in enumerate(futures)])
 
     def _writer_gone(self) -> None:
         if not self._gone:
@@ -334,8 +334,10 @@ class PredictionLogWriter:
             if not self._closed:
                 log.error("%s; rows not yet written are lost", self._problem)
         with self._lock:
-            lost = [f for futures in self._inflight.values() for f in futures] + [f for _, f in self._pending]
-            self._inflight, self._pending = {}, []
+            pending, self._pending = self._pending, []
+            lost = [f for futures in self._inflight.values() for f in futures] + [f for _, f in pending]
+            self._inflight = {}
+        self._sent += sum(len(item[0]) for item, _ in pending)
         _settle([(f, PredictionLogError(f"prediction log: {self._problem}")) for f in lost])
 
     def close(self, timeout: float = 60.0) -> int:
