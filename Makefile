@@ -40,7 +40,7 @@ demo: install
 # other installs the tools the tests drive and builds the images (about two minutes on a fresh machine, which
 # would otherwise fall inside the test run; the tests then reuse them by content hash). The tools come one
 # after another: each may call apt-get. A project made without the containers part has no images to prepare.
-TEST_TOOLS := browser
+TEST_TOOLS := browser postgres-server
 # part:containers:begin
 TEST_TOOLS += promtool containers test-images
 # part:containers:end
@@ -66,6 +66,18 @@ browser:
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && echo "browser: installed chromium"; \
 	else echo "browser: no chromium and no root apt-get; the browser tests will be skipped"; fi
+
+# PostgreSQL's server programs for the test that restarts the prediction log's database under load, on a
+# throwaway cluster of its own. Debian's package would also create and start a cluster; that is turned off.
+## Install Debian's PostgreSQL server (initdb, pg_ctl) for the database-restart test, if missing and apt is there
+postgres-server:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "postgres-server: $$(ls /usr/lib/postgresql/*/bin/initdb | tail -1)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		mkdir -p /etc/postgresql-common/createcluster.d \
+		&& echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/relay-tests.conf \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null \
+		&& echo "postgres-server: installed"; \
+	else echo "postgres-server: no initdb and no root apt-get; the database-restart test will be skipped"; fi
 
 # part:containers:begin
 ## Install promtool (Debian's prometheus package) to check infra/prometheus/, if it is missing and apt is there
@@ -177,7 +189,7 @@ clean: install
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$0,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 
-.PHONY: install install-dev browser test test-setup test-tools test-fast audit lint serve pipeline monitor roles mlflow-ui clean help
+.PHONY: install install-dev browser postgres-server test test-setup test-tools test-fast audit lint serve pipeline monitor roles mlflow-ui clean help
 .PHONY: demo  # part:teaching
 .PHONY: bench-demo bench-training  # part:template-only
 .PHONY: promtool stack-up stack-down containers images test-images test-containers  # part:containers

@@ -2,7 +2,9 @@
 
 Each server runs as a local subprocess with one worker, and the same client drives all three on
 127.0.0.1: single-record requests at concurrency 1 and 16, then 1,000-record batches at concurrency 1.
-Relay's service logs every prediction (as in production); the peers log nothing.
+Relay's service logs every prediction (as in production); the peers log nothing. The durable log's cost
+(RELAY_PREDICTION_LOG_ACK=durable: each answer waits for its log commit) is measured against the default
+with both services up at once, driven in turns at concurrency 16 (`durable_cost`).
 
 - MLflow: `mlflow models serve --env-manager local -w 1` on `models:/<name>@champion`.
 - BentoML: `benchmarks/bentoml_service.py`, adaptive batching (`@bentoml.api(batchable=True)`) with
@@ -47,6 +49,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 SINGLE_1, SINGLE_16, BATCH = "1 record, concurrency 1", "1 record, concurrency 16", "1,000-record batches"
+DURABLE, TURNS = "relay-durable", "(turns)"  # Relay with RELAY_PREDICTION_LOG_ACK=durable; see durable_cost
 
 
 def free_port() -> int:
@@ -122,6 +125,7 @@ def drive(port: int, path: str, body: Any, concurrency: int, total: int) -> dict
         "p50": statistics.median(latencies) if latencies else float("nan"),
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan"),
         "errors": errors,
+        "seconds": elapsed,
     }
 
 
@@ -188,6 +192,30 @@ def running(server: Server, env: dict[str, str]) -> Iterator[int]:
         yield port
     finally:
         server.stop(proc)
+
+
+def durable_cost(
+    server: Server, env: dict[str, str], requests: int, results: dict[tuple[str, str], dict[str, float]]
+) -> list[float]:
+    """RELAY_PREDICTION_LOG_ACK=durable against the default, single records at concurrency 16. Both services
+    run at once and are driven in turns, three each, so that a busy moment of a shared machine falls on
+    both alike; each mode's row sums its turns. Returns the per-turn ratios (durable over default req/s)."""
+    durable_env = env | {"RELAY_PREDICTION_LOG_ACK": "durable"}
+    turns: dict[str, list[dict[str, float]]] = {"relay": [], DURABLE: []}
+    with running(server, env) as fast_port, running(server, durable_env) as durable_port:
+        for _ in range(3):
+            for key, port in (("relay", fast_port), (DURABLE, durable_port)):
+                turns[key].append(drive(port, *server.single, 16, requests // 3))
+                print(f"{key} {SINGLE_16} {TURNS}: {turns[key][-1]}", file=sys.stderr)
+    for key, runs in turns.items():
+        ok = sum(r["req_s"] * r["seconds"] for r in runs)
+        results[key, f"{SINGLE_16} {TURNS}"] = {
+            "req_s": ok / sum(r["seconds"] for r in runs),
+            "p50": statistics.median(r["p50"] for r in runs),
+            "p99": max(r["p99"] for r in runs),
+            "errors": sum(r["errors"] for r in runs),
+        }
+    return [d["req_s"] / f["req_s"] for f, d in zip(turns["relay"], turns[DURABLE], strict=True)]
 
 
 def main() -> None:  # noqa: PLR0915 (a script: each server set up in place, read top to bottom)
@@ -281,6 +309,7 @@ def main() -> None:  # noqa: PLR0915 (a script: each server set up in place, rea
     # one compared (a busy moment only ever makes the model slower).
     floors_before = floors(s.tracking_uri, champion, record)
     results: dict[tuple[str, str], dict[str, float]] = {}
+    ratios: list[float] = []
     for name in wanted:
         server = servers[name]
         # Relay decides its model threads per call; a peer gets the setting that suits each load.
@@ -289,6 +318,8 @@ def main() -> None:  # noqa: PLR0915 (a script: each server set up in place, rea
             for conc, label in ((1, SINGLE_1), (16, SINGLE_16)):
                 results[name, label] = drive(port, *server.single, conc, args.requests)
                 print(f"{name:<8} {label}: {results[name, label]}", file=sys.stderr)
+        if name == "relay":
+            ratios = durable_cost(server, single_env, args.requests, results)
         batch_env = base_env
         with running(server, batch_env) as port:
             r = drive(port, *server.batch, 1, args.batches)
@@ -305,16 +336,21 @@ def main() -> None:  # noqa: PLR0915 (a script: each server set up in place, rea
         f"(before the servers {' / '.join(f'{x:.2f}' for x in floors_before)} ms, "
         f"after {' / '.join(f'{x:.2f}' for x in floors_after)} ms)"
     )
-    print(f"{'server':<8} | {'load':<26} | {'req/s':>7} | {'records/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | errors")
-    print(f"{'-' * 8}-+-{'-' * 26}-+-{'-' * 7}-+-{'-' * 9}-+-{'-' * 7}-+-{'-' * 7}-+-------")
+    print(f"{'server':<13} | {'load':<34} | {'req/s':>7} | {'records/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | errors")
+    print(f"{'-' * 13}-+-{'-' * 34}-+-{'-' * 7}-+-{'-' * 9}-+-{'-' * 7}-+-{'-' * 7}-+-------")
     for (name, load), r in results.items():
         rec_s = r.get("records_s", r["req_s"])
         print(
-            f"{name:<8} | {load:<26} | {r['req_s']:>7.0f} | {rec_s:>9.0f} | {r['p50']:>7.1f} | {r['p99']:>7.1f} | "
+            f"{name:<13} | {load:<34} | {r['req_s']:>7.0f} | {rec_s:>9.0f} | {r['p50']:>7.1f} | {r['p99']:>7.1f} | "
             f"{int(r['errors'])}"
         )
     if "relay" not in wanted:
         return
+    fast, durable = results["relay", f"{SINGLE_16} {TURNS}"], results[DURABLE, f"{SINGLE_16} {TURNS}"]
+    print(
+        f"relay durable / fast log, {SINGLE_16} in turns: {durable['req_s'] / fast['req_s']:.2f}x req/s "
+        f"(turns {', '.join(f'{x:.2f}' for x in ratios)}), p99 {durable['p99']:.1f} vs {fast['p99']:.1f} ms"
+    )
     p50 = results["relay", SINGLE_1]["p50"]
     print(
         f"relay p50 at concurrency 1 is {p50 - one_ms:+.1f} ms from the back-to-back floor, "

@@ -9,7 +9,9 @@ SQLAlchemy URL: SQLite by default, PostgreSQL in production.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import logging
 import multiprocessing as mp
 import multiprocessing.util
@@ -18,10 +20,10 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from itertools import repeat
-from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -152,122 +154,244 @@ def count_rows(url: str) -> int:
 # What crosses to the writer process: records, columns shared by all of them, predictions, decisions (the
 # last two None when the records are whole rows already).
 _Item = tuple[list[dict[str, Any]], dict[str, Any], list[float] | None, list[bool | None] | None]
+# Parcels go to the writer as (sequence number, items); None is the stop sign. The writer reports back
+# ("done", seq, rows written, positions of the items that failed, why) once a parcel is settled, and
+# ("store", problem or None) when the store becomes unreachable or reachable again.
+_Report = tuple[Any, ...]
+
+
+class PredictionLogError(RuntimeError):
+    """A request's rows could not be committed (durable mode); the service answers 503 with the message."""
 
 
 class PredictionLogWriter:
     """Writes prediction-log rows from a process of its own; `close()` flushes everything and stops it.
 
-    A request only appends its rows to a list in memory. Every `linger_s` a hand-off thread passes what has
-    gathered to the writer process in one piece, which writes it in transactions of up to `batch_size`
-    rows. So under load one transaction carries many requests, neither the hand-off nor the writer wakes
-    once per request, and when it is quiet a row reaches the store within about `linger_s`. A writer thread
-    in the service itself competed with the request path for the interpreter lock: building SQLAlchemy's
-    parameters for a 1,000-record batch took longer than scoring it.
+    A request only appends its rows to a list in memory. A hand-off thread passes what has gathered to the
+    writer process in one piece, which writes it in transactions of up to `batch_size` rows. By default
+    (`durable=False`) it does so every `linger_s` and the request does not wait: under load one transaction
+    carries many requests, and a crash of the service loses what it had not handed over yet. With
+    `durable=True`, `log_predictions` returns an awaitable that completes once the request's rows are
+    committed (or raises `PredictionLogError`, at the latest after `ack_timeout_s`): the thread hands over
+    as soon as rows arrive, one parcel at a time, so whatever arrives while a transaction commits goes into
+    the next one together (group commit). A writer thread in the service itself competed with the request
+    path for the interpreter lock: building SQLAlchemy's parameters for a 1,000-record batch took longer
+    than scoring it.
 
-    The table is checked against the contract here, before the process starts, so a mismatched store is
-    a clear error at start-up. The service's own shutdown hands the process the last rows and a stop sign
-    after the last answered request. So the process ignores SIGINT (Ctrl-C reaches the whole process group)
-    and, on SIGTERM, keeps writing until that stop sign, for at most `stop_grace_s`. A writer its owner
-    forgot to close is closed at interpreter exit. It is started with `spawn`, so a script that creates the
-    service itself needs the usual `if __name__ == "__main__":` guard.
+    While the store is unreachable (a database restart) the writer keeps the rows and retries, and
+    `problem` says what is wrong. The table is checked against the contract here, before the process
+    starts, so a mismatched store is a clear error at start-up. The service's own shutdown hands the
+    process the last rows and a stop sign after the last answered request. So the process ignores SIGINT
+    (Ctrl-C reaches the whole process group) and, on SIGTERM, keeps writing until that stop sign, for at
+    most `stop_grace_s`. A writer its owner forgot to close is closed at interpreter exit. It is started
+    with `spawn`, so a script that creates the service itself needs the usual `if __name__ == "__main__":`
+    guard.
     """
+
+    ack_timeout_s = 10.0  # a durable request waits this long for its commit, then gets 503
 
     def __init__(
         self,
         url: str,
         contract: Contract,
         *,
+        durable: bool = False,
         batch_size: int = 2000,
         linger_s: float = 0.2,
         stop_grace_s: float = 30.0,
     ) -> None:
-        self.url = url
-        self.linger_s = linger_s
+        self.url, self.durable, self.linger_s = url, durable, linger_s
         engine = engine_for(url)
         try:
             ensure_table(engine, contract)
         finally:
             engine.dispose()
         ctx = mp.get_context("spawn")  # never fork a process that already runs threads (uvicorn, the model)
-        self._queue: mp.Queue[list[_Item] | None] = ctx.Queue()
-        self._written = ctx.Value("q", 0)
-        self._failed = ctx.Value("q", 0)
-        self._closed = False
-        self._pending: list[_Item] = []
+        # Pipes, not a multiprocessing Queue and shared Values: those hold named semaphores, which a service
+        # ended by a re-raised SIGTERM (uvicorn's way out) never unlinks, and the resource tracker then
+        # prints "leaked semaphore objects" at every shutdown.
+        parcels_in, self._parcels = ctx.Pipe(duplex=False)
+        self._reports, reports_out = ctx.Pipe(duplex=False)
+        self._sent = self._written = self._failed = self._seq = 0
+        self._problem: str | None = None
+        self._closed = self._gone = False
+        self._pending: list[tuple[_Item, asyncio.Future[None] | None]] = []
+        self._inflight: dict[int, list[asyncio.Future[None] | None]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop, self._wake = threading.Event(), threading.Event()
         self._process = ctx.Process(
             target=_write_until_stopped,
-            args=(url, contract, self._queue, (self._written, self._failed)),
+            args=(url, contract, parcels_in, reports_out),
             kwargs={"batch_size": batch_size, "stop_grace_s": stop_grace_s},
             name="prediction-log",
             daemon=True,
         )
         self._process.start()
+        # Only the writer holds these ends now, so each side sees end-of-file when the other one dies.
+        parcels_in.close()
+        reports_out.close()
         self._handoff = threading.Thread(target=self._hand_off_every, name="prediction-log-handoff", daemon=True)
         self._handoff.start()
         _OPEN.add(self)
 
     @property
     def written(self) -> int:
-        return int(self._written.value)
+        return self._written
 
     @property
     def failed(self) -> int:
-        return int(self._failed.value)
+        return self._failed
 
-    def log(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Queue whole rows (every column of the table but `id`)."""
-        if rows:
-            self._add((list(rows), {}, None, None))
+    @property
+    def problem(self) -> str | None:
+        """Why rows are not reaching the store right now (None while they are)."""
+        return self._problem
+
+    def log(self, rows: Sequence[dict[str, Any]]) -> Awaitable[None] | None:
+        """Queue whole rows (every column of the table but `id`); durable: an awaitable, as below."""
+        return self._add((list(rows), {}, None, None)) if rows else None
 
     def log_predictions(
         self, records: list[dict[str, Any]], predictions: list[float], flagged: list[bool | None], **meta: Any
-    ) -> None:
+    ) -> Awaitable[None] | None:
         """Queue one request's records with their predictions; `meta` (request id, time, model version,
-        latency) is the same for every row. The writer process builds the rows, off the request path."""
-        if records:
-            self._add((records, meta, predictions, flagged))
+        latency) is the same for every row. The writer process builds the rows, off the request path.
+        Durable: returns an awaitable (call from the event loop) that completes once they are committed."""
+        return self._add((records, meta, predictions, flagged)) if records else None
 
-    def _add(self, item: _Item) -> None:
+    def _add(self, item: _Item) -> Awaitable[None] | None:
+        future = asyncio.get_running_loop().create_future() if self.durable else None
         with self._lock:
             if self._closed:
                 raise RuntimeError("the prediction log is closed")
-            self._pending.append(item)
+            if self._gone and future is not None:
+                raise PredictionLogError(f"prediction log: {self._problem}")
+            self._pending.append((item, future))
+        if future is None:
+            return None
+        self._wake.set()
+        return self._committed(future)
+
+    async def _committed(self, future: asyncio.Future[None]) -> None:
+        try:
+            await asyncio.wait_for(future, self.ack_timeout_s)  # on timeout the future is cancelled: not settled later
+        except TimeoutError:
+            why = self.problem or "the writer is behind"
+            raise PredictionLogError(f"prediction log: not committed within {self.ack_timeout_s:g} s ({why})") from None
 
     def _hand_off(self) -> None:
         with self._lock:
             parcel, self._pending = self._pending, []
-        if parcel:
-            self._queue.put(parcel)
+        if not parcel:
+            return
+        self._seq += 1
+        items = [item for item, _ in parcel]
+        if self.durable:
+            self._inflight[self._seq] = [future for _, future in parcel]
+        self._sent += sum(len(item[0]) for item in items)
+        try:
+            self._parcels.send((self._seq, items))
+        except OSError:
+            self._writer_gone()
 
     def _hand_off_every(self) -> None:
-        while not self._stop.wait(self.linger_s):
+        while not self._stop.is_set():
+            if self._inflight:
+                # Durable: one parcel at a time, so what arrives meanwhile is committed together next.
+                self._read_reports(self.linger_s)
+                continue
+            (self._wake if self.durable else self._stop).wait(self.linger_s)
+            self._wake.clear()
             self._hand_off()
+            self._read_reports(0)
+
+    def _read_reports(self, timeout: float) -> bool:
+        """Apply what the writer reported within `timeout`; False once it has gone."""
+        try:
+            ready = self._reports.poll(timeout)
+            while ready:
+                self._apply(self._reports.recv())
+                ready = self._reports.poll(0)
+        except (EOFError, OSError):
+            self._writer_gone()
+            return False
+        return True
+
+    def _apply(self, report: _Report) -> None:
+        if report[0] == "store":
+            self._problem = report[1]
+            return
+        _, seq, written, failed_positions, failed_rows, why = report
+        self._written += written
+        self._failed += failed_rows
+        futures = self._inflight.pop(seq, [])
+        failed = set(failed_positions)
+        error = f"prediction log: rows not written ({why})"
+        _settle([(f, PredictionLogError(error) if i in failed else None) for i, f in enumerate(futures)])
+
+    def _writer_gone(self) -> None:
+        if not self._gone:
+            self._gone = True
+            self._process.join(1)
+            self._problem = f"the prediction-log writer exited with code {self._process.exitcode}"
+            if not self._closed:
+                log.error("%s; rows not yet written are lost", self._problem)
+        with self._lock:
+            pending, self._pending = self._pending, []
+            lost = [f for futures in self._inflight.values() for f in futures] + [f for _, f in pending]
+            self._inflight = {}
+        self._sent += sum(len(item[0]) for item, _ in pending)
+        _settle([(f, PredictionLogError(f"prediction log: {self._problem}")) for f in lost])
 
     def close(self, timeout: float = 60.0) -> int:
         """Flush and stop; returns how many rows were not written (0 on a clean close)."""
         with self._lock:
             if self._closed:
-                return self.failed
+                return self._sent - self._written
             self._closed = True
         self._stop.set()
+        self._wake.set()
         self._handoff.join()
         self._hand_off()
-        self._queue.put(None)
-        self._process.join(timeout)
-        unwritten = self.failed
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(OSError):
+            self._parcels.send(None)
+        # Until the writer has reported everything and exited (end of file), or the deadline.
+        while (left := deadline - time.monotonic()) > 0 and self._read_reports(left):
+            pass
+        self._process.join(max(0.0, deadline - time.monotonic()))
+        unwritten = self._sent - self._written
         if self._process.is_alive():
-            unwritten += sum(len(item[0]) for parcel in _drain(self._queue) if parcel for item in parcel)
-            log.error("prediction log still writing after %.0f s; %d queued rows may be lost", timeout, unwritten)
+            log.error("prediction log still writing after %.0f s; %d rows may be lost", timeout, unwritten)
             self._process.terminate()
             self._process.join(5)
-        elif self.failed:
-            log.error("%d prediction-log rows could not be written", self.failed)
-        self._queue.close()
-        self._queue.join_thread()
+        elif unwritten:
+            log.error("%d prediction-log rows could not be written", unwritten)
+        self._parcels.close()
+        self._reports.close()
         _OPEN.discard(self)
         return unwritten
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[None] | None, Exception | None]]) -> None:
+    """Complete requests' futures from any thread, one call into each event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], Exception | None]]] = {}
+    for future, error in outcomes:
+        if future is not None:
+            by_loop.setdefault(future.get_loop(), []).append((future, error))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits any more
+            loop.call_soon_threadsafe(_set_all, settled)
+
+
+def _set_all(settled: list[tuple[asyncio.Future[None], Exception | None]]) -> None:
+    for future, error in settled:
+        if future.done():  # its request gave up waiting
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 # Writers not closed by their owner (a script that exits without the service's shutdown, a test). Closing
@@ -284,73 +408,126 @@ def _close_forgotten_writers() -> None:
 
 
 class _Batches:
-    """Rows into the table in batches of about `batch_size`; a batch that fails is retried request by request,
-    so one bad request never takes other requests' rows with it. Counts into the shared counters."""
+    """Parcels into the table in transactions of about `batch_size` rows, reporting each parcel once settled.
 
-    def __init__(self, insert: _Insert, counters: tuple[Synchronized[int], Synchronized[int]], batch_size: int) -> None:
-        self.insert, self.batch_size = insert, batch_size
-        self.written, self.failed = counters
+    A transaction that fails on its rows is retried request by request, so one bad request never takes other
+    requests' rows with it. One that fails because the store cannot be reached (`OperationalError`: a
+    database restarting, SQLite busy) keeps its rows and is retried until it succeeds or `give_up()` says
+    the service is gone; the service is told while that lasts."""
 
-    def write(self, items: list[_Item]) -> None:
-        chunk: list[_Item] = []
+    def __init__(self, insert: _Insert, reports: Connection, batch_size: int, give_up: Callable[[], bool]) -> None:
+        self.insert, self.reports, self.batch_size, self.give_up = insert, reports, batch_size, give_up
+        self.down = False
+
+    def write(self, seq: int, items: list[_Item]) -> None:
+        written, failed, why = 0, list[int](), ""
+        chunk: list[int] = []
         size = 0
-        for item in items:
-            chunk.append(item)
+        for position, item in enumerate(items):
+            chunk.append(position)
             size += len(item[0])
-            if size >= self.batch_size:
-                self._write_chunk(chunk)
-                chunk, size = [], 0
-        if chunk:
-            self._write_chunk(chunk)
+            if size >= self.batch_size or position == len(items) - 1:
+                w, f, why = self._write_chunk(items, chunk)
+                written, failed, chunk, size = written + w, failed + f, [], 0
+        failed_rows = sum(len(items[p][0]) for p in failed)
+        self._report(("done", seq, written, failed, failed_rows, why))
 
-    def _write_chunk(self, chunk: list[_Item]) -> None:
+    def _write_chunk(self, items: list[_Item], chunk: list[int]) -> tuple[int, list[int], str]:
+        """Rows written, positions that failed, and why the last one failed."""
         try:
-            self.written.value += self.insert(chunk)
-        except Exception:
-            if len(chunk) > 1:
-                for item in chunk:
-                    self._write_chunk([item])
-                return
-            lost = len(chunk[0][0])
-            self.failed.value += lost
-            log.exception("could not write %d prediction-log rows to %s", lost, self.insert.engine.url)
+            return self._insert_retrying([items[p] for p in chunk]), [], ""
+        except Exception as exc:
+            if len(chunk) == 1:
+                rows = len(items[chunk[0]][0])
+                log.exception("could not write %d prediction-log rows to %s", rows, self.insert.engine.url)
+                return 0, chunk, _one_line(exc)
+        written, failed, why = 0, list[int](), ""
+        for position in chunk:
+            w, f, why_not = self._write_chunk(items, [position])
+            written, failed, why = written + w, failed + f, why_not or why
+        return written, failed, why
+
+    def _insert_retrying(self, items: list[_Item]) -> int:
+        delay = 0.1
+        while True:
+            try:
+                written = self.insert(items)
+            except sa.exc.OperationalError as exc:
+                if self.give_up():
+                    raise
+                if not self.down:
+                    self.down = True
+                    problem = f"prediction log unreachable, rows kept and retried: {_one_line(exc)}"
+                    log.error("%s", problem)
+                    self._report(("store", problem))
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if self.down:
+                self.down = False
+                log.warning("prediction log reachable again")
+                self._report(("store", None))
+            return written
+
+    def _report(self, report: _Report) -> None:
+        with contextlib.suppress(OSError):  # the service has gone; its rows are written all the same
+            self.reports.send(report)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def _write_until_stopped(
     url: str,
     contract: Contract,
-    q: mp.Queue[list[_Item] | None],
-    counters: tuple[Synchronized[int], Synchronized[int]],
+    parcels: Connection,
+    reports: Connection,
     *,
     batch_size: int,
     stop_grace_s: float,
 ) -> None:
-    """The writer process: batches of rows into the table until the stop sign, then whatever is left.
-    `counters` are the rows written and the rows that failed, shared with the service."""
+    """The writer process: parcels of rows into the table until the stop sign, or until the service has gone
+    (end of file on `parcels`: everything that reached the pipe before is still written)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     asked_to_stop: list[float] = []
     signal.signal(signal.SIGTERM, lambda *_: asked_to_stop.append(time.monotonic()))
-    engine = engine_for(url)
-    batches = _Batches(_Insert(engine, ensure_table(engine, contract)), counters, batch_size)
     parent = mp.parent_process()
+
+    def give_up() -> bool:
+        late = bool(asked_to_stop) and time.monotonic() - asked_to_stop[0] > stop_grace_s
+        return late or (parent is not None and not parent.is_alive())
+
+    # A thread empties the pipe into memory, so the service never waits on a writer that is retrying.
+    inbox: queue.SimpleQueue[tuple[int, list[_Item]] | None] = queue.SimpleQueue()
+    threading.Thread(target=_receive, args=(parcels, inbox), daemon=True).start()
+    engine = engine_for(url)
+    batches = _Batches(_Insert(engine, ensure_table(engine, contract)), reports, batch_size, give_up)
     while True:
         try:
-            parcel = q.get(timeout=1.0)
+            parcel = inbox.get(timeout=1.0)
         except queue.Empty:
-            if parent is not None and not parent.is_alive():
-                break  # the service was killed without a clean stop; write what reached us and go
             if asked_to_stop and time.monotonic() - asked_to_stop[0] > stop_grace_s:
                 log.error("prediction-log writer: no stop sign %.0f s after SIGTERM; stopping", stop_grace_s)
                 break
             continue
         if parcel is None:
             break
-        batches.write(parcel)
-    # The stop sign comes last; if the service died instead, what already reached the pipe is still written.
-    rest = [item for parcel in _drain(q) if parcel for item in parcel]
-    if rest:
-        batches.write(rest)
+        batches.write(*parcel)
     engine.dispose()
+    reports.close()
+
+
+def _receive(parcels: Connection, inbox: queue.SimpleQueue[tuple[int, list[_Item]] | None]) -> None:
+    while True:
+        try:
+            parcel = parcels.recv()
+        except (EOFError, OSError):
+            parcel = None
+        inbox.put(parcel)
+        if parcel is None:
+            return
 
 
 class _Insert:
@@ -409,15 +586,6 @@ class _Insert:
         if self.positional:
             return [tuple(f(r[n]) if f else r[n] for n, f in converters) for r in rows]
         return [{n: (f(r[n]) if f else r[n]) for n, f in converters} for r in rows]
-
-
-def _drain(q: mp.Queue[list[_Item] | None]) -> list[list[_Item] | None]:
-    items = []
-    while True:
-        try:
-            items.append(q.get(timeout=0.05))
-        except queue.Empty:
-            return items
 
 
 def now_utc() -> datetime:

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = ""
     mlflow_artifact_location: str = ""
     prediction_log_url: str = ""
+    # When a prediction is answered: "fast" at once, its rows logged within about 0.2 s (a crash of the service
+    # loses those); "durable" only once its rows are committed to the prediction log, or 503 if they cannot be.
+    prediction_log_ack: Literal["fast", "durable"] = "fast"
     # Where the monitor keeps one row per run (any SQLAlchemy URL); empty: SQLite under local/monitoring/.
     monitoring_url: str = ""
     api_host: str = "127.0.0.1"

@@ -43,7 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with contextlib.suppress(OSError):
             configure_mlflow(s.tracking_uri)
         app.state.settings = s
-        app.state.prediction_log = PredictionLogWriter(s.prediction_log, s.contract)
+        durable = s.prediction_log_ack == "durable"
+        app.state.prediction_log = PredictionLogWriter(s.prediction_log, s.contract, durable=durable)
         app.state.models = store = ModelStore(
             s.model_name, s.reload_interval_s, s.tracking_uri, s.contract.task, len(s.contract.labels)
         )
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_key=s.api_key.get_secret_value() if s.api_key else None,
     )
     _validation_errors_as_json(app)
+    _unlogged_predictions_as_503(app)
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(model.router)
@@ -121,6 +123,18 @@ def _with_components(app: FastAPI, schemas: dict[str, Any]) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _unlogged_predictions_as_503(app: FastAPI) -> None:
+    """RELAY_PREDICTION_LOG_ACK=durable: a prediction whose rows could not be committed is not answered."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+
+    from pipelines.core.prediction_log import PredictionLogError
+
+    @app.exception_handler(PredictionLogError)
+    async def unlogged(request: Request, exc: PredictionLogError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
 
 
 def _validation_errors_as_json(app: FastAPI) -> None:

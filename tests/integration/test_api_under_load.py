@@ -1,8 +1,10 @@
 """The real service (uvicorn in a subprocess) under bounded load on 127.0.0.1: a champion swap fails no
-request, and SIGTERM loses no answered prediction. Each load run stops by itself after a few seconds."""
+request, SIGTERM loses no answered prediction, and neither does SIGKILL with RELAY_PREDICTION_LOG_ACK=durable
+or a restart of the log's PostgreSQL. Each load run stops by itself after a few seconds."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -44,6 +46,7 @@ def _serve(root: Path, tmp_path: Path, **env: str) -> tuple[subprocess.Popen[byt
         cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "api.log", "wb"),  # noqa: SIM115 (closed with the process)
+        start_new_session=True,  # its own process group: a test can kill the service and its log writer at once
     )
     url = f"http://127.0.0.1:{port}"
     wait_until_ready(proc, url, tmp_path / "api.log")
@@ -54,13 +57,19 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+    with contextlib.suppress(ProcessLookupError):  # the log writer, if it outlived the service
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 class Load:
-    """CLIENTS threads posting one record each, in a loop, until told to stop or `seconds` pass."""
+    """CLIENTS threads posting one record each (or batches of `records`), in a loop, until told to stop or
+    `seconds` pass."""
 
-    def __init__(self, url: str, seconds: float) -> None:
+    def __init__(self, url: str, seconds: float, records: int = 1) -> None:
         self.url, self.deadline = url, time.monotonic() + seconds
+        one = ORDERS.example_record()
+        batch = ("/v1/predict/batch", {"records": [one] * records})
+        self.path, self.body = ("/v1/predict", one) if records == 1 else batch
         self.stop = threading.Event()
         self.ok: list[tuple[str, str]] = []  # (request id, model version) of answered requests
         self.failed: list[str] = []
@@ -72,7 +81,7 @@ class Load:
         with httpx.Client(base_url=self.url, timeout=10) as client:
             while not self.stop.is_set() and time.monotonic() < self.deadline:
                 try:
-                    r = client.post("/v1/predict", json=ORDERS.example_record())
+                    r = client.post(self.path, json=self.body)
                 except httpx.TransportError:
                     with self.lock:
                         self.refused += 1
@@ -143,6 +152,123 @@ def test_sigterm_under_load_loses_no_answered_prediction(workspace_copy: Path, t
     assert load.failed == [] and len(answered) > 20
     assert answered <= set(logged["request_id"]), "an answered prediction is missing from the log"
     assert len(logged) == len(answered)  # nothing logged that was not answered either
+
+
+def test_sigkill_under_load_loses_no_answered_prediction_when_durable(workspace_copy: Path, tmp_path: Path) -> None:
+    """RELAY_PREDICTION_LOG_ACK=durable: the service and its log writer are killed at once (kill -9 of the
+    process group), and every request answered 200 before has all its rows in the log."""
+    proc, url, log_url = _serve(workspace_copy, tmp_path, RELAY_PREDICTION_LOG_ACK="durable")
+    try:
+        with Load(url, seconds=8, records=3) as load:
+            time.sleep(3.0)
+            os.killpg(proc.pid, signal.SIGKILL)  # requests are in flight right now
+            proc.wait(timeout=30)
+    finally:
+        _stop(proc)
+    answered = [rid for rid, _ in load.ok]
+    rows_per_request = read_window(log_url, ORDERS, 1_000_000)["request_id"].value_counts()
+    unlogged = [rid for rid in answered if rows_per_request.get(rid, 0) != 3]
+    assert load.failed == [] and load.refused > 0 and len(answered) > 20
+    assert unlogged == [], f"{len(unlogged)} of {len(answered)} answered requests are not (wholly) in the log"
+
+
+def test_a_stopped_service_leaves_no_leaked_semaphores(trained_workspace: Path, tmp_path: Path) -> None:
+    """multiprocessing's resource tracker warns about semaphores a process left behind; uvicorn ends the
+    service by re-raising SIGTERM, so nothing may rely on exit handlers to release them."""
+    child = Settings(root=trained_workspace).child_env() | {"RELAY_PREDICTION_LOG_URL": f"sqlite:///{tmp_path}/log.db"}
+    port = free_port()
+    cmd = [sys.executable, "-m", "pipelines.cli.main", "serve", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=child, cwd=trained_workspace, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        assert httpx.post(f"http://127.0.0.1:{port}/v1/predict", json=ORDERS.example_record()).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        # Read to the end of stderr: that waits for the resource tracker too, which writes after the service.
+        _, err = proc.communicate(timeout=60)
+    finally:
+        _stop(proc)
+    assert proc.returncode in (0, -signal.SIGTERM), err.decode()[-2000:]
+    assert b"leaked" not in err and b"resource_tracker" not in err, err.decode()[-2000:]
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[tuple[str, list[str]]]:
+    """A PostgreSQL cluster of its own on 127.0.0.1 and a free port, so restarting it touches nobody else:
+    its URL and the pg_ctl command line (run as the `postgres` user when the tests run as root, since
+    initdb refuses root). Stopped and removed afterwards."""
+    import glob
+    import pwd
+    import tempfile
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb") or ""]
+    if not found[-1]:
+        pytest.skip("no PostgreSQL server binaries (initdb) on this machine: apt-get install postgresql")
+    bin_dir = Path(found[-1]).parent
+    as_user: list[str] = []
+    data = Path(tempfile.mkdtemp(prefix="relay-pg-"))
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no `postgres` user for initdb")
+        os.chown(data, owner.pw_uid, owner.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    pg_ctl = [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-l", str(data / "server.log"), "-w"]
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    initdb = [*as_user, str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "postgres", "--no-sync"]
+    subprocess.run(initdb, check=True, capture_output=True, timeout=120)
+    subprocess.run([*pg_ctl, "-o", options, "start"], check=True, capture_output=True, timeout=60)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", [*pg_ctl, "-o", options]
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], check=False, capture_output=True, timeout=60)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_postgres_restart_under_load_loses_no_answered_prediction(
+    workspace_copy: Path, tmp_path: Path, postgres_cluster: tuple[str, list[str]]
+) -> None:
+    """The log's database goes away for a while under load: rows are kept and retried, /health/ready says why
+    meanwhile and recovers on its own, and after a clean stop every answered prediction is in the log."""
+    log_url, pg_ctl = postgres_cluster
+    proc, url, _ = _serve(workspace_copy, tmp_path, RELAY_PREDICTION_LOG_URL=log_url)
+
+    def readiness(status: int) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            r = httpx.get(f"{url}/health/ready", timeout=5)
+            if r.status_code == status:
+                return str(r.json().get("reason", ""))
+            time.sleep(0.1)
+        raise AssertionError(f"/health/ready did not answer {status} within 30 s")
+
+    try:
+        with Load(url, seconds=60) as load:
+            time.sleep(1.5)
+            subprocess.run([*pg_ctl, "-m", "fast", "stop"], check=True, capture_output=True, timeout=60)
+            reason = readiness(503)
+            answered_during_outage = len(load.ok)
+            time.sleep(1.0)
+            answered_during_outage = len(load.ok) - answered_during_outage
+            subprocess.run([*pg_ctl, "start"], check=True, capture_output=True, timeout=60)
+            readiness(200)
+            time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+    finally:
+        _stop(proc)
+    answered = {rid for rid, _ in load.ok}
+    logged = read_window(log_url, ORDERS, 1_000_000)
+    assert "prediction log unreachable" in reason
+    assert load.failed == [] and load.refused == 0 and answered_during_outage > 0
+    assert answered <= set(logged["request_id"]), f"{len(answered - set(logged['request_id']))} answered, not logged"
+    assert len(logged) == len(answered)
 
 
 def test_promotion_notice_switches_at_once(workspace_copy: Path, second_version: str, tmp_path: Path) -> None:

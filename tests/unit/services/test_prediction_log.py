@@ -142,3 +142,58 @@ def test_window_can_be_limited_to_recent_hours(tmp_path: Path) -> None:
     assert len(read_window(url, ORDERS, 100)) == 11
     recent = read_window(url, ORDERS, 100, since=now_utc() - timedelta(hours=24))
     assert len(recent) == 4
+
+
+def test_durable_acknowledges_only_committed_rows(tmp_path: Path) -> None:
+    """RELAY_PREDICTION_LOG_ACK=durable: each request's awaitable completes once its rows are in the store, a
+    request whose rows cannot be written gets PredictionLogError, and the others in its transaction do not."""
+    import asyncio
+
+    from pipelines.core.prediction_log import PredictionLogError
+
+    url = f"sqlite:///{tmp_path}/log.db"
+    writer = PredictionLogWriter(url, ORDERS, durable=True)
+
+    async def requests() -> list[BaseException | None]:
+        meta = {"ts": now_utc(), "model_version": "1", "latency_ms": 1.0}
+        two = [ORDERS.example_record()] * 2
+        acks = [writer.log_predictions(two, [0.1, 0.2], [False, True], request_id=f"r{i}", **meta) for i in range(20)]
+        acks.append(writer.log([{**rows(1)[0], "prediction": None}]))  # violates NOT NULL
+        outcomes = await asyncio.gather(*[a for a in acks if a is not None], return_exceptions=True)
+        assert count_rows(url) == 40  # read before close: acknowledged means committed already
+        return [o if isinstance(o, BaseException) else None for o in outcomes]
+
+    outcomes = asyncio.run(requests())
+    assert outcomes[:20] == [None] * 20
+    assert isinstance(outcomes[20], PredictionLogError) and "NOT NULL" in str(outcomes[20])
+    assert writer.close() == 1 and writer.written == 40
+
+
+def test_fast_mode_does_not_wait(tmp_path: Path) -> None:
+    writer = PredictionLogWriter(f"sqlite:///{tmp_path}/log.db", ORDERS)
+    assert writer.log(rows(3)) is None
+    assert writer.close() == 0 and writer.written == 3
+
+
+def test_a_writer_that_died_fails_durable_requests(tmp_path: Path) -> None:
+    """Killed writer: waiting requests and new ones get PredictionLogError (503), never a silent success."""
+    import asyncio
+
+    from pipelines.core.prediction_log import PredictionLogError
+
+    writer = PredictionLogWriter(f"sqlite:///{tmp_path}/log.db", ORDERS, durable=True)
+    assert writer._process.pid is not None
+    os.kill(writer._process.pid, signal.SIGKILL)
+    writer._process.join(10)
+
+    async def request() -> None:
+        ack = writer.log(rows(1))
+        assert ack is not None
+        await ack
+
+    with pytest.raises(PredictionLogError, match="writer exited"):
+        asyncio.run(request())
+    assert writer.problem is not None and "exited" in writer.problem
+    with pytest.raises(PredictionLogError, match="writer exited"):
+        asyncio.run(request())
+    writer.close(timeout=5)
