@@ -114,16 +114,14 @@ class Column(BaseModel):
 
     @model_validator(mode="after")
     def _labels(self) -> Column:
-        if (self.positive is not None or self.negative is not None) and self.kind != "target":
-            raise ValueError("`positive`/`negative` name a target's labels; this column is not the target")
-        if self.unit is not None and self.kind != "timestamp":
-            raise ValueError("`unit` names what the numbers of a timestamp column count; this is no timestamp")
-        if self.task is not None and self.kind != "target":
-            raise ValueError("`task` belongs to the target column")
+        for key, kind in (("unit", "timestamp"), ("task", "target")):
+            if getattr(self, key) is not None and self.kind != kind:
+                raise ValueError(f"`{key}` belongs to a {kind} column; this one is {self.kind}")
+        labels = self.positive is not None or self.negative is not None
+        if labels and (self.kind, self.task_kind) != ("target", "binary"):
+            raise ValueError("`positive`/`negative` name a binary target's two labels; this column is none")
         if self.kind != "target":
             return self
-        if self.task_kind != "binary" and (self.positive is not None or self.negative is not None):
-            raise ValueError(f"`positive`/`negative` name a binary target's labels, not a {self.task_kind} one's")
         if (self.task_kind == "multiclass") != (self.allowed is not None):
             raise ValueError("a multiclass target lists its classes in `allowed`; no other target has `allowed`")
         if self.allowed is not None and len({label_key(c) for c in self.allowed}) < 3:

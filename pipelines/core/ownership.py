@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import ParamSpec, TypeVar
+
+import yaml
 
 
 class Role(StrEnum):
@@ -24,12 +27,7 @@ class Role(StrEnum):
 
     @property
     def label(self) -> str:
-        return {
-            Role.DATA_ENGINEER: "Data engineer",
-            Role.DATA_SCIENTIST: "Data scientist",
-            Role.ML_ENGINEER: "ML engineer",
-            Role.MLOPS_ENGINEER: "MLOps engineer",
-        }[self]
+        return str(_DATA["roles"][self.value])
 
     @property
     def team(self) -> str:
@@ -49,142 +47,13 @@ class Stage:
     dvc_stage: bool = False
 
 
-STAGES: tuple[Stage, ...] = (
-    Stage(
-        "ingest",
-        Role.DATA_ENGINEER,
-        "pipelines.data.ingest",
-        "a source: generator batch, CSV/Parquet file, folder of them, or URL",
-        "raw batch file `data/raw/<batch>.parquet`; rejected rows in `data/quarantine/`",
-    ),
-    Stage(
-        "validate",
-        Role.DATA_ENGINEER,
-        "pipelines.data.validate",
-        "landed batches + the data contract (`contract.yaml`)",
-        "`data/validated/<batch>.parquet`, or a report naming every bad column",
-        dvc_stage=True,
-    ),
-    Stage(
-        "version",
-        Role.DATA_ENGINEER,
-        "pipelines.data.version",
-        "validated batches",
-        "train/holdout split `data/dataset/` whose DVC md5 is the data version, listed by `relay data versions`",
-        dvc_stage=True,
-    ),
-    Stage(
-        "train",
-        Role.DATA_SCIENTIST,
-        "pipelines.training.train",
-        "the versioned train split + `params.yaml`",
-        "fitted pipeline `models/model.joblib` with its decision threshold",
-        dvc_stage=True,
-    ),
-    Stage(
-        "evaluate",
-        Role.DATA_SCIENTIST,
-        "pipelines.training.evaluate",
-        "the model + the holdout split",
-        "`metrics/holdout.json` and plots for DVC and MLflow",
-        dvc_stage=True,
-    ),
-    # part:experiments:begin
-    Stage(
-        "sweep",
-        Role.DATA_SCIENTIST,
-        "pipelines.training.sweep",
-        "the versioned train split + the search space in `params.yaml` (`sweep`)",
-        "one nested MLflow run per trial, the best marked; the values to adopt via `dvc exp run -S` or `--apply`",
-    ),
-    # part:experiments:end
-    Stage(
-        "track",
-        Role.DATA_SCIENTIST,
-        "pipelines.training.track",
-        "model, metrics, params and data version",
-        "MLflow run with signature, input example, metrics and lineage tags",
-    ),
-    Stage(
-        "register",
-        Role.ML_ENGINEER,
-        "pipelines.release.register",
-        "candidate run + current champion",
-        "registered version; alias `champion` moves only if the promotion gate passes",
-    ),
-    # part:batch-scoring:begin
-    Stage(
-        "score",
-        Role.ML_ENGINEER,
-        "pipelines.release.score",
-        "a CSV or Parquet file of records + `models:/<name>@champion`",
-        "one prediction per record (probability, label, model and data version) in a Parquet or CSV file",
-    ),
-    # part:batch-scoring:end
-    Stage(
-        "serve",
-        Role.ML_ENGINEER,
-        "services.api.main",
-        "`models:/<name>@champion`",
-        "FastAPI service; every prediction written to the prediction log",
-    ),
-    Stage(
-        "monitor",
-        Role.MLOPS_ENGINEER,
-        "pipelines.monitoring.drift",
-        "prediction log window + the champion's reference data + batches labelled since it was trained",
-        "Evidently drift and quality reports, a JSON decision, a row in the monitoring history",
-    ),
-    Stage(
-        "retrain",
-        Role.MLOPS_ENGINEER,
-        "pipelines.monitoring.retrain",
-        "monitor decision (drift, quality drop) + newly labelled batches",
-        "a retraining run: new data version through training and the promotion gate, its outcome recorded",
-    ),
-)
+# The registry's data (each stage's owner, module and hand-off in words, and the paths each role reviews) lives in
+# ownership.yaml beside this module, as the team's RACI lives in team.yaml; the types, lookups and checks stay here.
+_REGISTRY = Path(__file__).with_name("ownership.yaml")
+_DATA = yaml.safe_load(_REGISTRY.read_text(encoding="utf-8"))
+STAGES: tuple[Stage, ...] = tuple(Stage(**{**s, "owner": Role(s["owner"])}) for s in _DATA["stages"])
 
-# Paths each role answers for in code review; rendered into .github/CODEOWNERS.
-OWNED_PATHS: dict[Role, tuple[str, ...]] = {
-    Role.DATA_ENGINEER: (
-        "/pipelines/data/",
-        "/pipelines/core/contract.py",
-        "/pipelines/core/contract_checks.py",
-        "/pipelines/core/dataset.py",
-        "/contract.yaml",
-        "/docs/bring-your-own-data.md",
-        "/docs/examples/",  # part:teaching
-        "/tests/unit/data/",
-    ),
-    Role.DATA_SCIENTIST: ("/pipelines/training/", "/pipelines/core/scoring.py", "/tests/unit/training/"),
-    Role.ML_ENGINEER: (
-        "/pipelines/release/",
-        "/pipelines/core/prediction_log.py",
-        "/services/",
-        "/tests/unit/release/",
-        "/tests/unit/services/",
-    ),
-    Role.MLOPS_ENGINEER: (
-        "/pipelines/monitoring/",
-        "/pipelines/flows/",
-        "/pipelines/cli/retrain.py",
-        "/pipelines/teaching/",  # part:teaching
-        "/pipelines/template/",  # part:template-only
-        "/copier.yml",  # part:template-only
-        # part:prefect-server:begin
-        "/pipelines/cli/prefect_server.py",
-        # part:prefect-server:end
-        "/infra/",
-        "/.ci/",
-        "/.github/",
-        "/.pre-commit-config.yaml",
-        "/.dockerignore",  # part:containers
-        "/docs/deploy.md",  # part:containers
-        "/Makefile",
-        "/dvc.yaml",
-        "/tests/unit/monitoring/",
-    ),
-}
+OWNED_PATHS: dict[Role, tuple[str, ...]] = {Role(r): tuple(paths) for r, paths in _DATA["owned_paths"].items()}
 
 _BY_NAME = {s.name: s for s in STAGES}
 

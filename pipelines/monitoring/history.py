@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import pandas as pd
@@ -25,6 +26,7 @@ from pipelines.monitoring.quality import REPORT as QUALITY_REPORT
 
 TABLE = "monitoring_runs"
 PAGE = "index.html"
+PAGE_TEMPLATE = Path(__file__).with_name("index.html")
 
 
 def _table(metadata: sa.MetaData) -> sa.Table:
@@ -224,28 +226,5 @@ def render(runs: pd.DataFrame, index_dir: Path) -> str:
         cells = pd.DataFrame([_row(run, index_dir) for _, run in runs.iterrows()])
         table = cells.to_html(escape=False, index=False, border=0)
 
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Relay monitoring: drift decisions</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
-table {{ border-collapse: collapse; width: 100%; }}
-th, td {{ border-bottom: 1px solid #ddd; padding: .45rem .6rem; text-align: left; vertical-align: top; }}
-th {{ background: #f4f4f4; }}
-strong.drift, p.drift strong {{ color: #b00020; }}
-strong.quiet, p.quiet strong {{ color: #1b5e20; }}
-p.latest {{ font-size: 1.25rem; }}
-p.follow-up {{ margin-top: -.4rem; }}
-small {{ color: #666; }}
-</style></head>
-<body>
-<h1>Relay monitoring</h1>
-<p>Owner: MLOps engineer. Each run compares a window of the prediction log with the champion's training data
-(Evidently). Dataset drift means the share of drifted columns reached the threshold in
-<code>params.yaml</code> (<code>monitor.drift_share</code>). Model quality is the champion's score (the metric
-<code>promote.metric</code> names) on batches labelled since it was trained, against its own holdout score made
-worse by <code>monitor.max_quality_drop</code>.
-Retraining says what the retraining flow did about the decision.</p>
-{latest}
-{table}
-</body></html>
-"""
+    # The page's markup and prose are a template beside this module; only the two blocks are filled in here.
+    return Template(PAGE_TEMPLATE.read_text(encoding="utf-8")).substitute(latest=latest, table=table)

@@ -143,18 +143,16 @@ def _metrics(task: Task, judged: str, test: Any, threshold: float | None) -> lis
     out: list[Any] = []
     for name, cls in EVIDENTLY[task].items():
         tests = [test] if name == judged else []
-        metric_class = getattr(ev, cls)
-        if task == "regression":
-            # MAE's value is a mean and a spread; its test goes on the mean.
-            out.append(metric_class(mean_tests=tests) if cls == "MAE" else metric_class(tests=tests))
-            continue
-        # The threshold is a per-metric setting in Evidently 0.7 (BinaryClassification has none); without it
-        # the label metrics would use 0.5. The confusion-matrix widgets are off because Evidently draws them at
-        # 0.5, not at the champion's threshold.
-        options: dict[str, Any] = {"probas_threshold": threshold} if task == "binary" else {}
+        # MAE's value is a mean and a spread; its test goes on the mean.
+        options: dict[str, Any] = {"mean_tests" if cls == "MAE" else "tests": tests}
+        if task == "binary":
+            # The threshold is a per-metric setting in Evidently 0.7 (BinaryClassification has none); without it
+            # the label metrics would use 0.5.
+            options["probas_threshold"] = threshold
         if cls in ("Precision", "Recall", "F1Score"):
+            # Evidently draws the confusion-matrix widgets at 0.5, not at the champion's threshold.
             options["conf_matrix"] = False
-        out.append(metric_class(tests=tests, **options))
+        out.append(getattr(ev, cls)(**options))
     return out
 
 

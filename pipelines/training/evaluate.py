@@ -23,7 +23,7 @@ from pipelines.core import artifacts
 from pipelines.core.atomic import write_json
 from pipelines.core.contract import Contract, Task
 from pipelines.core.ownership import stage
-from pipelines.core.params import EvaluateParams
+from pipelines.core.params import TASK_METRICS, EvaluateParams
 from pipelines.core.scoring import confusion, outputs, score_task
 from pipelines.training import plots  # part:pictures
 from pipelines.training.train import read_checked_split
@@ -32,21 +32,13 @@ CURVE_POINTS = 200  # a few hundred points draw the same curve as thousands, and
 
 
 def _thin(xs: np.ndarray, ys: np.ndarray, x: str, y: str) -> list[dict[str, float]]:
-    step = max(1, len(xs) // CURVE_POINTS)
-    idx = list(range(0, len(xs), step))
-    if idx[-1] != len(xs) - 1:
-        idx.append(len(xs) - 1)  # keep the curve's end point
+    idx = np.unique(np.linspace(0, len(xs) - 1, min(len(xs), CURVE_POINTS + 1)).astype(int))  # both ends kept
     return [{x: round(float(xs[i]), 5), y: round(float(ys[i]), 5)} for i in idx]
 
 
 # scikit-learn's scorer for each task's headline metric (the first of TASK_METRICS), which permutation importance
 # measures the drop of.
 SCORER: dict[Task, str] = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "neg_root_mean_squared_error"}
-SEGMENT_KEYS: dict[Task, tuple[str, ...]] = {
-    "binary": ("roc_auc", "pr_auc", "f1", "brier"),
-    "multiclass": ("macro_f1", "accuracy"),
-    "regression": ("rmse", "mae", "r2"),
-}
 
 
 def segment_metrics(
@@ -85,7 +77,7 @@ def segment_metrics(
                     threshold=threshold,
                     success_rate=params.action_success_rate,
                 )
-                entry.update({k: full[k] for k in SEGMENT_KEYS[task]})
+                entry.update({k: full[k] for k in TASK_METRICS[task][:4]})
             rows.append(entry)
     return rows
 
@@ -130,21 +122,13 @@ def _binary_extras(
     """The confusion matrix as counts, and the cost of the decisions, in the metrics file: `dvc metrics diff`
     shows how each moved. (DVC's confusion template counts one JSON row per sample, too big to keep in git.)"""
     pred = proba >= threshold
-    cells = {(c["actual"], c["predicted"]): c["count"] for c in confusion(y, pred.astype(int), 2)}
-    metrics.update(
-        {
-            "true_negatives": float(cells[0, 0]),
-            "false_positives": float(cells[0, 1]),
-            "false_negatives": float(cells[1, 0]),
-            "true_positives": float(cells[1, 1]),
-        }
+    cells = ("true_negatives", "false_positives", "false_negatives", "true_positives")  # confusion's order
+    metrics |= {name: float(c["count"]) for name, c in zip(cells, confusion(y, pred.astype(int), 2), strict=True)}
+    cost = (
+        params.cost_false_negative * metrics["false_negatives"]
+        + params.cost_false_positive * metrics["false_positives"]
     )
-    metrics["cost_per_1000"] = round(
-        1000
-        * (params.cost_false_negative * np.sum(~pred & (y == 1)) + params.cost_false_positive * np.sum(pred & (y == 0)))
-        / len(y),
-        3,
-    )
+    metrics["cost_per_1000"] = round(1000 * cost / len(y), 3)
 
 
 @stage("evaluate")

@@ -32,13 +32,9 @@ def _answers(out: np.ndarray, model: LoadedModel, labels: tuple[Any, ...]) -> tu
         flagged = (out[:, 1] >= (model.threshold if model.threshold is not None else 0.5)).tolist()
         answers = [{"probability": p, "flagged": f, "label": labels[f]} for p, f in zip(proba, flagged, strict=True)]
         return answers, proba, flagged
-    codes = out.argmax(axis=1)
-    names = [str(label) for label in labels]
-    rounded = np.round(out, 6).tolist()
-    answers = [
-        {"label": names[c], "probabilities": dict(zip(names, r, strict=True))}
-        for c, r in zip(codes, rounded, strict=True)
-    ]
+    codes, names = out.argmax(axis=1), [str(label) for label in labels]
+    probabilities = [dict(zip(names, r, strict=True)) for r in np.round(out, 6).tolist()]
+    answers = [{"label": names[c], "probabilities": p} for c, p in zip(codes, probabilities, strict=True)]
     return answers, codes.astype(float).tolist(), [None] * len(codes)
 
 
@@ -59,9 +55,8 @@ async def _predict(
     answers, logged, decided = _answers(out, model, labels)
     metrics = request.app.state.metrics
     if model.task != "regression":
-        flagged = sum(decided) if model.task == "binary" else 0
-        counts = {"true": flagged, "false": len(decided) - flagged} if model.task == "binary" else {}
-        for value, count in (counts or Counter(a["label"] for a in answers)).items():
+        outcomes = [str(d).lower() for d in decided] if model.task == "binary" else [a["label"] for a in answers]
+        for value, count in Counter(outcomes).items():
             metrics.predictions.labels(model.version, value).inc(count)
         metrics.probability.observe_many(out.max(axis=1) if model.task == "multiclass" else out[:, 1])
     committed = scoring.log.log_predictions(

@@ -159,7 +159,7 @@ def test_a_feature_named_like_a_prediction_log_column_is_refused(
         (
             "kind: ordinal, description: level 1-4,",
             "kind: ordinal, positive: x, description: level 1-4,",
-            "not the target",
+            "name a binary target's two labels",
         ),
         ("  person_id: {kind: ignore,", "  person_id: {kind: id, pattern: '^P', ", "id_column is not set"),
     ],
@@ -241,7 +241,7 @@ def test_numbers_in_a_time_column_need_their_unit(tmp_path: Path) -> None:
         panel_contract(tmp_path, text.replace("kind: timestamp,", "kind: timestamp, unit: s,")), "y1"
     ).screen(rows)
     assert bad.empty and str(good["seen"].iloc[0]) == "2026-01-05 10:00:00"
-    with pytest.raises(ContractError, match="`unit` names what the numbers of a timestamp column count"):
+    with pytest.raises(ContractError, match="`unit` belongs to a timestamp column; this one is numeric"):
         panel_contract(
             tmp_path, PANEL.replace("kind: numeric, description: years,", "kind: numeric, unit: s, description: years,")
         )

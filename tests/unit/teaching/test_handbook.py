@@ -117,6 +117,6 @@ def test_tour_reports_damaged_artifacts_and_goes_on(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("COLUMNS", "200")
     result = runner.invoke(app, ["tour"])
     assert result.exit_code == 0, result.output
-    assert "ROC AUC [/bold]" in result.output  # file contents are shown, never read as markup
+    assert "roc_auc [/bold]" in result.output  # file contents are shown, never read as markup
     assert result.output.count("is not a MonitorDecision") == 2  # monitor and retrain say so, the tour goes on
     assert not (tmp_path / "elsewhere.db").exists()  # reading MLflow never creates a store
