@@ -84,7 +84,7 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:  # noqa: PLR0915 (t
     assert len(runs) == 2 and runs.iloc[1]["model_quality"] == "no labelled rows since the champion was trained"
     assert "waiting for 1000" in runs.iloc[1]["retraining"]
     assert (
-        runs.iloc[0]["model_quality"].startswith("ROC AUC ")
+        runs.iloc[0]["model_quality"].startswith("roc_auc ")
         and "5000 newly labelled rows" in runs.iloc[0]["model_quality"]
     )
     assert runs.iloc[0]["retraining"].startswith("v2 trained on data")

@@ -176,7 +176,7 @@ def test_history_and_index_tell_the_whole_story(story: dict[str, Any]) -> None:
     assert len(runs) == 3  # test_relay_monitor_exits_3_on_drift, further down the file, adds a fourth
     oldest = runs.iloc[-1]["retraining"]
     assert oldest.startswith("not retrained:") and "then retraining failed (ConnectionError" in oldest
-    assert "promoted" in runs.iloc[1]["retraining"] and "ROC AUC" in runs.iloc[1]["model_quality"]
+    assert "promoted" in runs.iloc[1]["retraining"] and runs.iloc[1]["model_quality"].startswith("roc_auc ")
     page = (s.reports_dir / "monitoring" / "index.html").read_text()
     assert 'id="latest-retraining">Retraining: challenger v3 kept' in page
     assert "quality.html" in page

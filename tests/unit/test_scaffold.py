@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from pipelines.cli.main import app
 from pipelines.template import scaffold
-from pipelines.template.scaffold import Answers, ScaffoldError, strip_blocks
+from pipelines.template.scaffold import OPTIONAL, Answers, ScaffoldError, strip_blocks
 from pipelines.template.size import MINIMAL_PROJECT_CODE_LIMIT, measure_files
 from tests.helpers import REPO
 
@@ -332,3 +332,16 @@ def test_the_made_projects_tests_invoke_only_commands_it_has(made: Path) -> None
         if name not in commands
     ]
     assert commands and not missing, missing
+
+
+def test_copier_yml_asks_about_every_optional_part() -> None:
+    """copier reads copier.yml only when a project is made (slow tests); an unquoted `: ` in a help line made it
+    invalid YAML once. Here it is parsed, and every optional part has its yes/no question and reaches --keep."""
+    import yaml
+
+    questions = yaml.safe_load((REPO / "copier.yml").read_text())
+    keep = next(str(arg) for task in questions["_tasks"] for arg in task["command"] if "--keep=" in str(arg))
+    for part in OPTIONAL:
+        question = part.replace("-", "_")
+        assert questions[question]["type"] == "bool", part
+        assert f"['{part}']" in keep, part
