@@ -142,3 +142,25 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
             _train(root)
             (built / "done").touch()
     return copy_workspace(built / "ws", tmp_path_factory.mktemp("trained") / "ws")
+
+
+# The test files that take longest, longest first (measured; docs/benchmarks.md, "The test suite"). `make test`
+# runs pytest-xdist with --dist loadfile --no-loadscope-reorder, which hands files to the two workers in this
+# order: started last, any one of them would leave a worker idle for minutes while the other finishes it.
+LONGEST_FIRST = (
+    "tests/e2e/test_task_kinds.py",
+    "tests/containers/test_stack.py",  # part:containers
+    "tests/integration/test_retraining_loop.py",
+    "tests/e2e/test_byo_guide.py",  # part:teaching
+    "tests/e2e/test_new_project.py",  # part:template-only
+    "tests/e2e/test_readme_loop.py",
+    "tests/integration/test_prefect_deploy.py",  # part:prefect-server
+    "tests/e2e/test_demo.py",  # part:teaching
+    "tests/contracts/test_monitoring_contract.py",
+    "tests/integration/test_monitor_scenarios.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))

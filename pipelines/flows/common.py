@@ -6,10 +6,11 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,24 @@ def timed(stage_name: str) -> Iterator[None]:
         yield
     finally:
         STAGE_SECONDS[stage_name] += time.perf_counter() - started
+
+
+def import_in_background(*modules: str) -> threading.Thread:
+    """Import `modules` on a side thread and return it (join it before using them). For what a flow needs only
+    after it has waited on subprocesses (DVC's stages): skops, MLflow's safe model format, spends some 3.5 s
+    importing every scikit-learn module to list the types it trusts. A failure is ignored here: the step that
+    needs the module imports it again and reports it. pandas (and numpy with it) comes first, on the caller's
+    thread, so the two threads never import the same module at once."""
+    import pandas  # noqa: F401
+
+    def load() -> None:
+        for module in modules:
+            with suppress(Exception):
+                __import__(module)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    return thread
 
 
 def free_port() -> int:

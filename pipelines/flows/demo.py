@@ -38,6 +38,7 @@ from pipelines.flows.common import (
     STAGE_SECONDS,
     banner,
     console,
+    import_in_background,
     note,
     prepare_environment,
     reporting_to,
@@ -78,15 +79,8 @@ def replay_traffic(url: str, batch: int, settings: Settings) -> int:
 def preload_while_training() -> None:
     """Import, on a side thread, what the steps after the first training need: DVC (its first stage), skops
     (MLflow's safe model format, for the track step) and Evidently (for the monitor) take seconds to import,
-    while the flow mostly waits on DVC's stage subprocesses. A failure here is ignored: the step that needs the
-    module imports it again and reports it."""
-
-    def load() -> None:
-        for module in ("dvc.repo", "skops.io", "evidently"):
-            with contextlib.suppress(Exception):
-                importlib.import_module(module)
-
-    threading.Thread(target=load, name="preload", daemon=True).start()
+    while the flow mostly waits on DVC's stage subprocesses."""
+    import_in_background("dvc.repo", "skops.io", "evidently")
 
 
 def init_tracking_store(settings: Settings) -> None:

@@ -15,7 +15,7 @@ from pipelines.core.handoffs import PromotionDecision, TrainingOutcome
 from pipelines.core.ownership import prefect_tags
 from pipelines.core.params import TASK_METRICS
 from pipelines.core.settings import Settings, get_settings
-from pipelines.flows.common import RETRY_TRANSIENT, banner, note, prepare_environment, timed
+from pipelines.flows.common import RETRY_TRANSIENT, banner, import_in_background, note, prepare_environment, timed
 
 if TYPE_CHECKING:
     from pipelines.training.track import TrackResult
@@ -134,6 +134,7 @@ def training_flow(
     check_trigger(trigger)
     # Refuse before any stage runs: a model that cannot be recorded must not be trained or registered.
     configure_mlflow(s.tracking_uri, create=True, probe=True)
+    tracking_needs = import_in_background("skops.io")  # while DVC's stages run in their own processes
     root = str(s.root)
     for name in DVC_STAGES:
         banner(name, f"dvc repro {name}")
@@ -153,6 +154,7 @@ def training_flow(
         pushed = push_data(root, s.dvc_remote)
     note(f"dvc push: {pushed} file(s) sent to the DVC remote")
     banner("track", "MLflow run with params, metrics, model, dataset and lineage tags")
+    tracking_needs.join()
     with timed("track"):
         tracked = track_run(s, trigger, reason)
     note(
