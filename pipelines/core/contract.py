@@ -26,7 +26,7 @@ FEATURE_KINDS = ("numeric", "categorical", "ordinal")
 TEXT_KINDS = ("id", "batch", "categorical", "ordinal", "ignore")
 # The prediction log's own columns (pipelines/core/prediction_log.py builds its table from this): a feature
 # of the same name would collide with one of them, so the contract refuses it when it loads.
-PREDICTION_LOG_COLUMNS = ("id", "request_id", "ts", "model_version", "prediction", "flagged", "latency_ms")
+PREDICTION_LOG_COLUMNS = ("id", "request_id", "ts", "model_version", "prediction", "flagged", "latency_ms", "protocol")
 Label = str | int | bool
 Task = Literal["binary", "multiclass", "regression"]
 

@@ -3,8 +3,9 @@
 The service writes it off the request path in batches; the drift monitor reads a window of it. Columns:
 request id, time, model version, every feature of the data contract, the prediction (binary: the probability
 of the positive label; multiclass: the code of the predicted class, its place in the target's `allowed`;
-regression: the predicted value), a binary model's decision (`flagged`) and the latency. The store is any
-SQLAlchemy URL: SQLite by default, PostgreSQL in production.
+regression: the predicted value), a binary model's decision (`flagged`), the latency and the protocol the
+request came in by (`relay` for `/v1`, else the name of the other protocol the service speaks; null in rows
+written before the column was added). The store is any SQLAlchemy URL: SQLite by default, PostgreSQL in production.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def _table(metadata: sa.MetaData, contract: Contract) -> sa.Table:
         # A binary model's decision at its threshold; null for a multiclass or regression model.
         sa.Column("flagged", sa.Boolean, nullable=True),
         sa.Column("latency_ms", sa.Float, nullable=False),
+        # Added after the first release; nullable, so an older table gains it in place (see _ensure_table).
+        sa.Column("protocol", sa.String(32), nullable=True),
     ]
     return sa.Table(TABLE, metadata, *cols)
 
@@ -93,13 +96,18 @@ def _ensure_table(engine: sa.Engine, contract: Contract) -> sa.Table:
     if inspector.has_table(TABLE):
         existing = {c["name"] for c in inspector.get_columns(TABLE)}
         expected = {c.name for c in table.columns}
-        if existing != expected:
+        added = [c for c in table.columns if c.name not in existing]
+        # A nullable column a newer Relay writes (`protocol`) is added in place; any other difference is an error.
+        if existing - expected or any(not c.nullable for c in added):
             where = engine.url.render_as_string(hide_password=True)
             missing, unexpected = sorted(expected - existing) or "-", sorted(existing - expected) or "-"
             raise RuntimeError(
                 f"the prediction log at {where} does not match the data contract: missing {missing}, "
                 f"unexpected {unexpected}; point RELAY_PREDICTION_LOG_URL at a new store (or migrate the table)"
             )
+        for c in added:  # replicas starting together may race here: ensure_table's second look settles it
+            with engine.begin() as conn:
+                conn.execute(sa.text(f'ALTER TABLE {TABLE} ADD COLUMN "{c.name}" {c.type.compile(engine.dialect)}'))
     metadata.create_all(engine)
     return table
 
@@ -248,16 +256,18 @@ class PredictionLogWriter:
         return self._problem
 
     def log(self, rows: Sequence[dict[str, Any]]) -> Awaitable[None] | None:
-        """Queue whole rows (every column of the table but `id`); durable: an awaitable, as below."""
-        return self._add((list(rows), {}, None, None)) if rows else None
+        """Queue whole rows (every column of the table but `id`; `protocol` may be left out); durable: an awaitable,
+        as below."""
+        return self._add(([{"protocol": None} | dict(r) for r in rows], {}, None, None)) if rows else None
 
     def log_predictions(
         self, records: list[dict[str, Any]], predictions: list[float], flagged: list[bool | None], **meta: Any
     ) -> Awaitable[None] | None:
         """Queue one request's records with their predictions; `meta` (request id, time, model version,
-        latency) is the same for every row. The writer process builds the rows, off the request path.
-        Durable: returns an awaitable (call from the event loop) that completes once they are committed."""
-        return self._add((records, meta, predictions, flagged)) if records else None
+        latency, and optionally the protocol) is the same for every row. The writer process builds the rows, off
+        the request path. Durable: returns an awaitable (call from the event loop) that completes once they are
+        committed."""
+        return self._add((records, {"protocol": None, **meta}, predictions, flagged)) if records else None
 
     def _add(self, item: _Item) -> Awaitable[None] | None:
         future = asyncio.get_running_loop().create_future() if self.durable else None

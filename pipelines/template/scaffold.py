@@ -59,6 +59,14 @@ PARTS: dict[str, tuple[str, ...]] = {
         "pipelines/flows/scoring.py",
         "tests/integration/test_batch_scoring.py",
     ),
+    # The service's MLflow scoring protocol (/invocations) and Open Inference Protocol v2 (/v2); /v1 stays.
+    "protocols": (
+        "services/api/protocols.py",
+        "services/api/routes/mlflow_protocol.py",
+        "services/api/routes/open_inference.py",
+        "tests/unit/services/test_protocols.py",
+        "tests/integration/test_api_protocols.py",
+    ),
     # Landing files from HTTP(S) URLs (ingest.source url, `relay data ingest --url`).
     "url-source": ("pipelines/data/download.py", "tests/unit/data/test_download.py"),
     # CI's check of the locked dependencies against known vulnerabilities (`make audit`).
@@ -109,6 +117,7 @@ OPTIONAL = (
     "experiments",
     "lineage",
     "batch-scoring",
+    "protocols",
     "url-source",
     "pictures",
     "audit",

@@ -12,7 +12,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from pipelines.core.prediction_log import PredictionLogWriter
-from pipelines.core.settings import Settings
 from services.api.batcher import MicroBatcher
 from services.api.model_store import ModelStore
 
@@ -37,11 +36,5 @@ async def get_scoring(request: Request) -> Scoring:
     return Scoring(state.batcher, state.models, state.prediction_log)
 
 
-async def get_app_settings(request: Request) -> Settings:
-    s: Settings = request.app.state.settings
-    return s
-
-
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 ScoringDep = Annotated[Scoring, Depends(get_scoring)]
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -108,6 +108,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(model.router)
     app.include_router(predict.build_router(s.contract, s.max_batch_size))
     _with_components(app, predict.openapi_components(s.contract, s.max_batch_size))
+    # part:protocols:begin
+    # The same records, through the same validation, batching, log and metrics, in the protocols clients already
+    # speak: MLflow's scoring server and the Open Inference Protocol v2 (docs/serving.md).
+    from services.api.protocols import include_routes
+
+    _with_components(app, include_routes(app, s))
+    # part:protocols:end
     return app
 
 

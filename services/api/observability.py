@@ -27,7 +27,11 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# The routes that score or describe the model, which need the API key when one is set; probes, metrics and docs
+# stay open.
+PROTECTED: tuple[str, ...] = ("/v1/",)
+PROTECTED += ("/invocations", "/v2/models/")  # part:protocols
 log = logging.getLogger("relay.api")
 
 
@@ -141,7 +145,8 @@ class Guard:
     - gives the request an id (the caller's `X-Request-ID` if it is a sane token, else a new one), echoed in
       the response and carried by every log line;
     - refuses bodies over `max_body_bytes` with 413, by Content-Length or while streaming;
-    - asks for the API key on `/v1/` routes when one is set (401 without it);
+    - asks for the API key, when one is set, on the routes that score or describe the model (`PROTECTED`; 401
+      without it);
     - turns any unhandled error into a 500 with the request id and no stack trace (the trace goes to the log);
     - counts requests and their latency by route for Prometheus.
     """
@@ -158,7 +163,7 @@ class Guard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         given = headers.get("x-request-id", "")
-        request_id = given if _CLIENT_ID.match(given) else uuid.uuid4().hex
+        request_id = given if CLIENT_ID.match(given) else uuid.uuid4().hex
         token = REQUEST_ID.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
@@ -169,7 +174,8 @@ class Guard:
                 status["code"] = message["status"]
                 status["sent"] = True
                 message["headers"] = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
-                message["headers"].append((b"x-request-id", request_id.encode()))
+                # From the scope: a protocol whose body names the request (Open Inference's `id`) may adopt it.
+                message["headers"].append((b"x-request-id", scope["state"]["request_id"].encode()))
             await send(message)
 
         async def answer(code: int, detail: str) -> None:
@@ -201,7 +207,7 @@ class Guard:
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             return 413, f"request body over {self.max_body_bytes} bytes"
-        if self.api_key and path.startswith("/v1/"):
+        if self.api_key and path.startswith(PROTECTED):
             given = headers.get("x-api-key", "")
             if not given and headers.get("authorization", "").lower().startswith("bearer "):
                 given = headers["authorization"][7:]

@@ -23,6 +23,16 @@ CASES = [
     ("/v1/predict/batch", "POST", NEGATIVE),
     ("/v1/model", "GET", POSITIVE),
     ("/health/ready", "GET", POSITIVE),
+    # part:protocols:begin
+    ("/invocations", "POST", POSITIVE),
+    ("/invocations", "POST", NEGATIVE),
+    ("/v2/models/{model_name}/infer", "POST", POSITIVE),
+    ("/v2/models/{model_name}/infer", "POST", NEGATIVE),
+    ("/v2/models/{model_name}/versions/{model_version}", "GET", POSITIVE),
+    ("/v2/models/{model_name}/ready", "GET", POSITIVE),
+    ("/v2", "GET", POSITIVE),
+    ("/ping", "GET", POSITIVE),
+    # part:protocols:end
 ]
 
 
@@ -32,7 +42,9 @@ def _fuzz(schema: Any, path: str, method: str, mode: Any) -> None:
     def check(case: Any) -> None:
         response = case.call()
         assert response.status_code < 500, f"{method} {path}: {response.status_code} {response.text[:300]}"
-        if mode == POSITIVE and method == "POST":
+        # Relay's own bodies are the contract's, so a valid one is always answered; the other protocols' bodies
+        # (tensors, MLflow's data frames) can be valid JSON for their schema and still not hold the contract's records.
+        if mode == POSITIVE and method == "POST" and path.startswith("/v1/"):
             assert response.status_code == 200, f"valid body refused: {response.text[:300]}"
 
     check()

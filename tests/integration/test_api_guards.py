@@ -67,7 +67,7 @@ def test_unhandled_errors_are_500_without_a_stack_trace(client: TestClient) -> N
     assert "secret" not in r.text and "Traceback" not in r.text
 
 
-def test_api_key_guards_v1_routes_only(trained_workspace: Path, tmp_path: Path) -> None:
+def test_api_key_guards_the_scoring_routes_not_the_probes(trained_workspace: Path, tmp_path: Path) -> None:
     with _client(trained_workspace, tmp_path, api_key="s3cret") as c:
         assert c.post("/v1/predict", json=ORDERS.example_record()).status_code == 401
         assert c.post("/v1/predict", json=ORDERS.example_record(), headers={"X-API-Key": "wrong"}).status_code == 401

@@ -66,6 +66,23 @@ def test_a_log_from_another_contract_is_refused(tmp_path: Path) -> None:
         PredictionLogWriter(url, ORDERS)
 
 
+def test_a_log_from_before_the_protocol_column_gains_it_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/log.db"
+    writer = PredictionLogWriter(url, ORDERS)
+    writer.log(rows(2))
+    writer.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the table as Relay wrote it before the column was added
+        conn.execute(sa.text("ALTER TABLE predictions DROP COLUMN protocol"))
+    engine.dispose()
+    writer = PredictionLogWriter(url, ORDERS)
+    meta = {"request_id": "new", "ts": now_utc(), "model_version": "1", "latency_ms": 1.0, "protocol": "relay"}
+    writer.log_predictions([ORDERS.example_record()], [0.3], [False], **meta)
+    assert writer.close() == 0
+    protocols = read_window(url, ORDERS, 10)["protocol"]
+    assert protocols.isna().tolist() == [True, True, False] and protocols.iloc[-1] == "relay"
+
+
 def test_missing_log_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="serve some traffic first"):
         read_window(f"sqlite:///{tmp_path}/none.db", ORDERS, 10)
