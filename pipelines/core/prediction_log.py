@@ -220,8 +220,10 @@ class PredictionLogWriter:
         # prints "leaked semaphore objects" at every shutdown.
         parcels_in, self._parcels = ctx.Pipe(duplex=False)
         self._reports, reports_out = ctx.Pipe(duplex=False)
-        self._sent = self._written = self._failed = self._seq = 0
-        self._problem: str | None = None
+        self._sent = self._seq = 0
+        # Rows committed, rows the store refused, and why rows are not reaching the store now (None while they are).
+        self.written = self.failed = 0
+        self.problem: str | None = None
         self._closed = self._gone = False
         self._pending: list[tuple[_Item, asyncio.Future[None] | None]] = []
         self._inflight: dict[int, list[asyncio.Future[None] | None]] = {}
@@ -241,19 +243,6 @@ class PredictionLogWriter:
         self._handoff = threading.Thread(target=self._hand_off_every, name="prediction-log-handoff", daemon=True)
         self._handoff.start()
         _OPEN.add(self)
-
-    @property
-    def written(self) -> int:
-        return self._written
-
-    @property
-    def failed(self) -> int:
-        return self._failed
-
-    @property
-    def problem(self) -> str | None:
-        """Why rows are not reaching the store right now (None while they are)."""
-        return self._problem
 
     def log(self, rows: Sequence[dict[str, Any]]) -> Awaitable[None] | None:
         """Queue whole rows (every column of the table but `id`; `protocol` may be left out); durable: an awaitable,
@@ -275,7 +264,7 @@ class PredictionLogWriter:
             if self._closed:
                 raise RuntimeError("the prediction log is closed")
             if self._gone and future is not None:
-                raise PredictionLogError(f"prediction log: {self._problem}")
+                raise PredictionLogError(f"prediction log: {self.problem}")
             self._pending.append((item, future))
         if future is None:
             return None
@@ -329,11 +318,11 @@ class PredictionLogWriter:
 
     def _apply(self, report: _Report) -> None:
         if report[0] == "store":
-            self._problem = report[1]
+            self.problem = report[1]
             return
         _, seq, written, failed_positions, failed_rows, why = report
-        self._written += written
-        self._failed += failed_rows
+        self.written += written
+        self.failed += failed_rows
         futures = self._inflight.pop(seq, [])
         failed = set(failed_positions)
         error = f"prediction log: rows not written ({why})"
@@ -343,21 +332,21 @@ class PredictionLogWriter:
         if not self._gone:
             self._gone = True
             self._process.join(1)
-            self._problem = f"the prediction-log writer exited with code {self._process.exitcode}"
+            self.problem = f"the prediction-log writer exited with code {self._process.exitcode}"
             if not self._closed:
-                log.error("%s; rows not yet written are lost", self._problem)
+                log.error("%s; rows not yet written are lost", self.problem)
         with self._lock:
             pending, self._pending = self._pending, []
             lost = [f for futures in self._inflight.values() for f in futures] + [f for _, f in pending]
             self._inflight = {}
         self._sent += sum(len(item[0]) for item, _ in pending)
-        _settle([(f, PredictionLogError(f"prediction log: {self._problem}")) for f in lost])
+        _settle([(f, PredictionLogError(f"prediction log: {self.problem}")) for f in lost])
 
     def close(self, timeout: float = 60.0) -> int:
         """Flush and stop; returns how many rows were not written (0 on a clean close)."""
         with self._lock:
             if self._closed:
-                return self._sent - self._written
+                return self._sent - self.written
             self._closed = True
         self._stop.set()
         self._wake.set()
@@ -370,7 +359,7 @@ class PredictionLogWriter:
         while (left := deadline - time.monotonic()) > 0 and self._read_reports(left):
             pass
         self._process.join(max(0.0, deadline - time.monotonic()))
-        unwritten = self._sent - self._written
+        unwritten = self._sent - self.written
         if self._process.is_alive():
             log.error("prediction log still writing after %.0f s; %d rows may be lost", timeout, unwritten)
             self._process.terminate()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
 import sys
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pipelines.core.output import banner, console, note  # noqa: F401 (re-exported: every flow prints with them)
@@ -31,22 +33,14 @@ def timed(stage_name: str) -> Iterator[None]:
         STAGE_SECONDS[stage_name] += time.perf_counter() - started
 
 
-def import_in_background(*modules: str) -> threading.Thread:
-    """Import `modules` on a side thread and return it (join it before using them). For what a flow needs only
+def import_in_background(*modules: str) -> Future[list[ModuleType]]:
+    """Import `modules` on a side thread (wait on the future before using them). For what a flow needs only
     after it has waited on subprocesses (DVC's stages): skops, MLflow's safe model format, spends some 3.5 s
-    importing every scikit-learn module to list the types it trusts. A failure is ignored here: the step that
-    needs the module imports it again and reports it. pandas (and numpy with it) comes first, on the caller's
-    thread, so the two threads never import the same module at once."""
+    importing every scikit-learn module to list the types it trusts. pandas (and numpy with it) comes first, on
+    the caller's thread, so the two threads never import the same module at once."""
     import pandas  # noqa: F401
 
-    def load() -> None:
-        for module in modules:
-            with suppress(Exception):
-                __import__(module)
-
-    thread = threading.Thread(target=load, daemon=True)
-    thread.start()
-    return thread
+    return ThreadPoolExecutor(1, "import").submit(lambda: [importlib.import_module(m) for m in modules])
 
 
 def free_port() -> int:

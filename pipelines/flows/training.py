@@ -154,7 +154,7 @@ def training_flow(
         pushed = push_data(root, s.dvc_remote)
     note(f"dvc push: {pushed} file(s) sent to the DVC remote")
     banner("track", "MLflow run with params, metrics, model, dataset and lineage tags")
-    tracking_needs.join()
+    tracking_needs.result()  # an import that failed fails here, as it would in the step
     with timed("track"):
         tracked = track_run(s, trigger, reason)
     note(
