@@ -24,7 +24,7 @@ $(BIN)/relay: pyproject.toml uv.lock | $(UV)
 
 # The runtime plus the dev group (pytest, ruff, mypy, the linters and test servers).
 $(VENV)/.dev-installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen $(COMPILE) --python $(PYTHON)
+	$(UV) sync --frozen --extra cluster $(COMPILE) --python $(PYTHON)
 	@touch $(BIN)/relay $@
 
 ## Install what the demo and the CLI run into .venv/ (uv sync --frozen --no-dev)

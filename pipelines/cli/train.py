@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -11,7 +11,7 @@ from pipelines.cli.console import console, friendly_errors, quiet_tools
 
 app = typer.Typer(help="Data scientist: hyperparameter sweeps tracked in MLflow.", no_args_is_help=True)
 
-Runner = Literal["processes", "threads", "dask"]
+RUNNERS = ("processes", "threads", "dask", "ray")
 
 
 @app.command("sweep")
@@ -19,18 +19,24 @@ Runner = Literal["processes", "threads", "dask"]
 def sweep(
     trials: Annotated[int | None, typer.Option(min=1, help="Grid points to try (default sweep.trials).")] = None,
     parallel: Annotated[int | None, typer.Option(min=1, help="Trials at once (default sweep.parallel).")] = None,
-    runner: Annotated[str | None, typer.Option(help="processes, threads or dask (default sweep.runner).")] = None,
+    runner: Annotated[str | None, typer.Option(help="processes, threads, dask or ray (default sweep.runner).")] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(help="The dask or ray cluster to use (default RELAY_DASK_ADDRESS / RELAY_RAY_ADDRESS)."),
+    ] = None,
     apply: Annotated[bool, typer.Option(help="Write the best values into params.yaml's train section.")] = False,
 ) -> None:
     """Try the search space in params.yaml (`sweep`) on the validation slice; one nested MLflow run per trial."""
     quiet_tools()
-    if runner is not None and runner not in ("processes", "threads", "dask"):
-        raise typer.BadParameter(f"{runner!r}: use processes, threads or dask", param_hint="--runner")
+    if runner is not None and runner not in RUNNERS:
+        raise typer.BadParameter(f"{runner!r}: use processes, threads, dask or ray", param_hint="--runner")
+    if address and runner not in ("dask", "ray"):
+        raise typer.BadParameter("a cluster address needs --runner dask or --runner ray", param_hint="--address")
     from pipelines.flows.common import flow_run_settings
     from pipelines.flows.sweep import run_sweep
 
     with flow_run_settings():
-        result = run_sweep(trials=trials, parallel=parallel, runner=runner, apply=apply)
+        result = run_sweep(trials=trials, parallel=parallel, runner=runner, address=address, apply=apply)
     metric = result["metric"]
     table = Table(title=f"sweep on data version {result['data_version'][:10]}: validation {metric}, best first")
     binary = "threshold" in result["best"]["metrics"]

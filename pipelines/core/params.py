@@ -116,7 +116,7 @@ DEFAULT_SPACES: dict[str, dict[str, list[float]]] = {
 class SweepParams(_Section):
     trials: int = Field(8, ge=1, le=1000)
     parallel: int = Field(2, ge=1, le=64)
-    runner: Literal["processes", "threads", "dask"] = "processes"
+    runner: Literal["processes", "threads", "dask", "ray"] = "processes"
     metric: str | None = None  # a validation metric of the task (TASK_METRICS); none: the gate's metric
     seed: int = 0
     # Values to try for fields of the chosen model kind (train.model); none: that kind's DEFAULT_SPACES.

@@ -116,8 +116,11 @@ class Settings(BaseSettings):
     # DVC remote for pushes and fetches, e.g. s3://bucket/relay; empty: the default remote in .dvc/config.
     dvc_remote: str = ""
     # part:experiments:begin
-    # Dask scheduler for `relay train sweep --runner dask` (tcp://host:8786); empty: a local cluster.
+    # The cluster `relay train sweep --runner dask|ray` sends trials to (`--address` overrides it): a Dask
+    # scheduler (tcp://host:8786) or a Ray head (host:6379, or ray://host:10001); empty: a cluster started
+    # on this machine for the sweep.
     dask_address: str = ""
+    ray_address: str = ""
     # part:experiments:end
     # Rows per chunk when data stages stream files: bounds their memory whatever the batch size.
     chunk_rows: int = Field(200_000, gt=0)

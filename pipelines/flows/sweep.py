@@ -1,8 +1,8 @@
 """Sweep flow (orchestration: MLOps engineer; the trials are the data scientist's `sweep` stage).
 
 Maps `sweep.run_trial` over Prefect workers: a local process pool by default (trials are CPU-bound, and
-threads would share one interpreter), threads for quick runs, or a Dask cluster through `prefect-dask`
-when a user has one. The flow code is the same for all three; only the task runner changes.
+threads would share one interpreter), threads for quick runs, or a Dask or Ray cluster through
+`prefect-dask` or `prefect-ray`. The flow code is the same for all four; only the task runner changes.
 """
 
 from __future__ import annotations
@@ -40,19 +40,32 @@ def warm_worker() -> None:
     import pipelines.training.train  # noqa: F401
 
 
-def task_runner(kind: str, parallel: int, dask_address: str = "") -> TaskRunner[Any]:
+def task_runner(kind: str, parallel: int, address: str = "") -> TaskRunner[Any]:
+    """Prefect's task runner for `kind`. dask and ray come from prefect-dask and prefect-ray (`uv sync --extra
+    cluster`): with `address`, trials go to that running cluster; without, one is started on this machine."""
     if kind == "processes":
         return ProcessPoolTaskRunner(max_workers=parallel, initializer=warm_worker)
     if kind == "threads":
         return ThreadPoolTaskRunner(max_workers=parallel)
     try:
+        if kind == "ray":
+            if not address or address.startswith(("127.", "localhost")):
+                # Ray takes the machine's network address for this process even when the cluster is on
+                # 127.0.0.1 (or is started here for this sweep alone), and then waits forever for a raylet
+                # there; this keeps it on the loopback (Ray reads it when imported).
+                os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+            from prefect_ray import RayTaskRunner
+
+            # A local cluster gets `parallel` CPUs, so no more trials run at once than asked for.
+            local = {"num_cpus": parallel, "include_dashboard": False}
+            return RayTaskRunner(address=address or None, init_kwargs={} if address else local)
         from prefect_dask import DaskTaskRunner
     except ImportError:
         raise RuntimeError(
-            "sweep runner 'dask' needs prefect-dask: `uv pip install 'prefect[dask]'` (or use processes/threads)"
+            f"sweep runner {kind!r} needs prefect-{kind}: `uv sync --extra cluster` (or use processes/threads)"
         ) from None
-    if dask_address:
-        return DaskTaskRunner(address=dask_address)
+    if address:
+        return DaskTaskRunner(address=address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": parallel, "threads_per_worker": 1})
 
 
@@ -74,14 +87,16 @@ def sweep_flow(trials: list[dict[str, Any]], ctx: TrialContext) -> list[dict[str
 
 @contextmanager
 def _share_temporary_server() -> Iterator[None]:
-    """Point worker processes at this flow's Prefect API.
+    """Point the trials' workers at this flow's Prefect API.
 
-    With no Prefect server configured, the flow runs against a temporary one, and a worker process would
-    start a temporary server of its own (about 5 s each) before its first trial. The process pool copies
-    this process's environment when the first task is submitted, so exporting the URL then is enough.
+    With no Prefect server configured, the flow runs against a temporary one, and a worker process (of the
+    pool, or of a Dask or Ray cluster) would start a temporary server of its own (about 5 s each, a minute
+    on a busy machine) before its first trial, and report there. Prefect sends the settings context with each
+    task, so the URL set in it reaches every runner's workers; the process pool also copies this process's
+    environment when the first task is submitted.
     """
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     if PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL"):
         yield
@@ -90,7 +105,8 @@ def _share_temporary_server() -> Iterator[None]:
         url = str(client.api_url)
     os.environ["PREFECT_API_URL"] = url
     try:
-        yield
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield
     finally:
         os.environ.pop("PREFECT_API_URL", None)
 
@@ -101,6 +117,7 @@ def run_sweep(
     trials: int | None = None,
     parallel: int | None = None,
     runner: str | None = None,
+    address: str | None = None,
     apply: bool = False,
 ) -> dict[str, Any]:
     """Check the data, open the parent run, map the trials, mark the best; optionally adopt it."""
@@ -159,7 +176,8 @@ def run_sweep(
     )
     started = time.perf_counter()
     try:
-        flow_ = sweep_flow.with_options(task_runner=task_runner(cfg.runner, cfg.parallel, s.dask_address))
+        cluster = address or {"dask": s.dask_address, "ray": s.ray_address}.get(cfg.runner, "")
+        flow_ = sweep_flow.with_options(task_runner=task_runner(cfg.runner, cfg.parallel, cluster))
         results = flow_([c.model_dump() for c in configs], ctx)
         best = sweep.best_of(results, metric)
     except BaseException:

@@ -147,8 +147,10 @@ def test_bad_training_and_sweep_options_exit_2_with_the_choices() -> None:
     trigger = runner.invoke(app, ["pipeline", "--trigger", "whenever"])
     assert trigger.exit_code == 2 and "manual" in trigger.output and "drift" in trigger.output
     # part:experiments:begin
-    sweep = runner.invoke(app, ["train", "sweep", "--runner", "ray"])
-    assert sweep.exit_code == 2 and "processes, threads or dask" in " ".join(sweep.output.split())
+    sweep = runner.invoke(app, ["train", "sweep", "--runner", "spark"])
+    assert sweep.exit_code == 2 and "processes, threads, dask or ray" in " ".join(sweep.output.split())
+    address = runner.invoke(app, ["train", "sweep", "--address", "tcp://127.0.0.1:9"])
+    assert address.exit_code == 2 and "cluster address needs --runner dask" in " ".join(address.output.split())
     trials = runner.invoke(app, ["train", "sweep", "--trials", "0"])
     assert trials.exit_code == 2
     # part:experiments:end
