@@ -89,6 +89,7 @@ PARTS: dict[str, tuple[str, ...]] = {
         "infra/postgres",
         "infra/nginx",
         "infra/prometheus",
+        "infra/alertmanager",
         "pipelines/monitoring/exporter.py",
         "services/api/log_metrics.py",
         "infra/grafana",
@@ -100,6 +101,7 @@ PARTS: dict[str, tuple[str, ...]] = {
         "tests/unit/monitoring/test_exporter.py",
         "tests/unit/services/test_log_metrics.py",
         "tests/integration/test_monitor_exporter.py",
+        "tests/integration/test_alerts.py",
     ),
     "kubernetes": ("infra/k8s", "tests/unit/test_k8s_files.py"),
     # Relay's own: how to make a project from it (this package, `relay new`), the tests that do so, and the
