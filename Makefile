@@ -45,7 +45,7 @@ demo: install
 # after another: each may call apt-get. A project made without the containers part has no images to prepare.
 TEST_TOOLS := browser postgres-server
 # part:containers:begin
-TEST_TOOLS += promtool containers test-images
+TEST_TOOLS += prometheus containers test-images
 # part:containers:end
 # make 3.81 (macOS) has no --output-sync; there the two lines' output interleaves.
 OUTPUT_SYNC := $(if $(filter 3.%,$(MAKE_VERSION)),,--output-sync=target)
@@ -83,13 +83,20 @@ postgres-server:
 	else echo "postgres-server: no initdb and no root apt-get; the database-restart test will be skipped"; fi
 
 # part:containers:begin
-## Install promtool (Debian's prometheus package) to check infra/prometheus/, if it is missing and apt is there
-promtool:
-	@if command -v promtool >/dev/null; then echo "promtool: $$(command -v promtool)"; \
+# Debian's Prometheus (with promtool) and Alertmanager (prometheus-alertmanager, with amtool): the checks of
+# infra/prometheus/ and infra/alertmanager/, and the test that runs both on the alerting rules. The tests start
+# their own on free ports; a daemon the package may start (where the init system lets it) is not used.
+## Install Debian's Prometheus and Alertmanager (promtool, amtool) for the alert checks and tests, if missing and apt is there
+prometheus:
+	@if command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null; then \
+		echo "prometheus: $$(command -v prometheus), $$(command -v prometheus-alertmanager)"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
-		&& echo "promtool: installed"; \
-	else echo "promtool: missing and no root apt-get; the Prometheus config check will be skipped"; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			prometheus prometheus-alertmanager >/dev/null && echo "prometheus: installed prometheus, prometheus-alertmanager"; \
+	else echo "prometheus: missing and no root apt-get; the Prometheus checks and alert tests will be skipped"; fi
+
+# The name this target had before Alertmanager joined it.
+promtool: prometheus
 
 ## Bring up the production-like stack with Docker Compose (settings in infra/.env; see docs/deploy.md)
 stack-up:
@@ -195,5 +202,5 @@ help:
 .PHONY: install install-dev browser postgres-server test test-setup test-tools test-fast audit lint serve pipeline monitor roles mlflow-ui clean help
 .PHONY: demo  # part:teaching
 .PHONY: bench-demo bench-training  # part:template-only
-.PHONY: promtool stack-up stack-down containers images test-images test-containers  # part:containers
+.PHONY: prometheus promtool stack-up stack-down containers images test-images test-containers  # part:containers
 .PHONY: deploy prefect-down  # part:prefect-server

@@ -172,6 +172,9 @@ def monitor(
 def monitor_exporter(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port for /metrics.")] = 9108,
+    max_age: Annotated[
+        float, typer.Option(min=1, help="Seconds the newest run may age before the RelayMonitorStale alert fires.")
+    ] = 7200,
 ) -> None:
     """Serve the newest monitor decision as Prometheus gauges on /metrics (drift, shares, per-feature scores)."""
     quiet_tools()
@@ -184,7 +187,7 @@ def monitor_exporter(
 
     s = get_settings()
     registry = CollectorRegistry()
-    registry.register(MonitoringCollector(s.monitoring_store))
+    registry.register(MonitoringCollector(s.monitoring_store, max_age))
     server, _ = start_http_server(port, addr=host, registry=registry)
     console.print(f"monitoring gauges on http://{host}:{port}/metrics (from {s.monitoring_store}); Ctrl-C stops")
     try:

@@ -221,7 +221,8 @@ class PredictionLogWriter:
         parcels_in, self._parcels = ctx.Pipe(duplex=False)
         self._reports, reports_out = ctx.Pipe(duplex=False)
         self._sent = self._seq = 0
-        # Rows committed, rows the store refused, and why rows are not reaching the store now (None while they are).
+        # Rows committed; rows lost (refused by the store, or handed over to a writer process that then died; not
+        # those held and retried while the store is unreachable); why rows are not reaching the store now (or None).
         self.written = self.failed = 0
         self.problem: str | None = None
         self._closed = self._gone = False
@@ -322,7 +323,8 @@ class PredictionLogWriter:
             return
         _, seq, written, failed_positions, failed_rows, why = report
         self.written += written
-        self.failed += failed_rows
+        # A report read after the writer has gone (it sent it before dying) shrinks the rows lost with it.
+        self.failed = self._sent - self.written if self._gone else self.failed + failed_rows
         futures = self._inflight.pop(seq, [])
         failed = set(failed_positions)
         error = f"prediction log: rows not written ({why})"
@@ -340,6 +342,7 @@ class PredictionLogWriter:
             lost = [f for futures in self._inflight.values() for f in futures] + [f for _, f in pending]
             self._inflight = {}
         self._sent += sum(len(item[0]) for item, _ in pending)
+        self.failed = self._sent - self.written  # the writer has gone: whatever it had not reported written is lost
         _settle([(f, PredictionLogError(f"prediction log: {self.problem}")) for f in lost])
 
     def close(self, timeout: float = 60.0) -> int:

@@ -20,12 +20,20 @@ from pipelines.monitoring import history
 
 
 class MonitoringCollector(Collector):
-    def __init__(self, url: str) -> None:
-        self.url = url
+    """`max_age_s`: how old the newest run may grow before the RelayMonitorStale alert fires. It is served as a
+    gauge, so the rule in infra/prometheus/alerts.yml stays the same whatever the monitor's schedule."""
+
+    def __init__(self, url: str, max_age_s: float = 7200) -> None:
+        self.url, self.max_age_s = url, max_age_s
 
     def collect(self) -> Iterator[Metric]:
         runs = history.read(self.url)
         yield GaugeMetricFamily("relay_monitor_runs", "Monitor runs recorded in the history table", value=len(runs))
+        yield GaugeMetricFamily(
+            "relay_monitor_max_age_seconds",
+            "How old the newest monitor run may be before it counts as overdue (relay monitor-exporter --max-age)",
+            value=self.max_age_s,
+        )
         if runs.empty:
             return
         newest = runs.iloc[0]

@@ -65,6 +65,11 @@ class Metrics:
         self.model_version = Gauge(
             "relay_model_info", "The model being served (value 1)", ["model_name", "version"], registry=r
         )
+        # part:containers:begin
+        from services.api.log_metrics import PredictionLogMetrics
+
+        self.prediction_log = PredictionLogMetrics(r)
+        # part:containers:end
 
     def on_batch(self, requests: int, records: int, seconds: float) -> None:
         self.batch_records.observe(records)

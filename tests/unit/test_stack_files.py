@@ -1,9 +1,10 @@
-"""The compose stack's files (Dockerfile, compose, Prometheus, Grafana), checked offline by the tools made for
-them and against Relay's own code (seconds).
+"""The compose stack's files (Dockerfile, compose, Prometheus and its alerting rules, Alertmanager, Grafana),
+checked offline by the tools made for them and against Relay's own code (seconds).
 
-They are not run here (the stack's own images are, in tests/containers/); each is validated by its schema or
-tool, and everything in them that names Relay (settings, CLI commands, metrics) is checked against the code,
-so a rename breaks a test rather than a deployment.
+They are not run here (the stack's own images are, in tests/containers/; Prometheus and Alertmanager with these
+files, in tests/integration/test_alerts.py); each is validated by its schema or tool, and everything in them
+that names Relay (settings, CLI commands, metrics, roles) is checked against the code, so a rename breaks a
+test rather than a deployment.
 """
 
 from __future__ import annotations
@@ -59,15 +60,85 @@ def test_stack_commands_are_commands_relay_and_the_tools_have() -> None:
                 assert arg.split("=")[0] in options, f"compose service {name}: mlflow server has no {arg}"
 
 
-def test_prometheus_config_is_valid() -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        message = "no promtool: `make promtool` installs Debian's prometheus package"
+def _tool(name: str, package: str) -> str:
+    """The Debian tool's path; without it the test is skipped with how to get it, or fails in CI."""
+    found = shutil.which(name)
+    if found is None:
+        message = f"no {name}: `make prometheus` installs Debian's {package} package"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    done = run(promtool, "check", "config", INFRA / "prometheus" / "prometheus.yml")
+    return found
+
+
+def test_prometheus_config_is_valid() -> None:
+    """`check config` also checks the rule files it loads (alerts.yml)."""
+    done = run(_tool("promtool", "prometheus"), "check", "config", INFRA / "prometheus" / "prometheus.yml")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 rule files found" in done.stdout
+
+
+def test_alerting_rules_pass_their_unit_tests() -> None:
+    done = run(_tool("promtool", "prometheus"), "test", "rules", INFRA / "prometheus" / "alerts.test.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _alerts() -> list[dict[str, Any]]:
+    groups = yaml.safe_load((INFRA / "prometheus" / "alerts.yml").read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def test_every_alert_names_its_owner_says_what_to_do_and_is_unit_tested() -> None:
+    from pipelines.core.ownership import Role
+
+    tests = yaml.safe_load((INFRA / "prometheus" / "alerts.test.yml").read_text())["tests"]
+    tested = {case["alertname"] for test in tests for case in test["alert_rule_test"] if case.get("exp_alerts")}
+    for rule in _alerts():
+        name = rule["alert"]
+        assert rule["labels"]["owner"] in {r.value for r in Role}, name
+        assert rule["annotations"]["summary"] and len(rule["annotations"]["description"]) > 80, name
+        assert name in tested, f"{name} never fires in alerts.test.yml"
+
+
+def test_alerts_use_metrics_that_exist() -> None:
+    texts = [r["expr"] + " ".join(r["annotations"].values()) for r in _alerts()]
+    used = {m for t in texts for m in re.findall(r"\b(relay_[a-z_]+)", t)}
+    missing = sorted(used - _exported_metric_names())
+    assert not missing, f"the alerting rules query metrics nobody exports: {missing}"
+    # Their `up` rules name the scrape jobs of prometheus.yml.
+    jobs = {
+        j["job_name"] for j in yaml.safe_load((INFRA / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    }
+    named = {j for t in texts for j in re.findall(r'job="([^"]+)"', t)}
+    assert named and named <= jobs
+
+
+def test_alertmanager_sends_each_owner_its_alerts() -> None:
+    config = INFRA / "alertmanager" / "alertmanager.yml"
+    amtool = _tool("amtool", "prometheus-alertmanager")
+    done = run(amtool, "check-config", config)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for rule in _alerts():
+        owner = rule["labels"]["owner"]
+        labels = [f"alertname={rule['alert']}", f"owner={owner}"]
+        routed = run(
+            amtool, "config", "routes", "test", f"--config.file={config}", f"--verify.receivers={owner}", *labels
+        )
+        assert routed.returncode == 0, f"{rule['alert']}: {routed.stdout}{routed.stderr}"
+
+
+def test_compose_runs_prometheus_and_alertmanager_on_the_shipped_files() -> None:
+    services = _services()
+    mounts = services["prometheus"]["volumes"]
+    assert "./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts  # beside prometheus.yml, as it names it
+    alertmanager = services["alertmanager"]
+    assert "./alertmanager/alertmanager.yml:/etc/alertmanager/relay.yml:ro" in alertmanager["volumes"]
+    # The start command swaps the file's placeholder base URL for ALERT_WEBHOOK_URL.
+    placeholder = re.search(r'sed "s\|([^|]+)\|\$\$ALERT_WEBHOOK_URL\|"', alertmanager["command"][0])
+    assert placeholder, alertmanager["command"]
+    urls = re.findall(r"url: (\S+)", (INFRA / "alertmanager" / "alertmanager.yml").read_text())
+    assert urls and all(u.startswith(placeholder.group(1) + "/") for u in urls)
+    assert "ALERT_WEBHOOK_URL" in alertmanager["environment"]
 
 
 def _exported_metric_names() -> set[str]:

@@ -14,4 +14,5 @@ async def metrics(request: Request) -> Response:
     store = request.app.state.models
     # The model gauge is read at scrape time, so it always matches what /v1/model reports.
     m.serving(store.model_name, store.current.version if store.current else None)
+    m.prediction_log.writer = request.app.state.prediction_log  # part:containers
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -10,15 +10,18 @@ from pipelines.monitoring.exporter import MonitoringCollector
 from tests.unit.monitoring.test_history import decision
 
 
-def scrape(url: str) -> str:
+def scrape(url: str, **options: float) -> str:
     registry = CollectorRegistry()
-    registry.register(MonitoringCollector(url))
+    registry.register(MonitoringCollector(url, **options))
     return generate_latest(registry).decode()
 
 
 def test_no_runs_yet(tmp_path: Path) -> None:
     text = scrape(f"sqlite:///{tmp_path}/history.db")
     assert "relay_monitor_runs 0.0" in text and "relay_drift_detected" not in text
+    # The stale-run alert's bound is served even before the first run (two hours unless told otherwise).
+    assert "relay_monitor_max_age_seconds 7200.0" in text
+    assert "relay_monitor_max_age_seconds 300.0" in scrape(f"sqlite:///{tmp_path}/history.db", max_age_s=300)
 
 
 def test_gauges_show_the_newest_run_and_its_features(tmp_path: Path) -> None:

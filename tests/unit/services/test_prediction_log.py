@@ -56,6 +56,21 @@ def test_failed_writes_are_counted(tmp_path: Path) -> None:
     assert writer.close() == 1 and writer.failed == 1
 
 
+def test_rows_left_by_a_writer_that_died_count_as_lost(tmp_path: Path) -> None:
+    """Not durable: the requests were answered, so `failed` (relay_prediction_log_rows_lost_total) is all that
+    tells anyone these rows are gone."""
+    writer = PredictionLogWriter(f"sqlite:///{tmp_path}/log.db", ORDERS)
+    assert writer._process.pid is not None
+    os.kill(writer._process.pid, signal.SIGKILL)
+    writer._process.join(10)
+    writer.log(rows(3))
+    deadline = time.monotonic() + 10
+    while writer.failed < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer.failed == 3 and writer.problem is not None and "exited" in writer.problem
+    assert writer.close(timeout=5) == 3
+
+
 def test_a_log_from_another_contract_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/log.db"
     engine = sa.create_engine(url)
