@@ -27,9 +27,7 @@ def command(
     from pipelines.monitoring import dashboard
 
     target = dashboard.Target.from_settings(get_settings())
-    workspace = dashboard.open_workspace(target)
-    project = dashboard.project_id(workspace, target.project)
-    dashboard.provision(workspace, project, dashboard.panels(target, project))
+    _, project = dashboard.provisioned(target)
     if target.remote:
         console.print(f"Relay's dashboard is provisioned on the Evidently UI at {target.location}/projects/{project}")
         return

@@ -20,6 +20,8 @@ whose id and panel ids derive from the project and the titles, so provisioning a
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -242,10 +244,32 @@ def run_snapshot(decision: MonitorDecision) -> Snapshot:
     return Snapshot.load_model(merged)
 
 
+@contextmanager
+def _refusals(target: Target) -> Iterator[None]:
+    """A workspace's refusal (a wrong secret, a service gone) as one line naming it, not a traceback."""
+    from evidently.errors import EvidentlyError
+
+    try:
+        yield
+    except EvidentlyError as exc:
+        hint = "; RELAY_EVIDENTLY_SECRET must be its --secret" if "permission" in str(exc).lower() else ""
+        raise DashboardError(f"the Evidently workspace at {target.location} refused: {exc}{hint}") from None
+    except OSError as exc:  # requests' errors, and a folder that cannot be written
+        raise DashboardError(f"the Evidently workspace at {target.location} failed: {exc}") from None
+
+
+def provisioned(target: Target) -> tuple[WorkspaceBase, uuid.UUID]:
+    """The workspace, and the model's project in it with Relay's dashboard provisioned."""
+    workspace = open_workspace(target)
+    with _refusals(target):
+        project = project_id(workspace, target.project)
+        provision(workspace, project, panels(target, project))
+    return workspace, project
+
+
 def publish(decision: MonitorDecision, target: Target) -> str:
     """Add the run to the model's project (provisioning its dashboard first); returns where the run is."""
     snapshot = run_snapshot(decision)
-    workspace = open_workspace(target)
-    project = project_id(workspace, target.project)
-    provision(workspace, project, panels(target, project))
-    return workspace.add_run(project, snapshot).url
+    workspace, project = provisioned(target)
+    with _refusals(target):
+        return workspace.add_run(project, snapshot).url

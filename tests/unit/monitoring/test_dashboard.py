@@ -102,6 +102,12 @@ def test_what_cannot_work_is_said_in_one_line(tmp_path: Path) -> None:
         dashboard.run_snapshot(sample_decision(tmp_path / "report.html"))
     with pytest.raises(dashboard.DashboardError, match="give a folder or the http"):
         dashboard.open_workspace(target("s3://bucket/evidently"))
+    from evidently.errors import EvidentlyError
+
+    # What an Evidently UI started with --secret answers a client without it (seen with `evidently ui` 0.7.23).
+    refused = "refused: Not enough permissions; RELAY_EVIDENTLY_SECRET must be its --secret"
+    with pytest.raises(dashboard.DashboardError, match=refused), dashboard._refusals(target("http://127.0.0.1:8001")):
+        raise EvidentlyError("Not enough permissions")
     down = f"http://127.0.0.1:{free_port()}"
     env = {"RELAY_ROOT": str(REPO), "RELAY_EVIDENTLY_WORKSPACE": down}
     result = CliRunner().invoke(app, ["monitor", "ui"], env=env)
