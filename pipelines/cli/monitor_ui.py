@@ -34,5 +34,7 @@ def command(
     from evidently.ui.service.app import get_config, run
 
     console.print(f"Evidently UI for {target.location} at http://{host}:{port}/projects/{project}; Ctrl-C stops")
+    # With RELAY_EVIDENTLY_SECRET this UI, too, takes writes (monitor runs sent to its URL) only with the secret.
+    secret = target.secret.get_secret_value() if target.secret else None
     # uvicorn's server: Ctrl-C and SIGTERM stop it.
-    run(get_config(host=host, port=port, workspace=target.location))
+    run(get_config(host=host, port=port, workspace=target.location, secret=secret))

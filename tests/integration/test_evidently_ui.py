@@ -3,7 +3,8 @@
 The command runs for real on 127.0.0.1 and a free port over a temporary workspace. While it starts, three
 monitor runs are judged (two clean weeks, then a drifted one whose labels show a quality drop); the first two
 go into the workspace folder as the monitoring flow puts them there, the third through the setting that points
-at a running Evidently UI service (RELAY_EVIDENTLY_WORKSPACE=http://...). Evidently's HTTP API must then show
+at a running Evidently UI service (RELAY_EVIDENTLY_WORKSPACE=http://..., refused until RELAY_EVIDENTLY_SECRET
+is its secret). Evidently's HTTP API must then show
 one project for the model, Relay's panels once each, and the runs' own values in them; and headless Chromium
 (Debian's) draws the dashboard without fetching anything from outside 127.0.0.1. The screenshot is kept under
 `reports/screenshots/`.
@@ -37,6 +38,7 @@ from tests.integration.test_monitoring_pages import CHROMIUM
 pytestmark = pytest.mark.integration
 WEEKS = (("2026-11-20T09:00:00+00:00", 6, ()), ("2026-11-21T09:00:00+00:00", 7, ()))
 DRIFTED = ("2026-11-22T09:00:00+00:00", 5, ("new_brand", "promotion"))
+SECRET = "s3cret"
 
 
 def frame(batch: int, rows: int, scenarios: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -70,6 +72,7 @@ def ui(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`relay monitor ui` on a free port over an empty workspace folder, stopped by its PID."""
     workspace, port = tmp_path / "evidently", free_port()
     env = {**os.environ, "RELAY_ROOT": str(REPO), "RELAY_EVIDENTLY_WORKSPACE": str(workspace)}
+    env["RELAY_EVIDENTLY_SECRET"] = SECRET  # the UI then takes writes through its API only with it
     log = (tmp_path / "ui.log").open("w")
     command = [str(BIN / "relay"), "monitor", "ui", "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -178,6 +181,9 @@ def test_runs_land_in_evidently_and_its_dashboard_shows_them(ui: tuple[str, Path
     for run in runs[:2]:
         dashboard.publish(run, local)  # into the folder the UI watches, as the monitoring flow does
     remote = dashboard.Target.from_settings(Settings(root=REPO, evidently_workspace=url))
+    with pytest.raises(dashboard.DashboardError, match="refused: Not enough permissions"):
+        dashboard.publish(runs[2], remote)
+    remote = dashboard.Target.from_settings(Settings(root=REPO, evidently_workspace=url, evidently_secret=SECRET))
     assert dashboard.publish(runs[2], remote).startswith(f"{url}/projects/")  # a setting away: the UI's API
 
     projects = httpx.get(f"{url}/api/v2/projects", timeout=10).json()
