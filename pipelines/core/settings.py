@@ -247,7 +247,7 @@ class Settings(BaseSettings):
         absolute folder."""
         given = self.evidently_workspace
         if "://" in given:
-            return given
+            return given.rstrip("/")  # Relay appends paths to it (…/projects/<id>)
         return str(self.root / given) if given else str(self.local_dir / "evidently")
 
     # part:evidently-ui:end

@@ -120,4 +120,4 @@ def test_the_workspace_is_set_once_and_overridable(tmp_path: Path) -> None:
     assert Settings(root=tmp_path).evidently_location == str(tmp_path / "local" / "evidently")
     assert Settings(root=tmp_path, evidently_workspace="ev").evidently_location == str(tmp_path / "ev")
     remote = "http://127.0.0.1:8001"
-    assert Settings(root=tmp_path, evidently_workspace=remote).evidently_location == remote
+    assert Settings(root=tmp_path, evidently_workspace=remote + "/").evidently_location == remote
