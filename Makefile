@@ -181,6 +181,12 @@ roles: install
 mlflow-ui: install
 	$(BIN)/relay mlflow-ui
 
+# part:evidently-ui:begin
+## Open Evidently's UI on http://127.0.0.1:8001 over the monitor's workspace, Relay's dashboard provisioned (relay monitor ui)
+monitoring-ui: install
+	$(BIN)/relay monitor ui
+# part:evidently-ui:end
+
 # part:template-only:begin
 ## Time each stage of the demo and record the table in docs/benchmarks.md
 bench-demo: install
@@ -201,6 +207,7 @@ help:
 
 .PHONY: install install-dev browser postgres-server test test-setup test-tools test-fast audit lint serve pipeline monitor roles mlflow-ui clean help
 .PHONY: demo  # part:teaching
+.PHONY: monitoring-ui  # part:evidently-ui
 .PHONY: bench-demo bench-training  # part:template-only
 .PHONY: prometheus promtool stack-up stack-down containers images test-images test-containers  # part:containers
 .PHONY: deploy prefect-down  # part:prefect-server

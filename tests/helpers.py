@@ -69,8 +69,10 @@ def check_relay_command(argv: list[str], where: str) -> None:
     assert argv[1] in commands, f"{where}: `relay {argv[1]}` is not a command"
     command = commands[argv[1]]
     rest = argv[2:]
-    # Typer vendors its own copy of click, so a group is recognised by having subcommands.
-    if hasattr(command, "commands"):
+    # Typer vendors its own copy of click, so a group is recognised by having subcommands. A group that runs
+    # itself (`relay monitor`, whose `ui` is a subcommand) may be given only its own options.
+    runs_itself = getattr(command, "invoke_without_command", False) and not (rest and rest[0] in command.commands)
+    if hasattr(command, "commands") and not runs_itself:
         assert rest and rest[0] in command.commands, f"{where}: `relay {argv[1]} {rest[:1]}` is not a command"
         command, rest = command.commands[rest[0]], rest[1:]
     options = {opt for p in command.params for opt in p.opts + p.secondary_opts}

@@ -130,9 +130,15 @@ def pipeline(
     )
 
 
-@app.command("monitor")
+# A group: `relay monitor` judges, and optional parts add subcommands under it (the evidently-ui part its `ui`).
+monitoring = typer.Typer(invoke_without_command=True)
+app.add_typer(monitoring, name="monitor")
+
+
+@monitoring.callback()
 @friendly_errors
 def monitor(
+    ctx: typer.Context,
     retrain: Annotated[
         bool | None,
         typer.Option(
@@ -145,6 +151,8 @@ def monitor(
 
     Exit code 3 when drift or a quality drop was found (whatever retraining then did), 1 when retraining failed.
     """
+    if ctx.invoked_subcommand:
+        return
     quiet_tools()
     with _command_server() as server:
         from pipelines.flows.common import reporting_to
@@ -166,6 +174,13 @@ def monitor(
         raise typer.Exit(3)
 
 
+# part:evidently-ui:begin
+from pipelines.cli import monitor_ui  # noqa: E402 (a part `relay new --no-evidently-ui` leaves out)
+
+monitoring.command("ui")(monitor_ui.command)
+
+
+# part:evidently-ui:end
 # part:containers:begin
 @app.command("monitor-exporter")
 @friendly_errors

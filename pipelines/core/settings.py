@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     dask_address: str = ""
     ray_address: str = ""
     # part:experiments:end
+    # part:evidently-ui:begin
+    # Where every monitor run also goes for Evidently's UI (`relay monitor ui`): a folder (relative to the root;
+    # empty: local/evidently/) or the http(s) URL of an Evidently UI service, with its write secret if it has one.
+    evidently_workspace: str = ""
+    evidently_secret: SecretStr | None = None
+    # part:evidently-ui:end
     # Rows per chunk when data stages stream files: bounds their memory whatever the batch size.
     chunk_rows: int = Field(200_000, gt=0)
 
@@ -237,6 +243,17 @@ class Settings(BaseSettings):
             return self.monitoring_url
         return f"sqlite:///{self.local_dir / 'monitoring' / f'{self.model_name}.db'}"
 
+    # part:evidently-ui:begin
+    @property
+    def evidently_location(self) -> str:
+        """The Evidently workspace: a URL as given (pipelines/monitoring/dashboard.py says which it takes), or an
+        absolute folder."""
+        given = self.evidently_workspace
+        if "://" in given:
+            return given.rstrip("/")  # Relay appends paths to it (…/projects/<id>)
+        return str(self.root / given) if given else str(self.local_dir / "evidently")
+
+    # part:evidently-ui:end
     @property
     def contract_path(self) -> Path:
         return self.root / "contract.yaml"

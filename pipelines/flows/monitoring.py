@@ -132,6 +132,22 @@ def record_history(settings: Settings, decision: MonitorDecision) -> MonitorDeci
     return decision
 
 
+# part:evidently-ui:begin
+@task(name="evidently-workspace", tags=prefect_tags("monitor"))
+def to_workspace(settings: Settings, decision: MonitorDecision) -> str | None:
+    """The run in the model's Evidently project, for `relay monitor ui`. A workspace that cannot take it (a UI
+    service that is down, say) is reported, not raised: the decision is recorded already, and the run's
+    snapshot files stay beside its reports."""
+    from pipelines.monitoring import dashboard
+
+    try:
+        return dashboard.publish(decision, dashboard.Target.from_settings(settings))
+    except Exception as exc:
+        note(f"[yellow]evidently workspace[/]: the run was not added ({type(exc).__name__}: {exc})")
+        return None
+
+
+# part:evidently-ui:end
 def _run_folder(reports_dir: Path) -> Path:
     """A new folder per run, named by its time; a second run in the same second gets a suffix, not the first's."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -158,6 +174,7 @@ def monitoring_flow(retrain: bool | None = None, settings: Settings | None = Non
         decision = drift_report(s, champion, out_dir)
         decision = decision.model_copy(update={"model_quality": model_quality(s, champion, out_dir)})
         decision = record_history(s, decision)
+        to_workspace(s, decision)  # part:evidently-ui
     colour = "red" if decision.drift else "green"
     note(
         f"[{colour}]drift={decision.drift}[/] share of drifted columns {decision.drift_share:.2f} "

@@ -24,6 +24,11 @@ from pipelines.core.ownership import stage
 from pipelines.core.params import MonitorParams
 
 PREDICTION = "prediction"
+# part:evidently-ui:begin
+# Evidently's snapshot of the report, for its workspace and UI (pipelines/monitoring/dashboard.py). Written with
+# dumps(): save_json writes only the metric values, which Snapshot.load cannot read back.
+SNAPSHOT = "report.snapshot.json"
+# part:evidently-ui:end
 
 
 class MonitoringError(ValueError):
@@ -201,6 +206,7 @@ def run(inputs: DriftInputs, out_dir: Path) -> MonitorDecision:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(out_dir / "report.html"))
+    (out_dir / SNAPSHOT).write_text(snapshot.dumps(), encoding="utf-8")  # part:evidently-ui
     decision = MonitorDecision(
         drift=v.dataset_drift,
         drift_share=round(v.share, 4),

@@ -2,8 +2,8 @@
 
 Takes the monitor's decision; hands over one row in the history table (SQLite under `local/monitoring/` by
 default, any SQLAlchemy URL with RELAY_MONITORING_URL) and `reports/monitoring/index.html`: the newest
-decision in words, then every run, newest first, with its window, reference and model, the drifted features
-and links to its report and decision. The page is rebuilt from the table on every run, so it never lists a
+decision in words, then every run, newest first, with its verdicts, what retraining did, and links to its
+report and decision. The page is rebuilt from the table on every run, so it never lists a
 report the table does not know, and a failed run leaves the last page as it was.
 """
 
@@ -181,24 +181,21 @@ _VERDICT = {True: '<strong class="drift">drift</strong>', False: '<strong class=
 
 
 def _row(run: pd.Series, index_dir: Path) -> dict[str, str]:
-    """One run as the table's cells, already HTML: every text from the store is escaped here."""
+    """One run as the table's cells, already HTML: every text from the store is escaped here. The numbers behind
+    the verdicts (drift shares and scores, quality against its limit, rows judged) are in each run's report and
+    decision, and charted over time in Evidently's UI when the project has the evidently-ui part; the page keeps
+    what a chart cannot say: the verdicts and findings in words, what retraining did, the files."""
     e = html.escape
     folder = e(_link(str(run["report"]), index_dir)).removesuffix("report.html")
     files = f'<a href="{folder}report.html">report</a>'
     if Path(str(run["report"])).with_name(QUALITY_REPORT).is_file():
         files += f' · <a href="{folder}{QUALITY_REPORT}">quality</a>'
-    # Runs without timestamps (a window handed over directly, not read from the log) show only their size.
-    window = f"{e(_text(run['window_from']))} to {e(_text(run['window_to']))}" if _text(run["window_from"]) else ""
-    reference, model = str(run["reference_version"]), e(str(run["model_version"]))
+    reference = str(run["reference_version"])
     return {
-        "run (UTC)": e(str(run["created_at"])),
+        "run (UTC)": f"{e(str(run['created_at']))}<br><small>model v{e(str(run['model_version']))}, data "
+        f'<span title="{e(reference)}">{e(reference[:10])}</span></small>',
         "decision": _VERDICT[bool(run["drift"])],
-        "drifted share": f"{run['drift_share']:.2f} (threshold {run['drift_share_threshold']:.2f})",
-        "drifted features": e(str(run["drifted_features"]).replace(",", ", ")) or "-",
-        "prediction drift": "yes" if run["prediction_drift"] else "no",
         "data quality": e(str(run["data_quality"])),
-        "window": f"{int(run['window_rows'])} rows<br><small>{window}</small>",
-        "reference": f'data <span title="{e(reference)}">{e(reference[:10])}</span><br>model v{model}',
         "model quality": e(_text(run.get("model_quality")) or "-"),
         "retraining": e(_text(run.get("retraining")) or "-"),
         "files": f'{files} · <a href="{folder}decision.json">decision</a>',

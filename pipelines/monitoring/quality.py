@@ -36,6 +36,7 @@ from pipelines.core.scoring import class_proba, predict
 PREDICTION = "prediction"
 PREDICTED = "predicted"  # a multiclass model's chosen class, as Evidently reads it
 REPORT = "quality.html"
+SNAPSHOT = "quality.snapshot.json"  # part:evidently-ui
 
 # Per task, the metrics the monitor can judge by: the name Relay gives each (as the holdout metrics do) and
 # Evidently's metric class. The first is the default when params.yaml's gate metric is not among them.
@@ -237,6 +238,7 @@ def run(  # noqa: PLR0913 (the judged metric, its baseline and a threshold are w
     with atomic_path(report) as tmp:
         # save_html writes only when given a str; a Path is silently ignored.
         snapshot.save_html(str(tmp))
+    (out_dir / SNAPSHOT).write_text(snapshot.dumps(), encoding="utf-8")  # part:evidently-ui
     judged = f"{metric} {value:.3f} on {rows} newly labelled rows"
     bound = f"{limit:.3f} (champion's holdout {baseline:.3f} {'plus' if lower else 'minus'} {drop:g})"
     side = ("at or below" if lower else "at or above") if ok else ("above" if lower else "below")

@@ -67,6 +67,13 @@ PARTS: dict[str, tuple[str, ...]] = {
         "tests/unit/services/test_protocols.py",
         "tests/integration/test_api_protocols.py",
     ),
+    # Every monitor run in an Evidently workspace with a dashboard Relay provisions, and `relay monitor ui`.
+    "evidently-ui": (
+        "pipelines/monitoring/dashboard.py",
+        "pipelines/cli/monitor_ui.py",
+        "tests/unit/monitoring/test_dashboard.py",
+        "tests/integration/test_evidently_ui.py",
+    ),
     # Landing files from HTTP(S) URLs (ingest.source url, `relay data ingest --url`).
     "url-source": ("pipelines/data/download.py", "tests/unit/data/test_download.py"),
     # CI's check of the locked dependencies against known vulnerabilities (`make audit`).
@@ -122,6 +129,7 @@ OPTIONAL = (
     "lineage",
     "batch-scoring",
     "protocols",
+    "evidently-ui",
     "url-source",
     "pictures",
     "audit",

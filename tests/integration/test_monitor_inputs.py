@@ -110,3 +110,12 @@ def test_a_damaged_labelled_batch_does_not_lose_the_drift_decision(workspace: Pa
     assert "batch-0009.parquet cannot be read as Parquet" in quality.message
     newest = history.read(s.monitoring_store).iloc[0]
     assert newest["id"] == decision.history_id and "cannot be read as Parquet" in newest["model_quality"]
+    # part:evidently-ui:begin
+    # The run is in the model's Evidently project too (local/evidently/ by default).
+    from pipelines.monitoring import dashboard
+
+    evidently = dashboard.open_workspace(dashboard.Target.from_settings(s))
+    project = dashboard.project_id(evidently, s.model_name)
+    runs = [evidently.get_run(project, r).metadata["relay_run"] for r in evidently.list_runs(project)]
+    assert Path(decision.report).parent.name in runs
+    # part:evidently-ui:end

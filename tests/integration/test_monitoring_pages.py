@@ -95,8 +95,12 @@ def test_index_shows_the_decision_and_leads_to_the_report(monitoring_pages: str)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--disable-gpu"], timeout=60_000)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page = browser.new_page(viewport={"width": 1400, "height": 720})
             page.goto(f"{monitoring_pages}/index.html")
+            # The whole table fits the window: no sideways scrolling at 1,400 px.
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            headers = ["run (UTC)", "decision", "data quality", "model quality", "retraining", "files"]
+            expect(page.locator("thead th")).to_have_text(headers)
             latest = page.locator("#latest")
             expect(latest).to_be_visible()
             expect(latest).to_contain_text("Drift detected in brand")

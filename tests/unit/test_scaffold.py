@@ -164,7 +164,8 @@ def test_left_out_parts_leave_no_trace(made: Path) -> None:
             r"relay prefect|relay deploy|make images|deploy\.md|infra/k8s|compose\.yaml|(?<!\w)part:[a-z]"
             r"|relay train sweep|relay experiments|relay tour|docs/roles/"
             r"|make demo|relay demo\b|flows/demo|monitor-exporter|relay lineage|relay score|make audit"
-            r"|/invocations|/v2/models|open_inference|mlflow_protocol",
+            r"|/invocations|/v2/models|open_inference|mlflow_protocol"
+            r"|relay monitor ui|monitoring-ui|RELAY_EVIDENTLY|evidently_location|snapshot\.json|dashboard\.py",
             ".",
         ],
         cwd=made,
