@@ -80,7 +80,7 @@ def test_settings_come_from_environment(tmp_path: Path, monkeypatch: pytest.Monk
         ("sweep:\n  space:\n    max_iter: []\n", "sweep.space.max_iter needs values"),  # part:experiments
         ("sweep:\n  space:\n    C: [0.1]\n", "not a hyperparameter of hist_gradient_boosting"),  # part:experiments
         ("sweep:\n  space: {}\n", "sweep.space is empty"),  # part:experiments
-        ("sweep:\n  runner: ray\n", "sweep.runner"),  # part:experiments
+        ("sweep:\n  runner: spark\n", "sweep.runner"),  # part:experiments
     ],
 )
 def test_inconsistent_values_are_named(tmp_path: Path, yaml_text: str, named: str) -> None:

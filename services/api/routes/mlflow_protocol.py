@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-from importlib.metadata import version
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -149,7 +148,8 @@ def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
     records = Records(contract, max_batch_size)
     numeric = set(contract.numeric_features())
     router = APIRouter(tags=["MLflow scoring protocol"])
-    mlflow_version = version("mlflow")
+    # The module, not the distribution: the API image installs MLflow as `mlflow-skinny`.
+    from mlflow.version import VERSION as MLFLOW_VERSION
 
     async def ping(request: Request) -> Response:
         serving = request.app.state.models.current is not None and not request.app.state.prediction_log.problem
@@ -167,7 +167,7 @@ def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
     @router.get("/version", summary="The MLflow version whose scoring protocol this speaks", response_class=Response)
     async def mlflow_version_text() -> Response:
         # MLflow's own quirk, kept for its clients: plain text under a JSON media type.
-        return Response(mlflow_version, media_type=JSON)
+        return Response(MLFLOW_VERSION, media_type=JSON)
 
     @router.post(
         "/invocations",
