@@ -157,7 +157,10 @@ LONGEST_FIRST = (
     "tests/integration/test_prefect_deploy.py",  # part:prefect-server
     "tests/e2e/test_demo.py",  # part:teaching
     "tests/contracts/test_monitoring_contract.py",
+    "tests/integration/test_sweep_clusters.py",  # part:experiments
     "tests/integration/test_monitor_scenarios.py",
+    "tests/integration/test_api_protocols.py",  # part:protocols
+    "tests/integration/test_alerts.py",  # part:containers
 )
 
 
