@@ -36,8 +36,9 @@ def timed(stage_name: str) -> Iterator[None]:
 def import_in_background(*modules: str) -> Future[list[ModuleType]]:
     """Import `modules` on a side thread (wait on the future before using them). For what a flow needs only
     after it has waited on subprocesses (DVC's stages): skops, MLflow's safe model format, spends some 3.5 s
-    importing every scikit-learn module to list the types it trusts. pandas (and numpy with it) comes first, on
-    the caller's thread, so the two threads never import the same module at once."""
+    importing every scikit-learn module to list the types it trusts. pandas (and numpy with it), which both
+    threads need, is imported first on the caller's thread, so that the two rarely wait on each other's imports.
+    A failed import is raised by the future's `result()`, as the step needing it would raise it."""
     import pandas  # noqa: F401
 
     return ThreadPoolExecutor(1, "import").submit(lambda: [importlib.import_module(m) for m in modules])
