@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -24,6 +25,7 @@ from pipelines.core.settings import apply_tool_env
 from tests.helpers import copy_workspace
 
 REPO = Path(__file__).resolve().parents[1]
+_SHARED_PREFECT = pytest.StashKey[Any]()
 WORKSPACE_FILES = (
     "pipelines",
     "services",
@@ -162,6 +164,40 @@ LONGEST_FIRST = (
     "tests/integration/test_api_protocols.py",  # part:protocols
     "tests/integration/test_alerts.py",  # part:containers
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the run's Prefect server (tests/prefect_server.py) in the controlling process, before the workers
+    start and import Prefect, which reads PREFECT_API_URL once. Not for a run of the fast tests alone."""
+    if hasattr(config, "workerinput") or "not integration" in (config.getoption("markexpr") or ""):
+        return
+    if os.environ.get("PREFECT_API_URL"):  # the developer's own server
+        return
+    from tests import prefect_server
+
+    server = prefect_server.start()
+    config.stash[_SHARED_PREFECT] = server
+    os.environ["PREFECT_API_URL"] = os.environ[prefect_server.SHARED_MARK] = server.api_url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    server = config.stash.get(_SHARED_PREFECT, None)
+    if server is not None:
+        from tests import prefect_server
+
+        server.stop()
+        os.environ.pop("PREFECT_API_URL", None)
+        os.environ.pop(prefect_server.SHARED_MARK, None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _prefect_server_answers() -> None:
+    """Every test process waits once for the run's Prefect server (it starts while pytest collects)."""
+    from tests import prefect_server
+
+    url = os.environ.get("PREFECT_API_URL")
+    if url and os.environ.get(prefect_server.SHARED_MARK) == url:
+        prefect_server.wait_for(url)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
