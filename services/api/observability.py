@@ -184,7 +184,11 @@ class Guard:
             await send(message)
 
         async def answer(code: int, detail: str) -> None:
-            await JSONResponse({"detail": detail, "request_id": request_id}, code)(scope, receive, send_with_id)
+            # Relay's shape, or the shape of the protocol the route speaks (`app.state.error_shapes`, by path).
+            shapes = getattr(getattr(scope.get("app"), "state", None), "error_shapes", {})
+            shape = next((f for prefix, f in shapes.items() if scope["path"].startswith(prefix)), None)
+            body = shape(code, detail) if shape else {"detail": detail, "request_id": request_id}
+            await JSONResponse(body, code)(scope, receive, send_with_id)
 
         try:
             problem = self._refuse(scope["path"], headers)

@@ -33,6 +33,8 @@ def include_routes(app: FastAPI, s: Settings) -> dict[str, Any]:
 
     app.include_router(mlflow_protocol.build_router(s.contract, s.max_batch_size))
     app.include_router(open_inference.build_router(s.contract, s.max_batch_size, s.model_name, app.version))
+    # The guard's refusals (a missing API key, a body too large, an unhandled error) in each protocol's shape.
+    app.state.error_shapes = {"/invocations": mlflow_protocol.error_body, "/v2/": open_inference.error_body}
     return mlflow_protocol.openapi_components(s.contract, s.max_batch_size) | open_inference.openapi_components()
 
 

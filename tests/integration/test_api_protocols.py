@@ -297,12 +297,30 @@ def test_the_api_key_guards_the_protocols_scoring_routes(trained_workspace: Path
     s = Settings(root=trained_workspace, prediction_log_url=f"sqlite:///{tmp_path}/log.db", api_key="s3cret")
     with TestClient(create_app(s)) as c:
         body = {"instances": [ORDERS.example_record()]}
-        assert c.post("/invocations", json=body).status_code == 401
+        refused = c.post("/invocations", json=body)
+        assert refused.status_code == 401 and refused.json()["error_code"] == "UNAUTHENTICATED", refused.text
+        assert "API key" in refused.json()["message"] and refused.headers["x-request-id"]
         assert c.post("/invocations", json=body, headers={"X-API-Key": "s3cret"}).status_code == 200
-        assert c.get(f"/v2/models/{MODEL}").status_code == 401
+        refused = c.get(f"/v2/models/{MODEL}")
+        assert refused.status_code == 401 and set(refused.json()) == {"error"}, refused.text
+        assert c.post("/v1/predict", json=ORDERS.example_record()).json()["request_id"]  # Relay's own shape
         assert c.get(f"/v2/models/{MODEL}", headers={"Authorization": "Bearer s3cret"}).status_code == 200
         for probe in ("/ping", "/health", "/version", "/v2", "/v2/health/live", "/v2/health/ready"):
             assert c.get(probe).status_code == 200, probe
+
+
+def test_a_body_too_large_is_refused_in_each_protocols_shape(trained_workspace: Path, tmp_path: Path) -> None:
+    from services.api.main import create_app
+
+    s = Settings(root=trained_workspace, prediction_log_url=f"sqlite:///{tmp_path}/log.db", max_body_bytes=1000)
+    big = b"x" * 2000
+    with TestClient(create_app(s)) as c:
+        mlflow = c.post("/invocations", content=big, headers={"content-type": "application/json"})
+        assert mlflow.status_code == 413 and mlflow.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED", mlflow.text
+        oip = c.post(f"/v2/models/{MODEL}/infer", content=big, headers={"content-type": "application/json"})
+        assert oip.status_code == 413 and "over 1000 bytes" in oip.json()["error"], oip.text
+        relay = c.post("/v1/predict", content=big, headers={"content-type": "application/json"})
+        assert relay.status_code == 413 and set(relay.json()) == {"detail", "request_id"}, relay.text
 
 
 def _mlflow_version() -> str:

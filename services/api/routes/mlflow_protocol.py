@@ -32,7 +32,14 @@ from services.api.protocols import ProtocolError, Records, scored
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CONTENT_TYPES = ("application/json", "text/csv")
 # MLflow's error codes for the statuses this route answers with (mlflow.exceptions.ERROR_CODE_TO_HTTP_STATUS).
-ERROR_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 404: "ENDPOINT_NOT_FOUND", 503: "TEMPORARILY_UNAVAILABLE"}
+# 413 has no code of its own in MLflow (it never limits a body): its nearest, REQUEST_LIMIT_EXCEEDED.
+ERROR_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    404: "ENDPOINT_NOT_FOUND",
+    413: "REQUEST_LIMIT_EXCEEDED",
+    503: "TEMPORARILY_UNAVAILABLE",
+}
 JSON = "application/json"
 
 
@@ -51,9 +58,13 @@ class MLflowPredictions(BaseModel):
     )
 
 
+def error_body(status: int, message: str) -> dict[str, str]:
+    """MLflow's error shape; the service's guard answers its refusals (401, 413, 500) on this route with it too."""
+    return {"error_code": ERROR_CODES.get(status, "INTERNAL_ERROR"), "message": message}
+
+
 def _error(status: int, message: str) -> Response:
-    body = {"error_code": ERROR_CODES.get(status, "INTERNAL_ERROR"), "message": message}
-    return Response(to_json(body), status_code=status, media_type=JSON)
+    return Response(to_json(error_body(status, message)), status_code=status, media_type=JSON)
 
 
 def _plain(status: int, text: str) -> Response:
@@ -176,6 +187,8 @@ def build_router(contract: Contract, max_batch_size: int) -> APIRouter:
         openapi_extra=_documented_body(),
         responses={
             400: {"model": MLflowError, "description": "The body breaks MLflow's protocol or the data contract"},
+            401: {"model": MLflowError, "description": "RELAY_API_KEY is set and the request did not send it"},
+            413: {"model": MLflowError, "description": "The body is over RELAY_MAX_BODY_BYTES"},
             415: {"description": "A content type other than application/json or text/csv, or a charset but UTF-8"},
             503: {"model": MLflowError, "description": "No champion model is loaded yet"},
         },

@@ -140,8 +140,13 @@ class InferenceResponse(BaseModel):
     outputs: list[ResponseOutput]
 
 
+def error_body(status: int, message: str) -> dict[str, str]:
+    """The protocol's error shape (any status); the service's guard answers its refusals on `/v2` with it too."""
+    return {"error": message}
+
+
 def _error(status: int, message: str) -> Response:
-    return Response(to_json({"error": message}), status_code=status, media_type=JSON)
+    return Response(to_json(error_body(status, message)), status_code=status, media_type=JSON)
 
 
 class Tensors:
@@ -392,9 +397,11 @@ def build_router(contract: Contract, max_batch_size: int, model_name: str, serve
 
     errors: dict[int | str, dict[str, Any]] = {
         400: {"model": InferenceErrorResponse, "description": "The request breaks the protocol or the data contract"},
+        401: {"model": InferenceErrorResponse, "description": "RELAY_API_KEY is set and the request did not send it"},
         404: {"model": InferenceErrorResponse, "description": "No such model, or a version that is not the champion's"},
         503: {"model": InferenceErrorResponse, "description": "No champion model is loaded yet"},
     }
+    too_large = {413: {"model": InferenceErrorResponse, "description": "The body is over RELAY_MAX_BODY_BYTES"}}
     routes: list[tuple[str, Handler, str, type[BaseModel], str]] = [
         ("", model.metadata, "GET", ModelMetadataResponse, "Model metadata: inputs from the data contract"),
         ("/ready", model.ready, "GET", ModelReadyResponse, "The model is loaded and ready to score"),
@@ -402,6 +409,7 @@ def build_router(contract: Contract, max_batch_size: int, model_name: str, serve
     ]
     for suffix, handler, method, answer, summary in routes:
         body = _documented_body() if method == "POST" else None
+        answers = errors | (too_large if method == "POST" else {})
         for path, endpoint in _both_paths(suffix, handler):
             router.add_api_route(
                 path,
@@ -409,7 +417,7 @@ def build_router(contract: Contract, max_batch_size: int, model_name: str, serve
                 methods=[method],
                 response_model=answer,
                 summary=summary,
-                responses=errors,
+                responses=answers,
                 openapi_extra=body,
             )
     return router
