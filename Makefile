@@ -51,11 +51,11 @@ TEST_TOOLS += prometheus containers test-images
 OUTPUT_SYNC := $(if $(filter 3.%,$(MAKE_VERSION)),,--output-sync=target)
 
 # Two test processes per core: most tests spend part of their time waiting (on a server starting, a subprocess,
-# a container), and a second process uses the core meanwhile (on 2 cores: 11 min with 2 workers, 9 with 4, the
-# machine 98% busy). Memory is not the limit: 4 workers peak under 8 GB.
+# a container), and a second process uses the core meanwhile (2-core Xeon: pytest 13.1 min with 2 workers, 11.1
+# with 4, the machine 98% busy). Memory is not the limit: 6.1 GB in use at the peak with 4.
 TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || sysctl -n hw.ncpu) )))
 
-## Lint, type-check, then run every test on all cores (unit, contracts, integration, end to end, images): ~10 min
+## Lint, type-check, then run every test on all cores (unit, contracts, integration, end to end, images): ~12 min
 test: test-setup
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
