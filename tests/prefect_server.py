@@ -25,23 +25,12 @@ from pathlib import Path
 
 import httpx
 
+try:  # the services a server for flow runs alone need not run (the prefect-server part's list)
+    from pipelines.flows.prefect_api import IDLE_SERVICES_OFF
+except ImportError:  # a project made without the part: the test run's server runs every service
+    IDLE_SERVICES_OFF = {}
+
 POSTGRES = os.environ.get("RELAY_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
-# What a server for flow runs alone does not need: schedules, workers, late or cancelled runs (and their
-# polling of the database).
-IDLE_SERVICES_OFF = {
-    f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
-    for name in (
-        "SCHEDULER",
-        "LATE_RUNS",
-        "FOREMAN",
-        "CANCELLATION_CLEANUP",
-        "PAUSE_EXPIRATIONS",
-        "REPOSSESSOR",
-        "CLEANUP_RECONCILER",
-    )
-}
-
-
 # Set to the server's URL by the process that started it: test processes wait for that server only.
 SHARED_MARK = "TESTS_SHARED_PREFECT_URL"
 

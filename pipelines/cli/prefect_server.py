@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -222,6 +222,18 @@ def check_schedule(cron: str, timezone: str, option: str) -> None:
         raise typer.BadParameter(f"{cron!r} with time zone {timezone!r}: {problem}", param_hint=option) from None
 
 
+def check_pool_name(pool: str) -> None:
+    """Refuse a work pool name Prefect would refuse, before anything starts."""
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from pydantic import ValidationError
+
+    try:
+        WorkPoolCreate(name=pool, type="process")
+    except ValidationError as exc:
+        problem = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise typer.BadParameter(f"{pool!r}: {problem}", param_hint="--pool") from None
+
+
 def deploy(
     cron: Annotated[str, typer.Option(help="When the monitoring flow runs (cron, five fields).")] = "0 * * * *",
     training_cron: Annotated[
@@ -230,13 +242,23 @@ def deploy(
     ] = None,
     timezone: Annotated[str, typer.Option(help="Time zone of the cron schedules.")] = "UTC",
     limit: Annotated[int, typer.Option(min=1, help="Flow runs at once in this process.")] = 1,
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            help="Register the deployments to this Prefect process work pool (made if missing) and return; "
+            "`prefect worker start --pool NAME`, started in the project, runs them."
+        ),
+    ] = None,
 ) -> None:
     """Serve Relay's flows as Prefect deployments from this process: monitoring on a cron schedule, training and
-    retraining on demand. Needs a Prefect server (PREFECT_API_URL; `relay prefect up` starts one). Ctrl-C stops."""
+    retraining on demand (Ctrl-C stops); with --pool, register them to a work pool whose workers run them
+    instead. Needs a Prefect server (PREFECT_API_URL; `relay prefect up` starts one)."""
     quiet_tools()
     check_schedule(cron, timezone, "--cron")
     if training_cron is not None:
         check_schedule(training_cron, timezone, "--training-cron")
+    if pool is not None:
+        check_pool_name(pool)
     api = os.environ.get("PREFECT_API_URL") or _profile_api_url()
     if not api:
         raise RuntimeError(
@@ -250,9 +272,46 @@ def deploy(
     from pipelines.core.settings import get_settings
     from pipelines.flows.common import prepare_environment
 
-    prepare_environment(get_settings())  # the served flow runs are child processes: they inherit PATH and quiet
+    s = get_settings()
+    if pool is not None:
+        names = register_to_pool(pool, deployments(cron, training_cron, timezone), s.root)
+        console.print(
+            f"registered {', '.join(names)} to work pool '{pool}' at {api}; monitoring on '{cron}' ({timezone})"
+        )
+        console.print(
+            f"run them: [bold]prefect worker start --pool {pool}[/] (in this project, with PREFECT_API_URL set)"
+        )
+        return
+    prepare_environment(s)  # the served flow runs are child processes: they inherit PATH and quiet
     console.print(f"serving Relay's deployments against {api}; monitoring on '{cron}' ({timezone}); Ctrl-C stops")
     serve(*deployments(cron, training_cron, timezone), limit=limit)  # type: ignore[arg-type]
+
+
+def register_to_pool(pool: str, found: list[Any], root: Path) -> list[str]:
+    """Register `found` (from `deployments`) to the process work pool `pool`, making the pool if it is missing;
+    returns the deployments' names. Their flow runs start in `root`, where the settings and dvc.yaml are, in a
+    worker's process: module entrypoints, so nothing is uploaded and the worker imports the installed project."""
+    from prefect import deploy as register
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    with get_client(sync_client=True) as client:
+        try:
+            kind = client.read_work_pool(pool).type
+        except ObjectNotFound:
+            template = ProcessWorker.get_default_base_job_template()
+            kind = client.create_work_pool(WorkPoolCreate(name=pool, type="process", base_job_template=template)).type
+    if kind != "process":
+        raise RuntimeError(
+            f"work pool '{pool}' is a {kind} pool; `relay deploy --pool` registers to process pools "
+            "(docs/deploy.md shows the Docker and Kubernetes ones)"
+        )
+    for deployment in found:
+        deployment.job_variables = {"working_dir": str(root)}
+    register(*found, work_pool_name=pool, build=False, push=False, print_next_steps_message=False, ignore_warnings=True)
+    return [f"{d.flow_name}/{d.name}" for d in found]
 
 
 def _profile_api_url() -> str:

@@ -1,6 +1,7 @@
-"""`relay prefect up`, `relay deploy` and a deployment run on a real local Prefect server (127.0.0.1 only).
+"""`relay prefect up`, `relay deploy --pool` and a process work pool's worker running the deployments' flow runs
+(one on the cron schedule, one on demand), on a real local Prefect server (127.0.0.1 only).
 
-The server and the serving process are started by this module and stopped by their PIDs at the end.
+The server and the worker are started by this module and stopped by their PIDs at the end.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 RELAY = str(Path(sys.executable).parent / "relay")
+POOL = "relay-local"
 
 
 def relay(ws: Path, *args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -67,6 +69,8 @@ def test_deploy_refuses_bad_schedules_and_a_missing_server(ws: Path, env: dict[s
     assert bad.returncode == 2 and "Invalid cron string" in plain(bad.stderr) and "--cron" in bad.stderr
     zone = relay(ws, "deploy", "--timezone", "Mars/Base", env=env)
     assert zone.returncode == 2 and "Invalid timezone" in plain(zone.stderr)
+    pool = relay(ws, "deploy", "--pool", "team/a", env=env)
+    assert pool.returncode == 2 and "--pool" in pool.stderr and "'team/a'" in plain(pool.stderr)
     alone = relay(ws, "deploy", env=env)
     assert alone.returncode == 1 and "schedules need a Prefect server" in alone.stderr
     assert "relay prefect up" in alone.stderr and "Traceback" not in alone.stderr
@@ -79,23 +83,35 @@ def served(ws: Path, env: dict[str, str]) -> Iterator[dict[str, Any]]:
     up = relay(ws, "prefect", "up", "--port", str(port), env=env, timeout=150)
     assert up.returncode == 0, up.stdout + up.stderr
     pid = int((ws / "local" / "prefect-server" / "server.pid").read_text().split()[0])
-    deploy = None
+    worker = None
     try:
-        log = ws / "local" / "logs" / "deploy.log"
+        # The deployments go to a process work pool; a worker started in the project runs their flow runs.
+        registered = relay(ws, "deploy", "--pool", POOL, "--cron", "* * * * *", env=env | {"PREFECT_API_URL": api})
+        assert registered.returncode == 0, registered.stdout + registered.stderr
+        log = ws / "local" / "logs" / "worker.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("wb") as out:
-            deploy = subprocess.Popen(
-                [RELAY, "deploy", "--cron", "* * * * *"],
+            worker = subprocess.Popen(
+                [str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", POOL],
                 cwd=ws,
-                env=env | {"PREFECT_API_URL": api},
+                # The worker asks for work every 2 s instead of 10: the test waits less for the runs to start.
+                env=env | {"PREFECT_API_URL": api, "PREFECT_WORKER_QUERY_SECONDS": "2"},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        yield {"api": api, "up": up.stdout, "server_pid": pid, "deploy": deploy, "log": log, "root": ws}
+        yield {
+            "api": api,
+            "up": up.stdout,
+            "server_pid": pid,
+            "deploy": worker,
+            "registered": registered.stdout,
+            "log": log,
+            "root": ws,
+        }
     finally:
-        if deploy is not None:
-            # SIGTERM while the server still answers: a serving process whose server is gone keeps retrying.
-            stop_service(deploy)
+        if worker is not None:
+            # SIGTERM while the server still answers: a worker whose server is gone keeps retrying.
+            stop_service(worker)
         down = relay(ws, "prefect", "down", env=env, timeout=60)
         assert down.returncode == 0 and f"PID {pid}" in down.stdout, down.stdout + down.stderr
 
@@ -132,10 +148,14 @@ def test_deployments_carry_schedule_and_owner_tags(served: dict[str, Any]) -> No
     assert found["training/on-demand"].schedules == [] and "owner:data-scientist" in found["training/on-demand"].tags
     assert "stage:retrain" in found["retraining/on-demand"].tags
     assert monitoring.entrypoint == "pipelines.flows.monitoring.monitoring_flow"
+    for deployment in found.values():
+        assert deployment.work_pool_name == POOL and deployment.job_variables == {"working_dir": str(served["root"])}
+    said = " ".join(served["registered"].split())
+    assert f"work pool '{POOL}'" in said and f"prefect worker start --pool {POOL}" in said
 
 
 def test_the_schedule_runs_the_monitor(served: dict[str, Any]) -> None:
-    """The scheduler creates runs and the served process runs them: the first minute's monitoring run completes,
+    """The scheduler creates runs and the pool's worker runs them: the first minute's monitoring run completes,
     records its decision and, finding no new labels, leaves retraining waiting."""
     import asyncio
 
@@ -170,7 +190,7 @@ def test_the_schedule_runs_the_monitor(served: dict[str, Any]) -> None:
             time.sleep(2)
     run = runs[0]
     assert run.state is not None and run.state.is_completed(), (run.state, served["log"].read_text()[-3000:])
-    assert run.auto_scheduled
+    assert run.auto_scheduled and run.work_pool_name == POOL  # picked up from the pool, by the worker
     from pipelines.monitoring import history
 
     newest = history.read(Settings(root=served["root"]).monitoring_store).iloc[0]
@@ -208,7 +228,7 @@ def test_an_on_demand_training_run_completes_with_owner_tagged_tasks(served: dic
             time.sleep(1)
     # Each task names the role that owns its step, in the Prefect UI and API.
     assert wanted <= found, found
-    assert served["deploy"].poll() is None, "relay deploy stopped serving"
+    assert served["deploy"].poll() is None, "the worker stopped"
 
 
 def test_status_names_the_server(ws: Path, env: dict[str, str], served: dict[str, Any]) -> None:
