@@ -306,7 +306,7 @@ def register_to_pool(pool: str, found: list[Any], root: Path) -> list[str]:
     if kind != "process":
         raise RuntimeError(
             f"work pool '{pool}' is a {kind} pool; `relay deploy --pool` registers to process pools "
-            "(docs/deploy.md shows the Docker and Kubernetes ones)"
+            "(docs/monitoring.md shows how to deploy to Docker and Kubernetes pools)"
         )
     for deployment in found:
         deployment.job_variables = {"working_dir": str(root)}

@@ -231,6 +231,18 @@ def test_an_on_demand_training_run_completes_with_owner_tagged_tasks(served: dic
     assert served["deploy"].poll() is None, "the worker stopped"
 
 
+def test_a_pool_of_another_type_is_refused(ws: Path, env: dict[str, str], served: dict[str, Any]) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: served["api"]}), get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="their-cluster", type="kubernetes"))
+    done = relay(ws, "deploy", "--pool", "their-cluster", env=env | {"PREFECT_API_URL": served["api"]})
+    assert done.returncode == 1 and "is a kubernetes pool" in plain(done.stderr), done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_status_names_the_server(ws: Path, env: dict[str, str], served: dict[str, Any]) -> None:
     done = relay(ws, "prefect", "status", env=env | {"PREFECT_API_URL": served["api"]})
     assert done.returncode == 0 and f"PID {served['server_pid']}" in done.stdout
