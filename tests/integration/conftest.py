@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,3 +17,12 @@ def _flows_as_the_cli_runs_them() -> Iterator[None]:
 
     with flow_run_settings():
         yield
+
+
+@pytest.fixture
+def in_workspace(trained_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test's copy of the trained workspace as the current project (what `relay` finds from its folder)."""
+    monkeypatch.setenv("RELAY_ROOT", str(trained_workspace))
+    monkeypatch.setenv("PREFECT_HOME", str(trained_workspace / "local" / "prefect"))
+    monkeypatch.chdir(trained_workspace)
+    return trained_workspace

@@ -27,14 +27,6 @@ BIN = Path(sys.executable).parent
 RAY_OPTIONS = ("--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats")
 
 
-@pytest.fixture
-def in_workspace(trained_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RELAY_ROOT", str(trained_workspace))
-    monkeypatch.setenv("PREFECT_HOME", str(trained_workspace / "local" / "prefect"))
-    monkeypatch.chdir(trained_workspace)
-    return trained_workspace
-
-
 def _start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """A cluster process in a session of its own, so that it and every process it spawns stop together."""
     with log.open("wb") as out:

@@ -14,14 +14,6 @@ from tests.integration.test_experiments import _client
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def in_workspace(trained_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RELAY_ROOT", str(trained_workspace))
-    monkeypatch.setenv("PREFECT_HOME", str(trained_workspace / "local" / "prefect"))
-    monkeypatch.chdir(trained_workspace)
-    return trained_workspace
-
-
 def test_sweep_runs_trials_in_parallel_as_nested_runs(in_workspace: Path) -> None:
     from pipelines.flows.sweep import run_sweep
 
