@@ -4,6 +4,7 @@ copy a trained workspace."""
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pytest
 
 from pipelines.core.contract import load as load_contract
 
@@ -21,6 +23,18 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ORDERS = load_contract(REPO / "contract.yaml")
+# Read once, at import: the tests' autouse fixture hides RELAY_* variables while a test runs.
+CHROMIUM = os.environ.get("RELAY_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def chromium() -> str:
+    """The system's Chromium for a browser test: skipped without one, failed in CI (which installs it)."""
+    if CHROMIUM is None:
+        message = "no chromium: run `make browser` (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
 
 
 def write_dataset(folder: Path, train: pd.DataFrame, holdout: pd.DataFrame) -> Path:

@@ -32,8 +32,7 @@ from pipelines.core.settings import Settings
 from pipelines.data.generator import generate_batch
 from pipelines.flows.common import free_port
 from pipelines.monitoring import dashboard, drift, quality
-from tests.helpers import BIN, ORDERS, REPO
-from tests.integration.test_monitoring_pages import CHROMIUM
+from tests.helpers import BIN, ORDERS, REPO, chromium
 
 pytestmark = pytest.mark.integration
 WEEKS = (("2026-11-20T09:00:00+00:00", 6, ()), ("2026-11-21T09:00:00+00:00", 7, ()))
@@ -136,11 +135,7 @@ def _values_are_the_runs(url: str, project: str, panel: dict[str, Any], runs: li
 
 def _screenshot(url: str, project: str, titles: list[str]) -> None:
     """The dashboard in headless Chromium at 1,400 px, every panel drawn, nothing fetched from outside."""
-    if CHROMIUM is None:
-        message = "no chromium: run `make browser` (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    executable = chromium()
     from playwright.sync_api import Route, expect, sync_playwright
 
     shots = REPO / "reports" / "screenshots"
@@ -155,7 +150,7 @@ def _screenshot(url: str, project: str, titles: list[str]) -> None:
             route.abort()
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--disable-gpu"], timeout=60_000)
+        browser = p.chromium.launch(executable_path=executable, headless=True, args=["--disable-gpu"], timeout=60_000)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.route("**/*", loopback_only)

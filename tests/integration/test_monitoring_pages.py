@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +20,9 @@ import pytest
 from pipelines.core.params import MonitorParams
 from pipelines.data.generator import generate_batch
 from pipelines.monitoring import drift, history, quality
-from tests.helpers import ORDERS, REPO
+from tests.helpers import ORDERS, REPO, chromium
 
 pytestmark = pytest.mark.integration
-CHROMIUM = os.environ.get("RELAY_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def frame(batch: int, rows: int, scenarios: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -83,17 +80,13 @@ def monitoring_pages(tmp_path: Path) -> Iterator[str]:
 
 
 def test_index_shows_the_decision_and_leads_to_the_report(monitoring_pages: str) -> None:
-    if CHROMIUM is None:
-        message = "no chromium: run `make browser` (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    executable = chromium()
     from playwright.sync_api import expect, sync_playwright
 
     shots = REPO / "reports" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--disable-gpu"], timeout=60_000)
+        browser = p.chromium.launch(executable_path=executable, headless=True, args=["--disable-gpu"], timeout=60_000)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 720})
             page.goto(f"{monitoring_pages}/index.html")
