@@ -197,8 +197,8 @@ monitoring-ui: install
 bench-demo: install
 	$(BIN)/python benchmarks/demo.py --record docs/benchmarks.md
 
-## Time train, evaluate and a sweep at 100k and 1M rows (prints a table; about 9 min)
-bench-training: install
+## Time train, evaluate and sweeps on processes, Dask and Ray at 100k and 1M rows (prints a table; ~15 min)
+bench-training: install-dev
 	$(BIN)/python benchmarks/training.py
 # part:template-only:end
 

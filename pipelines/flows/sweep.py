@@ -56,9 +56,12 @@ def task_runner(kind: str, parallel: int, address: str = "") -> TaskRunner[Any]:
                 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
             from prefect_ray import RayTaskRunner
 
-            # A local cluster gets `parallel` CPUs, so no more trials run at once than asked for.
-            local = {"num_cpus": parallel, "include_dashboard": False}
-            return RayTaskRunner(address=address or None, init_kwargs={} if address else local)
+            if address:
+                return RayTaskRunner(address=address)
+            # A cluster of this sweep's own, with `parallel` CPUs so no more trials run at once than asked for.
+            # "local", not Ray's default: that joins the cluster named in /tmp/ray/ray_current_cluster, which
+            # any `ray start --head` on this machine leaves behind, still there after the cluster has stopped.
+            return RayTaskRunner(address="local", init_kwargs={"num_cpus": parallel, "include_dashboard": False})
         from prefect_dask import DaskTaskRunner
     except ImportError:
         raise RuntimeError(

@@ -51,7 +51,9 @@ PARTS: dict[str, tuple[str, ...]] = {
         "pipelines/flows/sweep.py",
         "pipelines/cli/train.py",
         "tests/unit/training/test_sweep.py",
+        "tests/unit/flows/test_sweep_runners.py",
         "tests/integration/test_sweeps.py",
+        "tests/integration/test_sweep_clusters.py",
     ),
     "lineage": ("pipelines/cli/lineage.py", "tests/unit/test_lineage_command.py"),
     "batch-scoring": (

@@ -9,8 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -140,10 +142,18 @@ def test_a_sweep_runs_on_a_dask_cluster(
     assert (result["best"]["index"], result["best"]["metrics"]["roc_auc"]) == local_best
 
 
-def test_a_sweep_runs_on_a_ray_cluster(in_workspace: Path, local_best: tuple[int, float], tmp_path: Path) -> None:
+def test_a_sweep_runs_on_a_ray_cluster(
+    in_workspace: Path, local_best: tuple[int, float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = free_port()
+    # Token authentication, as docs/experiments.md starts a head: the head and the sweep share a token. Without
+    # RAY_AUTH_MODE, `ray start` turns it on by itself whenever ~/.ray/auth_token exists (any local Ray cluster
+    # writes one), while a client given an address never does, and is refused.
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex}
+    for name, value in auth.items():
+        monkeypatch.setenv(name, value)
     # Ray would advertise and bind the machine's network address; the test's cluster stays on 127.0.0.1.
-    env = os.environ | {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = os.environ | auth | {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
     head = _start(
         [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", *RAY_OPTIONS],
         tmp_path / "head.log",
@@ -159,3 +169,9 @@ def test_a_sweep_runs_on_a_ray_cluster(in_workspace: Path, local_best: tuple[int
         assert (result["best"]["index"], result["best"]["metrics"]["roc_auc"]) == local_best
     finally:
         _stop(head)
+        # `ray start` named this cluster in Ray's temporary folder for later `ray.init()` calls to join; it
+        # is gone now, so is the note (`ray stop` would remove it, but stops every Ray cluster of the user's).
+        note = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        with suppress(OSError):
+            if note.read_text().strip() == f"127.0.0.1:{port}":
+                note.unlink()
