@@ -69,6 +69,8 @@ PARTS: dict[str, tuple[str, ...]] = {
         "tests/unit/services/test_protocols.py",
         "tests/integration/test_api_protocols.py",
     ),
+    # The service's exact fast path for tree pipelines; without it every model is scored through scikit-learn.
+    "fast-path": ("services/api/fast_path.py", "tests/unit/services/test_fast_path.py"),
     # Every monitor run in an Evidently workspace with a dashboard Relay provisions, and `relay monitor ui`.
     "evidently-ui": (
         "pipelines/monitoring/dashboard.py",
@@ -131,6 +133,7 @@ OPTIONAL = (
     "lineage",
     "batch-scoring",
     "protocols",
+    "fast-path",
     "evidently-ui",
     "url-source",
     "pictures",

@@ -45,9 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = s
         durable = s.prediction_log_ack == "durable"
         app.state.prediction_log = PredictionLogWriter(s.prediction_log, s.contract, durable=durable)
-        app.state.models = store = ModelStore(
-            s.model_name, s.reload_interval_s, s.tracking_uri, s.contract.task, len(s.contract.labels)
-        )
+        app.state.models = store = ModelStore(s.model_name, s.reload_interval_s, s.tracking_uri, s.contract)
         store.refresh()
         if store.current is None:
             log.warning("starting without a model: %s", store.last_error)

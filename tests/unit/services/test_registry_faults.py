@@ -15,6 +15,7 @@ from pipelines.flows.common import free_port
 from services.api import observability
 from services.api.model_store import ModelStore
 from services.api.routes import model
+from tests.helpers import ORDERS
 
 
 def test_reads_refuse_a_missing_store_and_only_writers_create_one(tmp_path: Path) -> None:
@@ -35,7 +36,7 @@ def test_a_database_that_cannot_be_reached_is_one_quick_error() -> None:
 
 def test_the_service_reports_a_missing_store_and_creates_none(tmp_path: Path) -> None:
     db = tmp_path / "mlflow" / "mlflow.db"
-    store = ModelStore("relay-returns", 60, f"sqlite:///{db}")
+    store = ModelStore("relay-returns", 60, f"sqlite:///{db}", ORDERS)
     app = FastAPI()
     app.state.models = store
     app.include_router(model.router)
