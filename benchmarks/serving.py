@@ -18,7 +18,8 @@ The client is the standard library's `http.client` on keep-alive connections, on
 with the bodies encoded once: httpx cost about a millisecond a request in the client, which is noise shared
 by every server but hides what the servers themselves do. Errors (BentoML's 503 "overloaded", say) are
 counted and not in req/s. The floors are the champion's own `predict_proba` in a process of its own, back
-to back, and for one record also with the model idle 2 ms between calls, as it is at concurrency 1.
+to back, and for one record also with the model idle 2 ms between calls, as it is at concurrency 1, both
+through scikit-learn's pipeline and through the fast path the service scores a tree model on.
 
 Needs a champion in the configured MLflow store (run `make demo` first). Every process started here is
 stopped by its PID (BentoML by its process group) at the end; each load run is bounded by its request count.
@@ -153,22 +154,32 @@ for _ in range(300):
     model.predict_proba(one)
     idle.append((time.perf_counter() - started) * 1000)
 out.append(statistics.median(idle))
+# The call the service makes for a tree model: its fast path (services/api/fast_path.py), also idle between calls.
+sys.path.insert(0, sys.argv[4])
+from services.api.fast_path import compile_pipeline
+fast, record, idle = compile_pipeline(model), json.loads(sys.argv[3]), []
+for _ in range(300 if fast is not None else 0):
+    time.sleep(0.002)
+    started = time.perf_counter()
+    fast.outputs([record], "binary", 2)
+    idle.append((time.perf_counter() - started) * 1000)
+out.append(statistics.median(idle) if idle else float("nan"))
 print(json.dumps(out))
 """
 
 
-def floors(tracking_uri: str, model_uri: str, record: dict[str, Any]) -> tuple[float, float, float]:
-    """The bare model's time for one record and for 1,000 back to back, and for one record with 2 ms idle
-    between calls (p50), in a process of its own: a model run in the client's process would leave OpenMP
-    threads spinning there and slow the client down."""
+def floors(tracking_uri: str, model_uri: str, record: dict[str, Any]) -> tuple[float, float, float, float]:
+    """The bare model's time for one record and for 1,000 back to back, for one record with 2 ms idle between
+    calls (p50), and the same through the service's fast path (NaN when the model has none), in a process of
+    its own: a model run in the client's process would leave OpenMP threads spinning there and slow it down."""
     out = subprocess.run(
-        [sys.executable, "-c", FLOORS, tracking_uri, model_uri, json.dumps(record)],
+        [sys.executable, "-c", FLOORS, tracking_uri, model_uri, json.dumps(record), str(REPO)],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    one, thousand, idle = json.loads(out.strip().splitlines()[-1])
-    return float(one), float(thousand), float(idle)
+    one, thousand, idle, fast_idle = json.loads(out.strip().splitlines()[-1])
+    return float(one), float(thousand), float(idle), float(fast_idle)
 
 
 @dataclass
@@ -328,11 +339,11 @@ def main() -> None:  # noqa: PLR0915 (a script: each server set up in place, rea
             print(f"{name:<8} {BATCH}: {r}", file=sys.stderr)
 
     floors_after = floors(s.tracking_uri, champion, record)
-    one_ms, thousand_ms, idle_ms = (min(pair) for pair in zip(floors_before, floors_after, strict=True))
+    one_ms, thousand_ms, idle_ms, fast_ms = (min(pair) for pair in zip(floors_before, floors_after, strict=True))
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; logs in {work}")
     print(
         f"floor: predict_proba of 1 record {one_ms:.2f} ms, of 1,000 records {thousand_ms:.2f} ms, "
-        f"of 1 record with 2 ms idle between calls {idle_ms:.2f} ms "
+        f"of 1 record with 2 ms idle between calls {idle_ms:.2f} ms, the same on the fast path {fast_ms:.2f} ms "
         f"(before the servers {' / '.join(f'{x:.2f}' for x in floors_before)} ms, "
         f"after {' / '.join(f'{x:.2f}' for x in floors_after)} ms)"
     )
@@ -354,7 +365,7 @@ def main() -> None:  # noqa: PLR0915 (a script: each server set up in place, rea
     p50 = results["relay", SINGLE_1]["p50"]
     print(
         f"relay p50 at concurrency 1 is {p50 - one_ms:+.1f} ms from the back-to-back floor, "
-        f"{p50 - idle_ms:+.1f} ms from the idle-between-calls floor"
+        f"{p50 - idle_ms:+.1f} ms from the idle-between-calls floor, {p50 - fast_ms:+.1f} ms from the fast path's"
     )
     for peer in (p for p in wanted if p != "relay"):
         for load in (SINGLE_1, SINGLE_16, BATCH):
