@@ -14,7 +14,6 @@ scored by scikit-learn, as is any pipeline whose fast answers differ from scikit
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +21,6 @@ import numpy as np
 
 from pipelines.core.contract import Task
 from pipelines.core.scoring import outputs
-
-_Cell = Callable[[Any], float]
 
 
 @dataclass(frozen=True)
