@@ -22,6 +22,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
 from multiprocessing.connection import Connection
@@ -187,7 +188,9 @@ class PredictionLogWriter:
     than scoring it.
 
     While the store is unreachable (a database restart) the writer keeps the rows and retries, and
-    `problem` says what is wrong. The table is checked against the contract here, before the process
+    `problem` says what is wrong. It keeps at most about `hold_rows` rows: beyond that, new rows are refused
+    (counted in `failed`; durable: the request gets `PredictionLogError`) rather than filling the memory of a
+    service whose store stays away. The table is checked against the contract here, before the process
     starts, so a mismatched store is a clear error at start-up. The service's own shutdown hands the
     process the last rows and a stop sign after the last answered request. So the process ignores SIGINT
     (Ctrl-C reaches the whole process group) and, on SIGTERM, keeps writing until that stop sign, for at
@@ -198,7 +201,7 @@ class PredictionLogWriter:
 
     ack_timeout_s = 10.0  # a durable request waits this long for its commit, then gets 503
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (keyword-only tuning, each with its default)
         self,
         url: str,
         contract: Contract,
@@ -207,8 +210,9 @@ class PredictionLogWriter:
         batch_size: int = 2000,
         linger_s: float = 0.2,
         stop_grace_s: float = 30.0,
+        hold_rows: int = 200_000,
     ) -> None:
-        self.url, self.durable, self.linger_s = url, durable, linger_s
+        self.url, self.durable, self.linger_s, self.hold_rows = url, durable, linger_s, hold_rows
         engine = engine_for(url)
         try:
             ensure_table(engine, contract)
@@ -227,13 +231,14 @@ class PredictionLogWriter:
         self.problem: str | None = None
         self._closed = self._gone = False
         self._pending: list[tuple[_Item, asyncio.Future[None] | None]] = []
+        self._pending_rows = 0
         self._inflight: dict[int, list[asyncio.Future[None] | None]] = {}
         self._lock = threading.Lock()
         self._stop, self._wake = threading.Event(), threading.Event()
         self._process = ctx.Process(
             target=_write_until_stopped,
             args=(url, contract, parcels_in, reports_out),
-            kwargs={"batch_size": batch_size, "stop_grace_s": stop_grace_s},
+            kwargs={"limits": _Limits(batch_size, stop_grace_s, hold_rows)},
             name="prediction-log",
             daemon=True,
         )
@@ -266,7 +271,14 @@ class PredictionLogWriter:
                 raise RuntimeError("the prediction log is closed")
             if self._gone and future is not None:
                 raise PredictionLogError(f"prediction log: {self.problem}")
+            # Durable: while a parcel waits for an unreachable store, the next one gathers here.
+            if future is not None and self._pending and self._pending_rows + len(item[0]) > self.hold_rows:
+                raise PredictionLogError(
+                    f"prediction log: {self._pending_rows} rows already wait for the store ({self.problem or 'busy'}); "
+                    f"RELAY_PREDICTION_LOG_HOLD_ROWS is {self.hold_rows}"
+                )
             self._pending.append((item, future))
+            self._pending_rows += len(item[0])
         if future is None:
             return None
         self._wake.set()
@@ -281,7 +293,7 @@ class PredictionLogWriter:
 
     def _hand_off(self) -> None:
         with self._lock:
-            parcel, self._pending = self._pending, []
+            parcel, self._pending, self._pending_rows = self._pending, [], 0
         if not parcel:
             return
         self._seq += 1
@@ -338,7 +350,7 @@ class PredictionLogWriter:
             if not self._closed:
                 log.error("%s; rows not yet written are lost", self.problem)
         with self._lock:
-            pending, self._pending = self._pending, []
+            pending, self._pending, self._pending_rows = self._pending, [], 0
             lost = [f for futures in self._inflight.values() for f in futures] + [f for _, f in pending]
             self._inflight = {}
         self._sent += sum(len(item[0]) for item, _ in pending)
@@ -420,6 +432,11 @@ class _Batches:
     def __init__(self, insert: _Insert, reports: Connection, batch_size: int, give_up: Callable[[], bool]) -> None:
         self.insert, self.reports, self.batch_size, self.give_up = insert, reports, batch_size, give_up
         self.down = False
+        self._sending = threading.Lock()  # the receiving thread reports refused parcels too
+
+    def refuse(self, seq: int, items: list[_Item], why: str) -> None:
+        """Settle a parcel without writing it: every row in it is lost, and reported so."""
+        self._report(("done", seq, 0, list(range(len(items))), sum(len(item[0]) for item in items), why))
 
     def write(self, seq: int, items: list[_Item]) -> None:
         written, failed, why = 0, list[int](), ""
@@ -472,8 +489,35 @@ class _Batches:
             return written
 
     def _report(self, report: _Report) -> None:
-        with contextlib.suppress(OSError):  # the service has gone; its rows are written all the same
+        with self._sending, contextlib.suppress(OSError):  # the service has gone; its rows are written all the same
             self.reports.send(report)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    batch_size: int  # rows per transaction
+    stop_grace_s: float  # how long the writer goes on after SIGTERM without a stop sign
+    hold_rows: int  # rows held at most while the store is unreachable
+
+
+class _Held:
+    """Rows the writer process has received and not yet settled, against its bound (`hold_rows`)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.rows, self._lock = limit, 0, threading.Lock()
+        self.refused = 0  # parcels refused since the writer last had room
+
+    def take(self, rows: int) -> bool:
+        """Count `rows` in, or False when they would pass the bound (a parcel alone is always taken)."""
+        with self._lock:
+            if self.rows and self.rows + rows > self.limit:
+                return False
+            self.rows += rows
+            return True
+
+    def release(self, rows: int) -> None:
+        with self._lock:
+            self.rows -= rows
 
 
 def _one_line(exc: BaseException) -> str:
@@ -487,11 +531,12 @@ def _write_until_stopped(
     parcels: Connection,
     reports: Connection,
     *,
-    batch_size: int,
-    stop_grace_s: float,
+    limits: _Limits,
 ) -> None:
     """The writer process: parcels of rows into the table until the stop sign, or until the service has gone
-    (end of file on `parcels`: everything that reached the pipe before is still written)."""
+    (end of file on `parcels`: everything that reached the pipe before is still written). While the store is
+    unreachable it holds at most about `limits.hold_rows` rows and refuses parcels beyond them."""
+    batch_size, stop_grace_s = limits.batch_size, limits.stop_grace_s
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     asked_to_stop: list[float] = []
     signal.signal(signal.SIGTERM, lambda *_: asked_to_stop.append(time.monotonic()))
@@ -503,9 +548,10 @@ def _write_until_stopped(
 
     # A thread empties the pipe into memory, so the service never waits on a writer that is retrying.
     inbox: queue.SimpleQueue[tuple[int, list[_Item]] | None] = queue.SimpleQueue()
-    threading.Thread(target=_receive, args=(parcels, inbox), daemon=True).start()
     engine = engine_for(url)
     batches = _Batches(_Insert(engine, ensure_table(engine, contract)), reports, batch_size, give_up)
+    held = _Held(limits.hold_rows)
+    threading.Thread(target=_receive, args=(parcels, inbox, held, batches), daemon=True).start()
     while True:
         try:
             parcel = inbox.get(timeout=1.0)
@@ -517,19 +563,34 @@ def _write_until_stopped(
         if parcel is None:
             break
         batches.write(*parcel)
+        held.release(_rows(parcel[1]))
     engine.dispose()
     reports.close()
 
 
-def _receive(parcels: Connection, inbox: queue.SimpleQueue[tuple[int, list[_Item]] | None]) -> None:
+def _receive(
+    parcels: Connection, inbox: queue.SimpleQueue[tuple[int, list[_Item]] | None], held: _Held, batches: _Batches
+) -> None:
     while True:
         try:
             parcel = parcels.recv()
         except (EOFError, OSError):
             parcel = None
+        if parcel is not None and not held.take(_rows(parcel[1])):
+            why = f"{held.rows} rows already wait for the store; RELAY_PREDICTION_LOG_HOLD_ROWS is {held.limit}"
+            if not held.refused:
+                log.error("prediction log: refusing rows: %s", why)
+            held.refused += 1
+            batches.refuse(parcel[0], parcel[1], why)
+            continue
+        held.refused = 0
         inbox.put(parcel)
         if parcel is None:
             return
+
+
+def _rows(items: list[_Item]) -> int:
+    return sum(len(item[0]) for item in items)
 
 
 class _Insert:

@@ -26,7 +26,8 @@ class PredictionLogMetrics(Collector):
         w = self.writer
         yield CounterMetricFamily(
             "relay_prediction_log_rows_lost",
-            "Prediction-log rows lost since the service started: refused by the store, or left by a writer that died",
+            "Prediction-log rows lost since the service started: refused by the store, left by a writer that died, or "
+            "beyond RELAY_PREDICTION_LOG_HOLD_ROWS while the store was unreachable",
             value=w.failed if w else 0,
         )
         yield GaugeMetricFamily(

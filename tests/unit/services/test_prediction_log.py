@@ -233,3 +233,68 @@ def test_a_writer_that_died_fails_durable_requests(tmp_path: Path) -> None:
     with pytest.raises(PredictionLogError, match="writer exited"):
         asyncio.run(request())
     writer.close(timeout=5)
+
+
+def _store_away(url: str) -> sa.Engine:
+    """The log's table renamed away: every insert fails as if the store could not be reached, until it is back.
+    Call it once a row has been written: the writer process has then checked its table and will not create it
+    again."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE predictions RENAME TO away")
+    return engine
+
+
+def _wait_for(condition: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert condition()
+
+
+def test_rows_held_for_an_unreachable_store_are_bounded(tmp_path: Path) -> None:
+    """Fast mode: while the store is away the writer holds rows up to RELAY_PREDICTION_LOG_HOLD_ROWS, refuses
+    (and counts as lost) those beyond, and writes what it held once the store is back."""
+    url = f"sqlite:///{tmp_path}/log.db"
+    writer = PredictionLogWriter(url, ORDERS, hold_rows=50, linger_s=0.02)
+    writer.log(rows(1))
+    _wait_for(lambda: writer.written == 1)
+    engine = _store_away(url)
+    writer.log(rows(30))
+    _wait_for(lambda: writer.problem is not None)
+    writer.log(rows(30))  # 30 held + 30 > 50
+    _wait_for(lambda: writer.failed == 30)
+    writer.log(rows(10))  # still room for these
+    time.sleep(0.2)
+    assert writer.failed == 30
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE away RENAME TO predictions")
+    _wait_for(lambda: writer.problem is None)
+    assert writer.close() == 30 and writer.written == 41 == count_rows(url)
+
+
+def test_a_durable_request_beyond_the_held_rows_is_refused_at_once(tmp_path: Path) -> None:
+    import asyncio
+
+    from pipelines.core.prediction_log import PredictionLogError
+
+    url = f"sqlite:///{tmp_path}/log.db"
+    writer = PredictionLogWriter(url, ORDERS, durable=True, hold_rows=50)
+
+    async def requests() -> list[BaseException | None]:
+        ack = writer.log(rows(1))
+        assert ack is not None
+        await ack
+        engine = _store_away(url)
+        first = writer.log(rows(30))  # handed to the writer, which holds it
+        await asyncio.sleep(0.5)
+        second = writer.log(rows(30))  # waits in the service for the first to settle
+        with pytest.raises(PredictionLogError, match="30 rows already wait for the store"):
+            writer.log(rows(30))
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE away RENAME TO predictions")
+        outcomes = await asyncio.gather(*[a for a in (first, second) if a is not None], return_exceptions=True)
+        return [o if isinstance(o, BaseException) else None for o in outcomes]
+
+    assert asyncio.run(requests()) == [None, None]
+    assert writer.close() == 0 and count_rows(url) == 61
