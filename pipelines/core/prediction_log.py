@@ -474,6 +474,9 @@ class _Batches:
             except sa.exc.OperationalError as exc:
                 if self.give_up():
                     raise
+                # Fresh connections for the next try: a pooled SQLite connection can keep failing on a schema
+                # another process changed meanwhile, and a restarted database server has closed the old ones.
+                self.insert.engine.dispose()
                 if not self.down:
                     self.down = True
                     problem = f"prediction log unreachable, rows kept and retried: {_one_line(exc)}"
