@@ -12,19 +12,20 @@ UV := $(shell command -v uv 2>/dev/null || echo .uv/bin/uv)
 .uv/bin/uv:
 	$(PYTHON) -m venv .uv && .uv/bin/pip install --quiet --disable-pip-version-check uv
 
-# With PYTHONDONTWRITEBYTECODE set (common in CI and containers) every process would recompile scikit-learn and
-# SciPy, adding seconds to each DVC stage: the bytecode is then compiled at install time. Otherwise Python
-# writes it on first import, for the modules actually used: compiling all 300 packages up front costs about a
-# CPU-minute that a fresh project's first `make test-fast` would wait for.
-COMPILE := $(if $(PYTHONDONTWRITEBYTECODE),--compile-bytecode,)
+# Python writes each module's bytecode into .venv/ on its first import, for the modules actually used. With
+# PYTHONDONTWRITEBYTECODE set (common in CI and containers) nothing would be written and every process would
+# compile scikit-learn and SciPy again, seconds per DVC stage; compiling all 330 packages at install instead
+# took 44 s on 2 cores (41,000 files, a third of them plotly's validators, which Relay hardly imports). So the
+# commands make runs write it: the setting is left out of their environment.
+unexport PYTHONDONTWRITEBYTECODE
 # The runtime alone for the demo and the CLI; --inexact keeps the dev tools if `make test` put them there.
 $(BIN)/relay: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --no-dev --inexact $(COMPILE) --python $(PYTHON)
+	$(UV) sync --frozen --no-dev --inexact --python $(PYTHON)
 	@touch $@
 
 # The runtime plus the dev group (pytest, ruff, mypy, the linters and test servers).
 $(VENV)/.dev-installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --extra cluster $(COMPILE) --python $(PYTHON)
+	$(UV) sync --frozen --extra cluster --python $(PYTHON)
 	@touch $(BIN)/relay $@
 
 ## Install what the demo and the CLI run into .venv/ (uv sync --frozen --no-dev)
@@ -50,10 +51,10 @@ TEST_TOOLS += prometheus containers test-images
 # make 3.81 (macOS) has no --output-sync; there the two lines' output interleaves.
 OUTPUT_SYNC := $(if $(filter 3.%,$(MAKE_VERSION)),,--output-sync=target)
 
-# Two test processes per core: most tests spend part of their time waiting (on a server starting, a subprocess,
-# a container), and a second process uses the core meanwhile (2-core Xeon: pytest 13.1 min with 2 workers, 11.1
-# with 4, the machine 98% busy). Memory is not the limit: 6.1 GB in use at the peak with 4.
-TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || sysctl -n hw.ncpu) )))
+# Three test processes per core: most tests spend part of their time waiting (on a server starting, a subprocess,
+# a container), and the other processes use the core meanwhile (2-core Xeon: pytest 13.1 min with 2 workers,
+# 11.1 with 4; on another day 11.2-11.6 min with 4, 10.1 with 6, the machine 98% busy throughout).
+TEST_WORKERS ?= $(shell echo $$(( 3 * $$(nproc 2>/dev/null || sysctl -n hw.ncpu) )))
 
 ## Lint, type-check, then run every test on all cores (unit, contracts, integration, end to end, images): ~12 min
 test: test-setup
