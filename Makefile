@@ -53,7 +53,7 @@ OUTPUT_SYNC := $(if $(filter 3.%,$(MAKE_VERSION)),,--output-sync=target)
 
 # Three test processes per core: most tests spend part of their time waiting (on a server starting, a subprocess,
 # a container), and the other processes use the core meanwhile (2-core Xeon: pytest 13.1 min with 2 workers,
-# 11.1 with 4; on another day 11.2-11.6 min with 4, 10.1 with 6, the machine 98% busy throughout).
+# 11.1 with 4; on another day 11.2-11.6 min with 4, 9.4-10.1 with 6, the machine 98% busy throughout).
 TEST_WORKERS ?= $(shell echo $$(( 3 * $$(nproc 2>/dev/null || sysctl -n hw.ncpu) )))
 
 ## Lint, type-check, then run every test on all cores (unit, contracts, integration, end to end, images): ~12 min
