@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
@@ -135,6 +135,7 @@ def read_window(
     return frame.iloc[::-1].reset_index(drop=True)
 
 
+# part:lineage:begin
 def read_request(url: str, request_id: str) -> pd.DataFrame:
     """Every logged row of one request (a batch request logs one row per record), in order."""
     engine = engine_for(url)
@@ -149,6 +150,7 @@ def read_request(url: str, request_id: str) -> pd.DataFrame:
         engine.dispose()
 
 
+# part:lineage:end
 def count_rows(url: str) -> int:
     engine = engine_for(url)
     try:
@@ -160,9 +162,9 @@ def count_rows(url: str) -> int:
         engine.dispose()
 
 
-# What crosses to the writer process: records, columns shared by all of them, predictions, decisions (the
-# last two None when the records are whole rows already).
-_Item = tuple[list[dict[str, Any]], dict[str, Any], list[float] | None, list[bool | None] | None]
+# What crosses to the writer process: one request's records, the columns shared by all of them, predictions and
+# decisions.
+_Item = tuple[list[dict[str, Any]], dict[str, Any], list[float], list[bool | None]]
 # Parcels go to the writer as (sequence number, items); None is the stop sign. The writer reports back
 # ("done", seq, rows written, positions of the items that failed, why) once a parcel is settled, and
 # ("store", problem or None) when the store becomes unreachable or reachable again.
@@ -188,10 +190,10 @@ class PredictionLogWriter:
     than scoring it.
 
     While the store is unreachable (a database restart) the writer keeps the rows and retries, and
-    `problem` says what is wrong. It keeps at most about `hold_rows` rows: beyond that, new rows are refused
-    (counted in `failed`; durable: the request gets `PredictionLogError`) rather than filling the memory of a
-    service whose store stays away. The table is checked against the contract here, before the process
-    starts, so a mismatched store is a clear error at start-up. The service's own shutdown hands the
+    `problem` says what is wrong. It keeps at most about `hold_rows` rows: beyond them, new rows are refused
+    and counted in `failed`, rather than filling the memory of a service whose store stays away. A durable
+    request meanwhile gets `PredictionLogError` at once. The table is checked against the contract here,
+    before the process starts, so a mismatched store is a clear error at start-up. The service's own shutdown hands the
     process the last rows and a stop sign after the last answered request. So the process ignores SIGINT
     (Ctrl-C reaches the whole process group) and, on SIGTERM, keeps writing until that stop sign, for at
     most `stop_grace_s`. A writer its owner forgot to close is closed at interpreter exit. It is started
@@ -212,7 +214,7 @@ class PredictionLogWriter:
         stop_grace_s: float = 30.0,
         hold_rows: int = 200_000,
     ) -> None:
-        self.url, self.durable, self.linger_s, self.hold_rows = url, durable, linger_s, hold_rows
+        self.url, self.durable, self.linger_s = url, durable, linger_s
         engine = engine_for(url)
         try:
             ensure_table(engine, contract)
@@ -231,14 +233,13 @@ class PredictionLogWriter:
         self.problem: str | None = None
         self._closed = self._gone = False
         self._pending: list[tuple[_Item, asyncio.Future[None] | None]] = []
-        self._pending_rows = 0
         self._inflight: dict[int, list[asyncio.Future[None] | None]] = {}
         self._lock = threading.Lock()
         self._stop, self._wake = threading.Event(), threading.Event()
         self._process = ctx.Process(
             target=_write_until_stopped,
             args=(url, contract, parcels_in, reports_out),
-            kwargs={"limits": _Limits(batch_size, stop_grace_s, hold_rows)},
+            kwargs={"batch_size": batch_size, "stop_grace_s": stop_grace_s, "hold_rows": hold_rows},
             name="prediction-log",
             daemon=True,
         )
@@ -249,11 +250,6 @@ class PredictionLogWriter:
         self._handoff = threading.Thread(target=self._hand_off_every, name="prediction-log-handoff", daemon=True)
         self._handoff.start()
         _OPEN.add(self)
-
-    def log(self, rows: Sequence[dict[str, Any]]) -> Awaitable[None] | None:
-        """Queue whole rows (every column of the table but `id`; `protocol` may be left out); durable: an awaitable,
-        as below."""
-        return self._add(([{"protocol": None} | dict(r) for r in rows], {}, None, None)) if rows else None
 
     def log_predictions(
         self, records: list[dict[str, Any]], predictions: list[float], flagged: list[bool | None], **meta: Any
@@ -269,16 +265,10 @@ class PredictionLogWriter:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the prediction log is closed")
-            if self._gone and future is not None:
+            # Durable: no promise the log cannot keep now; rows would only pile up behind those being retried.
+            if future is not None and (self._gone or self.problem):
                 raise PredictionLogError(f"prediction log: {self.problem}")
-            # Durable: while a parcel waits for an unreachable store, the next one gathers here.
-            if future is not None and self._pending and self._pending_rows + len(item[0]) > self.hold_rows:
-                raise PredictionLogError(
-                    f"prediction log: {self._pending_rows} rows already wait for the store ({self.problem or 'busy'}); "
-                    f"RELAY_PREDICTION_LOG_HOLD_ROWS is {self.hold_rows}"
-                )
             self._pending.append((item, future))
-            self._pending_rows += len(item[0])
         if future is None:
             return None
         self._wake.set()
@@ -293,7 +283,7 @@ class PredictionLogWriter:
 
     def _hand_off(self) -> None:
         with self._lock:
-            parcel, self._pending, self._pending_rows = self._pending, [], 0
+            parcel, self._pending = self._pending, []
         if not parcel:
             return
         self._seq += 1
@@ -350,7 +340,7 @@ class PredictionLogWriter:
             if not self._closed:
                 log.error("%s; rows not yet written are lost", self.problem)
         with self._lock:
-            pending, self._pending, self._pending_rows = self._pending, [], 0
+            pending, self._pending = self._pending, []
             lost = [f for futures in self._inflight.values() for f in futures] + [f for _, f in pending]
             self._inflight = {}
         self._sent += sum(len(item[0]) for item, _ in pending)
@@ -434,10 +424,6 @@ class _Batches:
         self.down = False
         self._sending = threading.Lock()  # the receiving thread reports refused parcels too
 
-    def refuse(self, seq: int, items: list[_Item], why: str) -> None:
-        """Settle a parcel without writing it: every row in it is lost, and reported so."""
-        self._report(("done", seq, 0, list(range(len(items))), sum(len(item[0]) for item in items), why))
-
     def write(self, seq: int, items: list[_Item]) -> None:
         written, failed, why = 0, list[int](), ""
         chunk: list[int] = []
@@ -449,7 +435,7 @@ class _Batches:
                 w, f, why = self._write_chunk(items, chunk)
                 written, failed, chunk, size = written + w, failed + f, [], 0
         failed_rows = sum(len(items[p][0]) for p in failed)
-        self._report(("done", seq, written, failed, failed_rows, why))
+        self.report(("done", seq, written, failed, failed_rows, why))
 
     def _write_chunk(self, items: list[_Item], chunk: list[int]) -> tuple[int, list[int], str]:
         """Rows written, positions that failed, and why the last one failed."""
@@ -481,46 +467,30 @@ class _Batches:
                     self.down = True
                     problem = f"prediction log unreachable, rows kept and retried: {_one_line(exc)}"
                     log.error("%s", problem)
-                    self._report(("store", problem))
+                    self.report(("store", problem))
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
             if self.down:
                 self.down = False
                 log.warning("prediction log reachable again")
-                self._report(("store", None))
+                self.report(("store", None))
             return written
 
-    def _report(self, report: _Report) -> None:
+    def report(self, report: _Report) -> None:
         with self._sending, contextlib.suppress(OSError):  # the service has gone; its rows are written all the same
             self.reports.send(report)
 
 
-@dataclass(frozen=True)
-class _Limits:
-    batch_size: int  # rows per transaction
-    stop_grace_s: float  # how long the writer goes on after SIGTERM without a stop sign
-    hold_rows: int  # rows held at most while the store is unreachable
-
-
+@dataclass
 class _Held:
-    """Rows the writer process has received and not yet settled, against its bound (`hold_rows`)."""
+    """Rows the writer process holds: received by the receiving thread, settled by the writing loop (each count
+    has one writer, so no lock)."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit, self.rows, self._lock = limit, 0, threading.Lock()
-        self.refused = 0  # parcels refused since the writer last had room
-
-    def take(self, rows: int) -> bool:
-        """Count `rows` in, or False when they would pass the bound (a parcel alone is always taken)."""
-        with self._lock:
-            if self.rows and self.rows + rows > self.limit:
-                return False
-            self.rows += rows
-            return True
-
-    def release(self, rows: int) -> None:
-        with self._lock:
-            self.rows -= rows
+    limit: int
+    received: int = 0
+    settled: int = 0
+    refusing: bool = False
 
 
 def _one_line(exc: BaseException) -> str:
@@ -528,18 +498,19 @@ def _one_line(exc: BaseException) -> str:
     return text[0][:300] if text else type(exc).__name__
 
 
-def _write_until_stopped(
+def _write_until_stopped(  # noqa: PLR0913 (the writer's settings, passed through from PredictionLogWriter)
     url: str,
     contract: Contract,
     parcels: Connection,
     reports: Connection,
     *,
-    limits: _Limits,
+    batch_size: int,
+    stop_grace_s: float,
+    hold_rows: int,
 ) -> None:
     """The writer process: parcels of rows into the table until the stop sign, or until the service has gone
     (end of file on `parcels`: everything that reached the pipe before is still written). While the store is
-    unreachable it holds at most about `limits.hold_rows` rows and refuses parcels beyond them."""
-    batch_size, stop_grace_s = limits.batch_size, limits.stop_grace_s
+    unreachable it holds at most about `hold_rows` rows and refuses parcels beyond them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     asked_to_stop: list[float] = []
     signal.signal(signal.SIGTERM, lambda *_: asked_to_stop.append(time.monotonic()))
@@ -553,7 +524,7 @@ def _write_until_stopped(
     inbox: queue.SimpleQueue[tuple[int, list[_Item]] | None] = queue.SimpleQueue()
     engine = engine_for(url)
     batches = _Batches(_Insert(engine, ensure_table(engine, contract)), reports, batch_size, give_up)
-    held = _Held(limits.hold_rows)
+    held = _Held(hold_rows)
     threading.Thread(target=_receive, args=(parcels, inbox, held, batches), daemon=True).start()
     while True:
         try:
@@ -566,7 +537,7 @@ def _write_until_stopped(
         if parcel is None:
             break
         batches.write(*parcel)
-        held.release(_rows(parcel[1]))
+        held.settled += _rows(parcel[1])
     engine.dispose()
     reports.close()
 
@@ -579,14 +550,15 @@ def _receive(
             parcel = parcels.recv()
         except (EOFError, OSError):
             parcel = None
-        if parcel is not None and not held.take(_rows(parcel[1])):
-            why = f"{held.rows} rows already wait for the store; RELAY_PREDICTION_LOG_HOLD_ROWS is {held.limit}"
-            if not held.refused:
+        rows, holding = (_rows(parcel[1]) if parcel else 0), held.received - held.settled
+        if parcel is not None and holding and holding + rows > held.limit:  # a parcel alone is always taken
+            why = f"{holding} rows already wait for the store; RELAY_PREDICTION_LOG_HOLD_ROWS is {held.limit}"
+            if not held.refusing:
                 log.error("prediction log: refusing rows: %s", why)
-            held.refused += 1
-            batches.refuse(parcel[0], parcel[1], why)
+            held.refusing = True
+            batches.report(("done", parcel[0], 0, list(range(len(parcel[1]))), rows, why))  # all rows lost
             continue
-        held.refused = 0
+        held.received, held.refusing = held.received + rows, False
         inbox.put(parcel)
         if parcel is None:
             return
@@ -610,8 +582,8 @@ class _Insert:
         compiled = sa.insert(table).compile(dialect=engine.dialect, column_keys=names)
         self.sql = str(compiled)
         self.positional = bool(compiled.positional)
-        order = list(compiled.positiontup or []) if self.positional else names
-        self.columns = [(name, table.columns[name].type.bind_processor(engine.dialect)) for name in order]
+        self.names = list(compiled.positiontup or []) if self.positional else names
+        self.columns = [(name, table.columns[name].type.bind_processor(engine.dialect)) for name in self.names]
 
     def __call__(self, items: list[_Item]) -> int:
         """Insert every row of `items` in one transaction; returns the number of rows."""
@@ -624,14 +596,6 @@ class _Insert:
 
     def _params(self, item: _Item) -> list[Any]:
         records, meta, predictions, flagged = item
-        if predictions is None or flagged is None or not self.positional:
-            rows = records
-            if predictions is not None and flagged is not None:
-                rows = [
-                    {**rec, **meta, "prediction": p, "flagged": f}
-                    for rec, p, f in zip(records, predictions, flagged, strict=True)
-                ]
-            return self._bind(rows, self.columns)
         # Column by column, then zipped into rows in C: the columns shared by a request's rows (its id, time,
         # model version, latency) are converted once, not once per row.
         n = len(records)
@@ -646,12 +610,8 @@ class _Insert:
             else:
                 values = [rec[name] for rec in records]
                 columns.append([convert(v) for v in values] if convert else values)
-        return list(zip(*columns, strict=False))
-
-    def _bind(self, rows: list[dict[str, Any]], converters: list[tuple[str, Any]]) -> list[Any]:
-        if self.positional:
-            return [tuple(f(r[n]) if f else r[n] for n, f in converters) for r in rows]
-        return [{n: (f(r[n]) if f else r[n]) for n, f in converters} for r in rows]
+        rows = zip(*columns, strict=False)
+        return list(rows) if self.positional else [dict(zip(self.names, row, strict=True)) for row in rows]
 
 
 def now_utc() -> datetime:

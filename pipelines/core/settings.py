@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # loses those); "durable" only once its rows are committed to the prediction log, or 503 if they cannot be.
     prediction_log_ack: Literal["fast", "durable"] = "fast"
     # While the log's store is unreachable, the service holds at most about this many rows for it (the demo's
-    # rows take about 0.4 KB each); rows beyond are refused: lost and counted in fast mode, 503 in durable mode.
+    # rows take about 0.4 KB each); rows beyond are refused: lost and counted (durable mode answers 503 meanwhile).
     prediction_log_hold_rows: int = Field(200_000, gt=0)
     # Where the monitor keeps one row per run (any SQLAlchemy URL); empty: SQLite under local/monitoring/.
     monitoring_url: str = ""

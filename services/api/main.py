@@ -43,10 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with contextlib.suppress(OSError):
             configure_mlflow(s.tracking_uri)
         app.state.settings = s
-        durable = s.prediction_log_ack == "durable"
-        app.state.prediction_log = PredictionLogWriter(
-            s.prediction_log, s.contract, durable=durable, hold_rows=s.prediction_log_hold_rows
-        )
+        durable, hold = s.prediction_log_ack == "durable", s.prediction_log_hold_rows
+        app.state.prediction_log = PredictionLogWriter(s.prediction_log, s.contract, durable=durable, hold_rows=hold)
         app.state.models = store = ModelStore(s.model_name, s.reload_interval_s, s.tracking_uri, s.contract)
         store.refresh()
         if store.current is None:

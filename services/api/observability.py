@@ -185,9 +185,10 @@ class Guard:
 
         async def answer(code: int, detail: str) -> None:
             # Relay's shape, or the shape of the protocol the route speaks (`app.state.error_shapes`, by path).
-            shapes = getattr(getattr(scope.get("app"), "state", None), "error_shapes", {})
-            shape = next((f for prefix, f in shapes.items() if scope["path"].startswith(prefix)), None)
-            body = shape(code, detail) if shape else {"detail": detail, "request_id": request_id}
+            body: Any = {"detail": detail, "request_id": request_id}
+            shapes = getattr(getattr(scope.get("app"), "state", None), "error_shapes", {})  # part:protocols
+            shape = next((f for p, f in shapes.items() if scope["path"].startswith(p)), None)  # part:protocols
+            body = shape(code, detail) if shape else body  # part:protocols
             await JSONResponse(body, code)(scope, receive, send_with_id)
 
         try:

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from pipelines.core.prediction_log import read_request
+from pipelines.core.prediction_log import read_window
 from pipelines.core.settings import Settings
 from pipelines.flows.common import free_port
 from pipelines.flows.service import poll_until, wait_until_ready
@@ -254,7 +254,8 @@ def poll_until_logged(s: Settings, request_id: str) -> pd.DataFrame:
     found: list[pd.DataFrame] = []
 
     def logged() -> bool:
-        found[:] = [read_request(s.prediction_log, request_id)]
+        window = read_window(s.prediction_log, s.contract, 100_000)
+        found[:] = [window[window["request_id"] == request_id].reset_index(drop=True)]
         return not found[0].empty
 
     poll_until(logged, 10, f"request {request_id} never reached the prediction log")

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipelines.core.prediction_log import PredictionLogWriter, count_rows, now_utc, read_request, read_window
+from pipelines.core.prediction_log import PredictionLogWriter, count_rows, now_utc, read_window
 from tests.helpers import ORDERS, REPO
 
 # Each test starts the log's writer process (about a second each): `make test` runs them, `make test-fast` not.
@@ -24,10 +24,17 @@ def rows(n: int, version: str = "1") -> list[dict[str, Any]]:
     return [{**ORDERS.example_record(), **base, "ts": now_utc()} for _ in range(n)]
 
 
+def log(writer: PredictionLogWriter, logged: list[dict[str, Any]]) -> Any:
+    """Rows as the service logs them: one request, its shared columns taken from the first row."""
+    meta = {k: logged[0][k] for k in ("request_id", "ts", "model_version", "latency_ms")}
+    records = [{c: r[c] for c in ORDERS.feature_columns()} for r in logged]
+    return writer.log_predictions(records, [r["prediction"] for r in logged], [r["flagged"] for r in logged], **meta)
+
+
 def test_clean_close_writes_everything(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/log.db"
     writer = PredictionLogWriter(url, ORDERS, batch_size=7)
-    writer.log(rows(50))
+    log(writer, rows(50))
     assert writer.close() == 0
     assert count_rows(url) == 50 == writer.written
 
@@ -35,8 +42,8 @@ def test_clean_close_writes_everything(tmp_path: Path) -> None:
 def test_window_is_newest_first_then_oldest_first_and_per_version(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/log.db"
     writer = PredictionLogWriter(url, ORDERS)
-    writer.log(rows(30, "1"))
-    writer.log(rows(20, "2"))
+    log(writer, rows(30, "1"))
+    log(writer, rows(20, "2"))
     writer.close()
     assert len(read_window(url, ORDERS, 10)) == 10 and set(read_window(url, ORDERS, 10)["model_version"]) == {"2"}
     assert len(read_window(url, ORDERS, 100, model_version="1")) == 30
@@ -46,13 +53,13 @@ def test_logging_after_close_is_refused(tmp_path: Path) -> None:
     writer = PredictionLogWriter(f"sqlite:///{tmp_path}/log.db", ORDERS)
     writer.close()
     with pytest.raises(RuntimeError, match="closed"):
-        writer.log(rows(1))
+        log(writer, rows(1))
 
 
 def test_failed_writes_are_counted(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/log.db"
     writer = PredictionLogWriter(url, ORDERS)
-    writer.log([{**rows(1)[0], "prediction": None}])  # violates NOT NULL
+    log(writer, [{**rows(1)[0], "prediction": None}])  # violates NOT NULL
     assert writer.close() == 1 and writer.failed == 1
 
 
@@ -63,7 +70,7 @@ def test_rows_left_by_a_writer_that_died_count_as_lost(tmp_path: Path) -> None:
     assert writer._process.pid is not None
     os.kill(writer._process.pid, signal.SIGKILL)
     writer._process.join(10)
-    writer.log(rows(3))
+    log(writer, rows(3))
     deadline = time.monotonic() + 10
     while writer.failed < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -84,7 +91,7 @@ def test_a_log_from_another_contract_is_refused(tmp_path: Path) -> None:
 def test_a_log_from_before_the_protocol_column_gains_it_in_place(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/log.db"
     writer = PredictionLogWriter(url, ORDERS)
-    writer.log(rows(2))
+    log(writer, rows(2))
     writer.close()
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # the table as Relay wrote it before the column was added
@@ -113,7 +120,7 @@ def test_request_rows_keep_their_values_and_order(tmp_path: Path) -> None:
     preds, flags = [i / 100 for i in range(25)], [i % 3 == 0 for i in range(25)]
     writer.log_predictions(records, preds, flags, request_id="req-1", ts=ts, model_version="2", latency_ms=1.5)
     assert writer.close() == 0 and writer.written == 25
-    got = read_request(url, "req-1")
+    got = read_window(url, ORDERS, 1000)  # the whole log: this request's rows, in order
     assert got["price"].tolist() == [r["price"] for r in records]
     assert got["customer_weight_kg"].isna().all()
     assert got["prediction"].tolist() == preds and got["flagged"].tolist() == flags
@@ -125,11 +132,11 @@ FORGETFUL = """
 import sys
 from pipelines.core.prediction_log import PredictionLogWriter
 from tests.helpers import ORDERS
-from tests.unit.services.test_prediction_log import rows
+from tests.unit.services.test_prediction_log import log, rows
 
 if __name__ == "__main__":
     writer = PredictionLogWriter(sys.argv[1], ORDERS)
-    writer.log(rows(40))
+    log(writer, rows(40))
     # exits without writer.close()
 """
 
@@ -147,14 +154,14 @@ def test_a_writer_nobody_closed_is_flushed_at_exit(tmp_path: Path) -> None:
 def test_sigterm_without_a_stop_sign_ends_the_writer_after_its_grace(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/log.db"
     writer = PredictionLogWriter(url, ORDERS, stop_grace_s=1.0)
-    writer.log(rows(5))
+    log(writer, rows(5))
     deadline = time.monotonic() + 30
     while writer.written < 5 and time.monotonic() < deadline:  # the process is up and has written them
         time.sleep(0.05)
     process = writer._process  # the test plays the process supervisor
     assert process.pid is not None
     os.kill(process.pid, signal.SIGTERM)
-    writer.log(rows(3))  # still accepted and written: SIGTERM alone does not stop the writer
+    log(writer, rows(3))  # still accepted and written: SIGTERM alone does not stop the writer
     time.sleep(0.5)
     # Polled, not one join: the writer's report thread joins the process too when it sees it go, and the thread
     # that loses the race to reap it reads "still running" once (multiprocessing's poll on ECHILD).
@@ -172,8 +179,8 @@ def test_window_can_be_limited_to_recent_hours(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/log.db"
     writer = PredictionLogWriter(url, ORDERS)
     old = [{**r, "ts": now_utc() - timedelta(hours=30)} for r in rows(7)]
-    writer.log(old)
-    writer.log(rows(4))
+    log(writer, old)
+    log(writer, rows(4))
     writer.close()
     assert len(read_window(url, ORDERS, 100)) == 11
     recent = read_window(url, ORDERS, 100, since=now_utc() - timedelta(hours=24))
@@ -194,7 +201,7 @@ def test_durable_acknowledges_only_committed_rows(tmp_path: Path) -> None:
         meta = {"ts": now_utc(), "model_version": "1", "latency_ms": 1.0}
         two = [ORDERS.example_record()] * 2
         acks = [writer.log_predictions(two, [0.1, 0.2], [False, True], request_id=f"r{i}", **meta) for i in range(20)]
-        acks.append(writer.log([{**rows(1)[0], "prediction": None}]))  # violates NOT NULL
+        acks.append(log(writer, [{**rows(1)[0], "prediction": None}]))  # violates NOT NULL
         outcomes = await asyncio.gather(*[a for a in acks if a is not None], return_exceptions=True)
         assert count_rows(url) == 40  # read before close: acknowledged means committed already
         return [o if isinstance(o, BaseException) else None for o in outcomes]
@@ -207,7 +214,7 @@ def test_durable_acknowledges_only_committed_rows(tmp_path: Path) -> None:
 
 def test_fast_mode_does_not_wait(tmp_path: Path) -> None:
     writer = PredictionLogWriter(f"sqlite:///{tmp_path}/log.db", ORDERS)
-    assert writer.log(rows(3)) is None
+    assert log(writer, rows(3)) is None
     assert writer.close() == 0 and writer.written == 3
 
 
@@ -223,7 +230,7 @@ def test_a_writer_that_died_fails_durable_requests(tmp_path: Path) -> None:
     writer._process.join(10)
 
     async def request() -> None:
-        ack = writer.log(rows(1))
+        ack = log(writer, rows(1))
         assert ack is not None
         await ack
 
@@ -257,14 +264,14 @@ def test_rows_held_for_an_unreachable_store_are_bounded(tmp_path: Path) -> None:
     (and counts as lost) those beyond, and writes what it held once the store is back."""
     url = f"sqlite:///{tmp_path}/log.db"
     writer = PredictionLogWriter(url, ORDERS, hold_rows=50, linger_s=0.02)
-    writer.log(rows(1))
+    log(writer, rows(1))
     _wait_for(lambda: writer.written == 1)
     engine = _store_away(url)
-    writer.log(rows(30))
+    log(writer, rows(30))
     _wait_for(lambda: writer.problem is not None)
-    writer.log(rows(30))  # 30 held + 30 > 50
+    log(writer, rows(30))  # 30 held + 30 > 50
     _wait_for(lambda: writer.failed == 30)
-    writer.log(rows(10))  # still room for these
+    log(writer, rows(10))  # still room for these
     time.sleep(0.2)
     assert writer.failed == 30
     with engine.begin() as conn:
@@ -273,28 +280,29 @@ def test_rows_held_for_an_unreachable_store_are_bounded(tmp_path: Path) -> None:
     assert writer.close() == 30 and writer.written == 41 == count_rows(url)
 
 
-def test_a_durable_request_beyond_the_held_rows_is_refused_at_once(tmp_path: Path) -> None:
+def test_a_durable_request_is_refused_at_once_while_the_store_is_away(tmp_path: Path) -> None:
+    """The rows already handed over wait for the store; a new request is not promised what cannot be kept now."""
     import asyncio
 
     from pipelines.core.prediction_log import PredictionLogError
 
     url = f"sqlite:///{tmp_path}/log.db"
-    writer = PredictionLogWriter(url, ORDERS, durable=True, hold_rows=50)
+    writer = PredictionLogWriter(url, ORDERS, durable=True)
 
-    async def requests() -> list[BaseException | None]:
-        ack = writer.log(rows(1))
+    async def requests() -> BaseException | None:
+        ack = log(writer, rows(1))
         assert ack is not None
         await ack
         engine = _store_away(url)
-        first = writer.log(rows(30))  # handed to the writer, which holds it
-        await asyncio.sleep(0.5)
-        second = writer.log(rows(30))  # waits in the service for the first to settle
-        with pytest.raises(PredictionLogError, match="30 rows already wait for the store"):
-            writer.log(rows(30))
+        waiting = log(writer, rows(30))  # handed to the writer, which holds it and retries
+        assert waiting is not None
+        _wait_for(lambda: writer.problem is not None)
+        with pytest.raises(PredictionLogError, match="unreachable"):
+            log(writer, rows(30))
         with engine.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE away RENAME TO predictions")
-        outcomes = await asyncio.gather(*[a for a in (first, second) if a is not None], return_exceptions=True)
-        return [o if isinstance(o, BaseException) else None for o in outcomes]
+        outcome = await asyncio.gather(waiting, return_exceptions=True)
+        return outcome[0] if isinstance(outcome[0], BaseException) else None
 
-    assert asyncio.run(requests()) == [None, None]
-    assert writer.close() == 0 and count_rows(url) == 61
+    assert asyncio.run(requests()) is None
+    assert writer.close() == 0 and count_rows(url) == 31
