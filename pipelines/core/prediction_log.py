@@ -266,8 +266,8 @@ class PredictionLogWriter:
             if self._closed:
                 raise RuntimeError("the prediction log is closed")
             # Durable: no promise the log cannot keep now; rows would only pile up behind those being retried.
-            if future is not None and (self._gone or self.problem):
-                raise PredictionLogError(f"prediction log: {self.problem}")
+            if future is not None and (self._gone or self.problem):  # each problem names the prediction log
+                raise PredictionLogError(str(self.problem))
             self._pending.append((item, future))
         if future is None:
             return None

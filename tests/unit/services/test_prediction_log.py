@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.core.prediction_log import PredictionLogWriter, count_rows, now_utc, read_window
+from pipelines.flows.service import poll_until
 from tests.helpers import ORDERS, REPO
 
 # Each test starts the log's writer process (about a second each): `make test` runs them, `make test-fast` not.
@@ -252,31 +253,24 @@ def _store_away(url: str) -> sa.Engine:
     return engine
 
 
-def _wait_for(condition: Any, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert condition()
-
-
 def test_rows_held_for_an_unreachable_store_are_bounded(tmp_path: Path) -> None:
     """Fast mode: while the store is away the writer holds rows up to RELAY_PREDICTION_LOG_HOLD_ROWS, refuses
     (and counts as lost) those beyond, and writes what it held once the store is back."""
     url = f"sqlite:///{tmp_path}/log.db"
     writer = PredictionLogWriter(url, ORDERS, hold_rows=50, linger_s=0.02)
     log(writer, rows(1))
-    _wait_for(lambda: writer.written == 1)
+    poll_until(lambda: writer.written == 1, 10, "the first row was not written")
     engine = _store_away(url)
     log(writer, rows(30))
-    _wait_for(lambda: writer.problem is not None)
+    poll_until(lambda: writer.problem is not None, 10, "the store's absence was not reported")
     log(writer, rows(30))  # 30 held + 30 > 50
-    _wait_for(lambda: writer.failed == 30)
+    poll_until(lambda: writer.failed == 30, 10, "the rows beyond the bound were not refused")
     log(writer, rows(10))  # still room for these
     time.sleep(0.2)
     assert writer.failed == 30
     with engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE away RENAME TO predictions")
-    _wait_for(lambda: writer.problem is None)
+    poll_until(lambda: writer.problem is None, 10, "the store's return was not reported")
     assert writer.close() == 30 and writer.written == 41 == count_rows(url)
 
 
@@ -296,7 +290,7 @@ def test_a_durable_request_is_refused_at_once_while_the_store_is_away(tmp_path: 
         engine = _store_away(url)
         waiting = log(writer, rows(30))  # handed to the writer, which holds it and retries
         assert waiting is not None
-        _wait_for(lambda: writer.problem is not None)
+        poll_until(lambda: writer.problem is not None, 10, "the store's absence was not reported")
         with pytest.raises(PredictionLogError, match="unreachable"):
             log(writer, rows(30))
         with engine.begin() as conn:
