@@ -168,8 +168,11 @@ LONGEST_FIRST = (
 
 def pytest_configure(config: pytest.Config) -> None:
     """Start the run's Prefect server (tests/prefect_server.py) in the controlling process, before the workers
-    start and import Prefect, which reads PREFECT_API_URL once. Not for a run of the fast tests alone."""
+    start and import Prefect, which reads PREFECT_API_URL once. Not for a run of the fast tests alone, nor for
+    one that only collects."""
     if hasattr(config, "workerinput") or "not integration" in (config.getoption("markexpr") or ""):
+        return
+    if config.getoption("collectonly"):
         return
     if os.environ.get("PREFECT_API_URL"):  # the developer's own server
         return
