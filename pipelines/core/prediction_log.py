@@ -184,10 +184,10 @@ class PredictionLogWriter:
     carries many requests, and a crash of the service loses what it had not handed over yet. With
     `durable=True`, `log_predictions` returns an awaitable that completes once the request's rows are
     committed (or raises `PredictionLogError`, at the latest after `ack_timeout_s`): the thread hands over
-    as soon as rows arrive, one parcel at a time, so whatever arrives while a transaction commits goes into
-    the next one together (group commit). A writer thread in the service itself competed with the request
-    path for the interpreter lock: building SQLAlchemy's parameters for a 1,000-record batch took longer
-    than scoring it.
+    as soon as rows arrive (the whole micro-batch's), one parcel at a time, so whatever arrives while a
+    transaction commits goes into the next one together (group commit). A writer thread in the service
+    itself competed with the request path for the interpreter lock: building SQLAlchemy's parameters for a
+    1,000-record batch took longer than scoring it.
 
     While the store is unreachable (a database restart) the writer keeps the rows and retries, and
     `problem` says what is wrong. It keeps at most about `hold_rows` rows: beyond them, new rows are refused
@@ -271,7 +271,10 @@ class PredictionLogWriter:
             self._pending.append((item, future))
         if future is None:
             return None
-        self._wake.set()
+        # Woken once the event loop has run what is ready: the other requests of the same micro-batch then log
+        # theirs first and go into the same parcel. Woken at once, the thread often took one request's rows
+        # alone (interleaved with the default mode in one run at concurrency 16: 0.77x of its req/s, 0.87x so).
+        asyncio.get_running_loop().call_soon(self._wake.set)
         return self._committed(future)
 
     async def _committed(self, future: asyncio.Future[None]) -> None:
