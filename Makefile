@@ -56,7 +56,7 @@ TEST_TOOLS += prometheus containers test-images
 # 11.1 with 4; on another day 11.2-11.6 min with 4, 9.4-10.1 with 6, the machine 98% busy throughout).
 TEST_WORKERS ?= $(shell echo $$(( 3 * $$(nproc 2>/dev/null || sysctl -n hw.ncpu) )))
 
-## Lint and type-check beside every test on all cores (unit, contracts, integration, end to end, images): ~11 min
+## Lint and type-check beside every test on all cores (unit, contracts, integration, end to end, images): ~12 min
 test: install-dev
 	@$(MAKE) --no-print-directory -j2 lint test-run
 
@@ -65,7 +65,7 @@ test-run: test-tools $(VENV)/.bytecode
 
 # Once after an install, one process collects the tests, which writes the bytecode of everything they import;
 # otherwise each of the workers compiles the same modules at once (a fresh clone on 2 cores: a cold collection
-# 22 s and 32 CPU-s, a warm one 9 s; six cold ones at once cost some 60 CPU-s more than one).
+# 22 s and 32 CPU-s, a warm one 9 s and 7 CPU-s). It runs while lint has the other core.
 $(VENV)/.bytecode: $(VENV)/.dev-installed
 	$(BIN)/pytest --collect-only -q -p no:cacheprovider > /dev/null
 	@touch $@

@@ -53,9 +53,10 @@ TOOL_ENV = {
 def apply_tool_env() -> None:
     """Set TOOL_ENV defaults in this process; call before MLflow or Prefect are imported.
 
-    It also imports scipy.special ahead of them. skops, the model files' safe format, looks up each of its
-    ~300 functions (they carry no `__module__`) by walking every module imported before it: a model load after
-    Prefect, MLflow and Evidently (4,500 modules) spent 1.9 s importing skops, 0.65 s with scipy.special first."""
+    It also imports scipy.special ahead of them (0.15 s where nothing else would). skops, the model files'
+    safe format, looks up each of its ~300 functions (they carry no `__module__`) by walking the modules
+    imported before scipy.special: in a test process that had imported Prefect and MLflow first, skops'
+    trusted-types module spent 2.16 s of its own time, 0.30 s with scipy.special imported here."""
     import scipy.special  # noqa: F401
 
     for key, value in TOOL_ENV.items():

@@ -191,7 +191,7 @@ def test_the_schedule_runs_the_monitor(served: dict[str, Any]) -> None:
                 time.sleep(2)
         finally:
             # One scheduled run is what this test needs; left on, the schedule has the worker run the monitor
-            # every minute for the rest of the module (each run some 8 s of CPU on a 2-core machine).
+            # every minute for the rest of the module (each run 13 s of CPU in a full test run on 2 cores).
             with get_client(sync_client=True) as client:
                 client.pause_deployment(client.read_deployment_by_name("monitoring/scheduled").id)
     run = runs[0]
